@@ -1,0 +1,96 @@
+/**
+ * Every configuration key llamactl reads, in one table: its YAML path, environment variable,
+ * command-line flag, type and default. Loading, validation, the README's reference and the
+ * `--help` text all come from here, so a key cannot exist in one place and not another.
+ *
+ * Key and variable names follow the original llamactl's, so its users can bring their config.
+ */
+
+export type Kind =
+  | 'string'
+  | 'int'
+  | 'bool'
+  | 'list' // YAML list; env: comma-separated
+  | 'args' // YAML list; env: space-separated
+  | 'map' // YAML mapping of strings; env: KEY=value,KEY=value
+  | 'port_range' // "8000-9000", "8000,9000" or [8000, 9000]
+
+export interface Setting {
+  key: string
+  kind: Kind
+  default: unknown
+  env?: string
+  flag?: string
+  min?: number
+  max?: number
+  doc: string
+}
+
+export const BACKENDS = {
+  'llama-cpp': { envPrefix: 'LLAMACPP', command: 'llama-server' },
+  mlx: { envPrefix: 'MLX', command: 'mlx_lm.server' },
+  vllm: { envPrefix: 'VLLM', command: 'vllm' },
+} as const
+export type BackendKey = keyof typeof BACKENDS
+
+function backendSettings(name: BackendKey): Setting[] {
+  const { envPrefix, command } = BACKENDS[name]
+  const env = `LLAMACTL_${envPrefix}`
+  const base = `backends.${name}`
+  return [
+    { key: `${base}.command`, kind: 'string', default: command, env: `${env}_COMMAND`, doc: `executable for ${name} instances` },
+    { key: `${base}.args`, kind: 'args', default: [], env: `${env}_ARGS`, doc: 'arguments put before every instance\'s own' },
+    { key: `${base}.environment`, kind: 'map', default: {}, env: `${env}_ENV`, doc: 'environment for every instance of this backend' },
+    { key: `${base}.docker.enabled`, kind: 'bool', default: false, env: `${env}_DOCKER_ENABLED`, doc: 'run instances in Docker' },
+    { key: `${base}.docker.image`, kind: 'string', default: '', env: `${env}_DOCKER_IMAGE`, doc: 'Docker image' },
+    { key: `${base}.docker.args`, kind: 'args', default: [], env: `${env}_DOCKER_ARGS`, doc: 'arguments to `docker run`' },
+    { key: `${base}.docker.environment`, kind: 'map', default: {}, env: `${env}_DOCKER_ENV`, doc: 'environment passed into the container' },
+    { key: `${base}.response_headers`, kind: 'map', default: {}, env: `${env}_RESPONSE_HEADERS`, doc: 'headers added to every proxied response' },
+  ]
+}
+
+export const SETTINGS: Setting[] = [
+  { key: 'server.host', kind: 'string', default: '127.0.0.1', env: 'LLAMACTL_HOST', flag: '--host', doc: 'address to listen on (0.0.0.0 for every interface)' },
+  { key: 'server.port', kind: 'int', default: 8080, env: 'LLAMACTL_PORT', flag: '--port', min: 0, max: 65535, doc: 'port to listen on (0 picks a free one)' },
+  { key: 'server.allowed_origins', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_ORIGINS', doc: 'origins allowed cross-origin access (CORS)' },
+  { key: 'server.allowed_headers', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_HEADERS', doc: 'extra request headers allowed cross-origin' },
+  { key: 'server.enable_swagger', kind: 'bool', default: false, env: 'LLAMACTL_ENABLE_SWAGGER', doc: 'serve the OpenAPI document and docs page at /swagger' },
+  { key: 'server.response_headers', kind: 'map', default: {}, env: 'LLAMACTL_RESPONSE_HEADERS', doc: 'headers added to every response' },
+  { key: 'server.max_body_size', kind: 'int', default: 1024 * 1024, env: 'LLAMACTL_MAX_BODY_SIZE', min: 1024, doc: 'largest management request body, bytes (413 above)' },
+  { key: 'server.max_inference_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_INFERENCE_BODY_SIZE', min: 1024, doc: 'largest body forwarded to a backend, bytes (413 above)' },
+
+  { key: 'data_dir', kind: 'string', default: '', env: 'LLAMACTL_DATA_DIRECTORY', flag: '--data-dir', doc: 'folder for the database, logs and keys (default: the platform data folder, ~/.local/share/llamactl on Linux)' },
+  { key: 'database.path', kind: 'string', default: 'llamactl.db', env: 'LLAMACTL_DATABASE_PATH', doc: 'SQLite file, relative to data_dir unless absolute' },
+
+  ...backendSettings('llama-cpp'),
+  ...backendSettings('mlx'),
+  ...backendSettings('vllm'),
+
+  { key: 'instances.port_range', kind: 'port_range', default: [8000, 9000], env: 'LLAMACTL_INSTANCE_PORT_RANGE', doc: 'ports given to instances that name none' },
+  { key: 'instances.auto_create_dirs', kind: 'bool', default: true, env: 'LLAMACTL_AUTO_CREATE_DATA_DIR', doc: 'create data_dir and logs_dir when missing' },
+  { key: 'instances.max_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_INSTANCES', min: -1, doc: 'most instances that can be defined (-1: no limit)' },
+  { key: 'instances.max_running_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_RUNNING_INSTANCES', min: -1, doc: 'most instances running at once (-1: no limit)' },
+  { key: 'instances.enable_lru_eviction', kind: 'bool', default: true, env: 'LLAMACTL_ENABLE_LRU_EVICTION', doc: 'at max_running_instances, stop the least recently used idle instance instead of refusing' },
+  { key: 'instances.default_auto_restart', kind: 'bool', default: true, env: 'LLAMACTL_DEFAULT_AUTO_RESTART', doc: 'auto_restart of new instances' },
+  { key: 'instances.default_max_restarts', kind: 'int', default: 3, env: 'LLAMACTL_DEFAULT_MAX_RESTARTS', min: -1, doc: 'max_restarts of new instances (-1: no limit)' },
+  { key: 'instances.default_restart_delay', kind: 'int', default: 5, env: 'LLAMACTL_DEFAULT_RESTART_DELAY', min: 0, doc: 'restart_delay of new instances, seconds' },
+  { key: 'instances.default_on_demand_start', kind: 'bool', default: true, env: 'LLAMACTL_DEFAULT_ON_DEMAND_START', doc: 'on_demand_start of new instances' },
+  { key: 'instances.default_idle_timeout', kind: 'int', default: 0, env: 'LLAMACTL_DEFAULT_IDLE_TIMEOUT', min: 0, doc: 'idle_timeout of new instances, minutes (0: never)' },
+  { key: 'instances.on_demand_start_timeout', kind: 'int', default: 120, env: 'LLAMACTL_ON_DEMAND_START_TIMEOUT', min: 1, doc: 'how long a request waits for an on-demand start, seconds' },
+  { key: 'instances.startup_timeout', kind: 'int', default: 600, env: 'LLAMACTL_STARTUP_TIMEOUT', min: 1, doc: 'how long a backend may take to become ready before its start fails, seconds' },
+  { key: 'instances.stop_grace_period', kind: 'int', default: 10, env: 'LLAMACTL_STOP_GRACE_PERIOD', min: 0, doc: 'seconds between SIGTERM and SIGKILL when stopping a backend' },
+  { key: 'instances.drain_timeout', kind: 'int', default: 30, env: 'LLAMACTL_DRAIN_TIMEOUT', min: 0, doc: 'seconds a stop waits for in-flight requests to finish' },
+  { key: 'instances.timeout_check_interval', kind: 'int', default: 0, env: 'LLAMACTL_TIMEOUT_CHECK_INTERVAL', min: 0, doc: 'accepted for compatibility and unused: idle stops are scheduled to the second' },
+  { key: 'instances.logs_dir', kind: 'string', default: 'logs', env: 'LLAMACTL_LOGS_DIR', doc: 'instance log files, relative to data_dir unless absolute' },
+  { key: 'instances.log_rotation_enabled', kind: 'bool', default: true, env: 'LLAMACTL_LOG_ROTATION_ENABLED', doc: 'rotate instance log files by size' },
+  { key: 'instances.log_rotation_max_size', kind: 'int', default: 100, env: 'LLAMACTL_LOG_ROTATION_MAX_SIZE', min: 1, doc: 'size of an instance log file before rotation, MB' },
+  { key: 'instances.log_rotation_max_files', kind: 'int', default: 3, env: 'LLAMACTL_LOG_ROTATION_MAX_FILES', min: 1, doc: 'rotated log files kept per instance' },
+  { key: 'instances.log_tail_lines', kind: 'int', default: 10000, env: 'LLAMACTL_LOG_TAIL_LINES', min: 10, doc: 'log lines per instance kept in memory for the logs endpoint' },
+
+  { key: 'auth.require_management_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_MANAGEMENT_AUTH', doc: 'require a management key for /api/v1' },
+  { key: 'auth.management_keys', kind: 'list', default: [], env: 'LLAMACTL_MANAGEMENT_KEYS', doc: 'management keys (comma-separated in the variable)' },
+  { key: 'auth.require_inference_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_INFERENCE_AUTH', doc: 'require an inference key for /v1' },
+  { key: 'auth.inference_keys', kind: 'list', default: [], env: 'LLAMACTL_INFERENCE_KEYS', doc: 'inference keys (comma-separated in the variable)' },
+]
+
+export const SETTINGS_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]))

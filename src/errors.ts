@@ -1,0 +1,31 @@
+/**
+ * Error kinds a user can cause, each with its HTTP status. The HTTP layer maps these in one
+ * place (src/http/errors.ts); nothing else decides a status code or matches on message text.
+ */
+export class AppError extends Error {
+  readonly status: number = 500
+}
+export class BadRequest extends AppError {
+  override readonly status = 400
+}
+export class NotFound extends AppError {
+  override readonly status = 404
+}
+export class Conflict extends AppError {
+  override readonly status = 409
+}
+export class PayloadTooLarge extends AppError {
+  override readonly status = 413
+}
+export class StartFailed extends AppError {
+  override readonly status = 500
+}
+export class BadGateway extends AppError {
+  override readonly status = 502
+}
+export class Unavailable extends AppError {
+  override readonly status = 503
+}
+
+/** Start-up configuration problems: one line naming the key and where it came from. */
+export class ConfigError extends Error {}

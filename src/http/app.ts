@@ -1,0 +1,24 @@
+/**
+ * The Elysia app: route groups, the error mapper and body handling. Tests call
+ * `app.handle(new Request(...))`; main.ts gives it a socket.
+ */
+import { Elysia } from 'elysia'
+import type { InstanceManager } from '../instances/manager'
+import { versionText } from '../version'
+import { mapError } from './errors'
+import { instanceRoutes } from './instances'
+
+export interface AppDeps {
+  manager: InstanceManager
+}
+
+export function createApp({ manager }: AppDeps) {
+  return (
+    new Elysia()
+      .onError(({ code, error, request }) => mapError(code, error, request))
+      .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
+      .use(instanceRoutes(manager))
+  )
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,43 @@
+/** The seed's Instances and Instance Operations routes (proxy: see proxy.ts). */
+import { Elysia } from 'elysia'
+import { BadRequest } from '../errors'
+import type { InstanceManager } from '../instances/manager'
+import { readJson } from './body'
+
+export function instanceRoutes(manager: InstanceManager) {
+  const bodyLimit = manager.config.server.max_body_size
+  const json = (data: unknown, status = 200) =>
+    new Response(JSON.stringify(data), { status, headers: { 'content-type': 'application/json' } })
+
+  return new Elysia({ name: 'instances' }).guard({ parse: 'none' }, (app) => app
+    .get('/api/v1/instances', () => json(manager.list().map((i) => i.view())))
+    .get('/api/v1/instances/:name', ({ params }) => json(manager.get(params.name).view()))
+    .post('/api/v1/instances/:name', async ({ params, request }) =>
+      json(await manager.create(params.name, await readJson(request, bodyLimit)), 201),
+    )
+    .put('/api/v1/instances/:name', async ({ params, request }) =>
+      json(await manager.update(params.name, await readJson(request, bodyLimit))),
+    )
+    .delete('/api/v1/instances/:name', async ({ params }) => {
+      await manager.remove(params.name)
+      return new Response(null, { status: 204 })
+    })
+    .post('/api/v1/instances/:name/start', async ({ params }) => json(await manager.start(params.name)))
+    .post('/api/v1/instances/:name/stop', async ({ params }) => json(await manager.stop(params.name)))
+    .post('/api/v1/instances/:name/restart', async ({ params }) => json(await manager.restart(params.name)))
+    .get('/api/v1/instances/:name/logs', ({ params, query }) => {
+      const inst = manager.get(params.name)
+      const lines = parseLines(query.lines)
+      const tail = inst.log.tail(lines)
+      return new Response(tail.length ? `${tail.join('\n')}\n` : '', {
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      })
+    }))
+}
+
+function parseLines(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  if (!/^-?\d+$/.test(raw)) throw new BadRequest(`lines must be a whole number (-1 for all), got ${JSON.stringify(raw.slice(0, 40))}`)
+  const n = Number(raw)
+  return n < 0 ? undefined : n
+}

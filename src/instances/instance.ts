@@ -1,0 +1,276 @@
+/**
+ * One instance: its options, its status and the backend process behind it. Lifecycle
+ * operations on one instance run one at a time (a small queue), except that a stop cancels a
+ * start that is still loading rather than waiting for it.
+ */
+import type { Config } from '../config/load'
+import { backendFor } from '../backends'
+import { StartFailed } from '../errors'
+import { decideRestart } from '../scheduler/restart-policy'
+import { BackendProcess } from '../supervisor/backend-process'
+import { LogSink } from '../supervisor/log-sink'
+import type { InstanceOptions, InstanceOptionsInput } from './options'
+
+export type Status = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'failed'
+
+export interface InstanceView {
+  name: string
+  status: Status
+  created: number
+  options: InstanceOptions
+  port: number | null
+  restarts: number
+  error: string | null
+}
+
+/** What an instance needs from the rest of llamactl; the manager provides it. */
+export interface InstanceHost {
+  config: Config
+  acquirePort(instance: Instance): number
+  releasePort(port: number): void
+  recordProcess(instance: Instance, proc: BackendProcess): void
+  forgetProcess(instance: Instance, proc: BackendProcess): void
+  /** Called whenever status changes (persistence of "failed", metrics, the page). */
+  statusChanged(instance: Instance): void
+}
+
+export class Instance {
+  status: Status = 'stopped'
+  port: number | null = null
+  restarts = 0
+  error: string | null = null
+  /** Unix ms of the last request's end (or start, while one is in flight). */
+  lastUsed = 0
+  inflight = 0
+  readonly log: LogSink
+
+  private proc: BackendProcess | null = null
+  private readyAt = 0
+  private queue: Promise<unknown> = Promise.resolve()
+  private starting: { promise: Promise<void>; abort: AbortController } | null = null
+  private restartTimer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(
+    readonly name: string,
+    public input: InstanceOptionsInput,
+    public options: InstanceOptions,
+    readonly created: number,
+    private host: InstanceHost,
+    logFile: string | null,
+  ) {
+    const c = host.config.instances
+    this.log = new LogSink({
+      file: logFile,
+      maxFileBytes: c.log_rotation_max_size * 1024 * 1024,
+      maxFiles: c.log_rotation_max_files,
+      rotate: c.log_rotation_enabled,
+      tailLines: c.log_tail_lines,
+    })
+  }
+
+  view(): InstanceView {
+    return {
+      name: this.name,
+      status: this.status,
+      created: this.created,
+      options: this.options,
+      port: this.port,
+      restarts: this.restarts,
+      error: this.error,
+    }
+  }
+
+  /** Holds a process, or is about to: counts against max_running_instances. */
+  get active(): boolean {
+    return this.status === 'starting' || this.status === 'running' || this.status === 'restarting' || this.status === 'stopping'
+  }
+
+  /** The backend's address, while running. */
+  get upstream(): string | null {
+    if (this.status !== 'running' || this.port === null) return null
+    return `http://${connectHost(this.options)}:${this.port}`
+  }
+
+  private setStatus(status: Status) {
+    if (this.status === status) return
+    this.status = status
+    this.host.statusChanged(this)
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  /**
+   * Starts the backend and resolves once it is ready. Joins a start already under way.
+   * Rejects with StartFailed carrying the backend's last log lines.
+   */
+  start(): Promise<void> {
+    if (this.starting) return this.starting.promise
+    if (this.status === 'running') return Promise.resolve()
+    this.cancelRestartTimer()
+    this.restarts = 0
+    return this.beginStart()
+  }
+
+  /** Marks the instance starting synchronously (so capacity checks see it), then runs the start. */
+  private beginStart(): Promise<void> {
+    const abort = new AbortController()
+    this.error = null
+    this.setStatus('starting')
+    const promise = this.serial(() => this.launch(abort.signal)).finally(() => {
+      if (this.starting?.abort === abort) this.starting = null
+    })
+    this.starting = { promise, abort }
+    return promise
+  }
+
+  private async launch(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new StartFailed(`start of ${this.name} was cancelled`)
+    if (this.proc?.running) return // already up (a queued duplicate)
+    const backend = backendFor(this.options.backend_type)
+    const bc = this.host.config.backends[backend.configKey]
+    let port: number
+    try {
+      port = this.host.acquirePort(this)
+    } catch (e) {
+      this.fail((e as Error).message)
+      throw e
+    }
+    this.port = port
+    const argv = [bc.command, ...bc.args, ...backend.buildArgs(this.options.backend_options, { host: bindHost(this.options), port })]
+    const env = { ...(process.env as Record<string, string>), ...bc.environment, ...this.options.environment }
+    const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
+    this.log.note(`starting: ${argv.map(quoteArg).join(' ')}`)
+    let proc: BackendProcess
+    try {
+      proc = BackendProcess.spawn({ argv, env, healthUrl }, this.log)
+    } catch (e) {
+      this.releasePort()
+      const reason = (e as Error).message
+      this.log.note(reason)
+      this.fail(reason)
+      throw new StartFailed(`instance ${this.name} failed to start: ${reason}`)
+    }
+    this.proc = proc
+    this.host.recordProcess(this, proc)
+    proc.exited.then((info) => this.onExit(proc, info.requested, info.code, info.signal))
+    try {
+      await proc.waitReady(healthUrl, this.host.config.instances.startup_timeout * 1000, signal)
+    } catch (e) {
+      const reason = (e as Error).message
+      await proc.stop(this.host.config.instances.stop_grace_period * 1000)
+      if (signal.aborted) throw new StartFailed(`start of ${this.name} was cancelled`)
+      const exit = await proc.exited
+      const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`
+      const detail = reason === 'exited while loading' ? `exited while loading (${how})` : reason
+      this.log.note(`start failed: ${detail}`)
+      this.fail(detail)
+      throw new StartFailed(`instance ${this.name} failed to start: ${detail}${this.lastLines()}`)
+    }
+    this.readyAt = Date.now()
+    this.lastUsed = Date.now()
+    this.log.note(`ready on port ${port}`)
+    this.setStatus('running')
+  }
+
+  private lastLines(): string {
+    const lines = this.log.tail(8).filter((l) => !l.startsWith('[llamactl]'))
+    return lines.length ? `; last log lines:\n${lines.join('\n')}` : ''
+  }
+
+  private fail(reason: string) {
+    this.error = reason
+    this.setStatus('failed')
+  }
+
+  private releasePort() {
+    if (this.port !== null) this.host.releasePort(this.port)
+    this.port = null
+  }
+
+  /** Stops the backend (cancelling a start under way). Resolves when it has exited. */
+  stop(): Promise<void> {
+    this.cancelRestartTimer()
+    this.starting?.abort.abort()
+    if (this.status === 'restarting') this.setStatus('stopped')
+    return this.serial(async () => {
+      const proc = this.proc
+      if (!proc?.running) {
+        if (this.status !== 'failed') this.setStatus('stopped')
+        return
+      }
+      this.setStatus('stopping')
+      this.log.note('stopping')
+      await proc.stop(this.host.config.instances.stop_grace_period * 1000)
+      this.setStatus('stopped')
+    })
+  }
+
+  async restart(): Promise<void> {
+    await this.stop()
+    await this.start()
+  }
+
+  private onExit(proc: BackendProcess, requested: boolean, code: number | null, signal: string | null) {
+    this.host.forgetProcess(this, proc)
+    if (this.proc !== proc) return
+    this.proc = null
+    this.releasePort()
+    const how = signal ? `signal ${signal}` : `exit code ${code}`
+    this.log.note(`exited (${how})`)
+    // Exits during a start are reported by the start itself; requested ones by stop().
+    if (requested || this.status !== 'running') return
+    this.scheduleRestart(how, this.readyAt ? Date.now() - this.readyAt : 0)
+  }
+
+  /** Applies the restart policy after an unexpected exit, or after a restart that failed to load. */
+  private scheduleRestart(how: string, healthyForMs: number) {
+    const decision = decideRestart(this.options, this.restarts, healthyForMs)
+    if (decision.action === 'fail') {
+      this.log.note(decision.reason)
+      this.fail(`${decision.reason} (${how})`)
+      return
+    }
+    this.restarts = decision.attempt
+    this.error = `exited unexpectedly (${how}); restart ${decision.attempt} in ${decision.delayMs / 1000} s`
+    this.log.note(this.error)
+    this.setStatus('restarting')
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null
+      this.beginStart().catch(() => {
+        // Stopped or cancelled meanwhile: nothing more to do. Failed to load: try again per policy.
+        if (this.status === 'failed') this.scheduleRestart(this.error ?? 'failed to start', 0)
+      })
+    }, decision.delayMs)
+  }
+
+  private cancelRestartTimer() {
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    this.restartTimer = null
+  }
+
+  /** Stops and releases everything; the instance object is done after this. */
+  async dispose() {
+    await this.stop()
+    this.log.close()
+  }
+}
+
+/** Where the backend listens: its own `host` option, else loopback only. */
+function bindHost(o: InstanceOptions): string {
+  return typeof o.backend_options.host === 'string' ? o.backend_options.host : '127.0.0.1'
+}
+
+/** Where llamactl reaches it: loopback when it listens on every interface. */
+function connectHost(o: InstanceOptions): string {
+  const h = bindHost(o)
+  if (h === '0.0.0.0' || h === '' || h === '::') return '127.0.0.1'
+  return h.includes(':') ? `[${h}]` : h
+}
+
+function quoteArg(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`
+}

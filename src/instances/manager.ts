@@ -1,0 +1,188 @@
+/**
+ * All instances: the registry, persistence, capacity limits and ports. HTTP handlers call
+ * this; it calls the store and each Instance. Errors are AppError kinds, never strings.
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Config } from '../config/load'
+import { Conflict, NotFound } from '../errors'
+import type { Store } from '../store/db'
+import { endOrphan } from '../supervisor/os-process'
+import { PortPool } from '../supervisor/ports'
+import { Instance, type InstanceHost, type InstanceView } from './instance'
+import { checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
+
+export class InstanceManager {
+  private instances = new Map<string, Instance>()
+  private ports: PortPool
+  private host: InstanceHost
+  private listeners = new Set<(i: Instance) => void>()
+
+  constructor(
+    readonly config: Config,
+    private store: Store,
+  ) {
+    this.ports = new PortPool(config.instances.port_range)
+    this.host = {
+      config,
+      acquirePort: (inst) => {
+        const wanted = inst.options.backend_options.port
+        if (typeof wanted === 'number' && wanted > 0) {
+          this.ports.claim(wanted, inst.name)
+          return wanted
+        }
+        return this.ports.acquire()
+      },
+      releasePort: (port) => this.ports.release(port),
+      recordProcess: (inst, proc) =>
+        this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime }),
+      forgetProcess: (inst, proc) => this.store.forgetBackendProcess(inst.name, proc.pid),
+      statusChanged: (inst) => {
+        for (const l of this.listeners) l(inst)
+      },
+    }
+  }
+
+  /**
+   * Ends backends a killed llamactl left behind, loads the stored instances and starts again
+   * those that were running. Returns once orphans are gone; starts continue in the background.
+   */
+  async init(): Promise<{ orphansEnded: number; resumed: string[] }> {
+    let orphansEnded = 0
+    const grace = this.config.instances.stop_grace_period * 1000
+    await Promise.all(
+      this.store.backendProcesses().map(async (rec) => {
+        if (await endOrphan(rec.pid, rec.start_time, grace)) orphansEnded++
+        this.store.forgetBackendProcess(rec.instance, rec.pid)
+      }),
+    )
+    const resumed: string[] = []
+    for (const row of this.store.listInstances()) {
+      let input: InstanceOptionsInput
+      try {
+        input = parseOptions(JSON.parse(row.options))
+      } catch (e) {
+        console.error(`llamactl: stored instance ${row.name} has options this version cannot read (${(e as Error).message}); it is left out`)
+        continue
+      }
+      const inst = this.make(row.name, input, row.created)
+      if (row.desired === 'running') resumed.push(row.name)
+      this.instances.set(row.name, inst)
+    }
+    for (const name of resumed) {
+      this.startInstance(this.instances.get(name)!).catch(() => {
+        // recorded in the instance's status and log
+      })
+    }
+    return { orphansEnded, resumed }
+  }
+
+  private make(name: string, input: InstanceOptionsInput, created: number): Instance {
+    const logFile = join(this.config.instances.logs_dir, `${name}.log`)
+    return new Instance(name, input, withDefaults(input, this.config), created, this.host, logFile)
+  }
+
+  onStatusChange(listener: (i: Instance) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  list(): Instance[] {
+    return [...this.instances.values()]
+  }
+
+  get(name: string): Instance {
+    const inst = this.instances.get(name)
+    if (!inst) throw new NotFound(`instance ${JSON.stringify(name)} not found`)
+    return inst
+  }
+
+  find(name: string): Instance | undefined {
+    return this.instances.get(name)
+  }
+
+  /** Validates, stores and starts a new instance. The instance exists even if the start fails. */
+  async create(name: string, body: unknown): Promise<InstanceView> {
+    checkName(name)
+    const input = parseOptions(body)
+    if (this.instances.has(name)) throw new Conflict(`instance ${JSON.stringify(name)} already exists`)
+    const max = this.config.instances.max_instances
+    if (max >= 0 && this.instances.size >= max) {
+      throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
+    }
+    const created = Math.floor(Date.now() / 1000)
+    this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
+    const inst = this.make(name, input, created)
+    this.instances.set(name, inst)
+    await this.startInstance(inst)
+    return inst.view()
+  }
+
+  /** Replaces the options; a running instance restarts with them. */
+  async update(name: string, body: unknown): Promise<InstanceView> {
+    const inst = this.get(checkName(name))
+    const input = parseOptions(body)
+    this.store.updateOptions(name, JSON.stringify(input))
+    inst.input = input
+    const wasActive = inst.active
+    if (wasActive) await inst.stop()
+    inst.options = withDefaults(input, this.config)
+    if (wasActive) await this.startInstance(inst)
+    return inst.view()
+  }
+
+  async remove(name: string): Promise<void> {
+    const inst = this.get(checkName(name))
+    this.store.deleteInstance(name)
+    this.instances.delete(name)
+    await inst.dispose()
+    const file = join(this.config.instances.logs_dir, `${name}.log`)
+    for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+  }
+
+  async start(name: string): Promise<InstanceView> {
+    const inst = this.get(checkName(name))
+    this.store.setDesired(name, 'running')
+    await this.startInstance(inst)
+    return inst.view()
+  }
+
+  async stop(name: string): Promise<InstanceView> {
+    const inst = this.get(checkName(name))
+    this.store.setDesired(name, 'stopped')
+    await inst.stop()
+    return inst.view()
+  }
+
+  async restart(name: string): Promise<InstanceView> {
+    const inst = this.get(checkName(name))
+    this.store.setDesired(name, 'running')
+    await inst.stop()
+    await this.startInstance(inst)
+    return inst.view()
+  }
+
+  /**
+   * The capacity check and the mark that the instance is starting happen in one synchronous
+   * step, so concurrent starts can never exceed max_running_instances.
+   */
+  startInstance(inst: Instance): Promise<void> {
+    if (inst.active) return inst.start()
+    const max = this.config.instances.max_running_instances
+    if (max >= 0) {
+      const running = this.list().filter((i) => i.active).length
+      if (running >= max) {
+        return Promise.reject(
+          new Conflict(`max_running_instances (${max}) reached; stop an instance first or raise the limit`),
+        )
+      }
+    }
+    return inst.start()
+  }
+
+  /** Stops every backend (llamactl is exiting); what the user asked for stays stored, so they resume. */
+  async shutdown(): Promise<void> {
+    await Promise.all(this.list().map((i) => i.stop().catch(() => {})))
+    for (const i of this.list()) i.log.close()
+  }
+}

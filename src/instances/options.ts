@@ -1,0 +1,91 @@
+/**
+ * Instance names and options: the TypeBox schemas are the single source for validation,
+ * TypeScript types and (issue 7) the OpenAPI document.
+ */
+import { type Static, Type as T } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Config } from '../config/load'
+import { BadRequest } from '../errors'
+import { backendFor, BACKEND_TYPES, type BackendType } from '../backends'
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** Refuses anything that could become a path or is not a plain name. */
+export function checkName(name: string): string {
+  if (!NAME_PATTERN.test(name) || name === '.' || name === '..' || name.includes('..')) {
+    throw new BadRequest(
+      `invalid instance name ${JSON.stringify(name.slice(0, 80))}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    )
+  }
+  return name
+}
+
+const EnvName = T.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 })
+
+export const InstanceOptionsSchema = T.Object(
+  {
+    backend_type: T.Optional(T.Union(BACKEND_TYPES.map((b) => T.Literal(b)), { description: 'llama_cpp (default), mlx_lm or vllm' })),
+    backend_options: T.Optional(
+      T.Record(T.String(), T.Unknown(), { description: 'the backend\'s own flags, long names in snake_case' }),
+    ),
+    auto_restart: T.Optional(T.Boolean({ description: 'restart after an unexpected exit' })),
+    max_restarts: T.Optional(T.Integer({ minimum: -1, description: 'restarts before giving up (-1: no limit)' })),
+    restart_delay: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: 'seconds between an exit and the restart' })),
+    on_demand_start: T.Optional(T.Boolean({ description: 'start when a request names this instance' })),
+    idle_timeout: T.Optional(T.Integer({ minimum: 0, description: 'minutes without requests before stopping (0: never)' })),
+    environment: T.Optional(
+      T.Record(EnvName, T.String({ maxLength: 65536 }), { description: 'environment variables', additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type InstanceOptionsInput = Static<typeof InstanceOptionsSchema>
+
+/** Options with every default filled in: what the supervisor runs. */
+export interface InstanceOptions {
+  backend_type: BackendType
+  backend_options: Record<string, unknown>
+  auto_restart: boolean
+  max_restarts: number
+  restart_delay: number
+  on_demand_start: boolean
+  idle_timeout: number
+  environment: Record<string, string>
+}
+
+const checkOptions = TypeCompiler.Compile(InstanceOptionsSchema)
+
+/** Validates a request body; throws BadRequest naming the first field that is wrong. */
+export function parseOptions(body: unknown): InstanceOptionsInput {
+  if (body === undefined || body === null) return {}
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('the request body must be a JSON object')
+  if (!checkOptions.Check(body)) {
+    const err = checkOptions.Errors(body).First()!
+    const field = err.path ? err.path.slice(1).replaceAll('/', '.') : 'body'
+    if (err.type === 45 /* required */) throw new BadRequest(`${field}: missing`)
+    const known = Object.keys(InstanceOptionsSchema.properties)
+    const unknownKey = Object.keys(body).find((k) => !known.includes(k))
+    if (unknownKey !== undefined) {
+      throw new BadRequest(`unknown field ${JSON.stringify(unknownKey)}; known fields: ${known.join(', ')}`)
+    }
+    throw new BadRequest(`${field}: ${err.message.toLowerCase()}${'value' in err && err.value !== undefined ? `, got ${JSON.stringify(err.value)?.slice(0, 80)}` : ''}`)
+  }
+  const opts = body as InstanceOptionsInput
+  backendFor(opts.backend_type ?? 'llama_cpp').validate(opts.backend_options ?? {})
+  return opts
+}
+
+/** Fills what the user left out from the configured defaults (copied, never shared). */
+export function withDefaults(input: InstanceOptionsInput, config: Config): InstanceOptions {
+  const d = config.instances
+  return {
+    backend_type: input.backend_type ?? 'llama_cpp',
+    backend_options: structuredClone(input.backend_options ?? {}),
+    auto_restart: input.auto_restart ?? d.default_auto_restart,
+    max_restarts: input.max_restarts ?? d.default_max_restarts,
+    restart_delay: input.restart_delay ?? d.default_restart_delay,
+    on_demand_start: input.on_demand_start ?? d.default_on_demand_start,
+    idle_timeout: input.idle_timeout ?? d.default_idle_timeout,
+    environment: { ...(input.environment ?? {}) },
+  }
+}

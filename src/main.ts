@@ -1,0 +1,68 @@
+/** Command line → config → app. Nothing else. */
+import { existsSync, mkdirSync } from 'node:fs'
+import { loadConfig } from './config/load'
+import { ConfigError } from './errors'
+import { createApp } from './http/app'
+import { InstanceManager } from './instances/manager'
+import { Store } from './store/db'
+import { parseArgs, USAGE } from './cli'
+import { BUILD } from './version'
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2))
+  if (args.kind === 'help') {
+    console.log(USAGE)
+    return
+  }
+  if (args.kind === 'version') {
+    console.log(`llamactl ${BUILD.version} (commit ${BUILD.commit}, built ${BUILD.buildTime})`)
+    return
+  }
+  const { config, file } = loadConfig({ configPath: args.configPath, flags: args.flags })
+  if (!config.instances.auto_create_dirs) {
+    for (const dir of [config.data_dir, config.instances.logs_dir]) {
+      if (!existsSync(dir)) {
+        throw new ConfigError(`${dir} does not exist and instances.auto_create_dirs is off`)
+      }
+    }
+  }
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 })
+  mkdirSync(config.instances.logs_dir, { recursive: true })
+  const store = new Store(config.database.path)
+  const manager = new InstanceManager(config, store)
+  const { orphansEnded } = await manager.init()
+  const app = createApp({ manager })
+  const server = Bun.serve({
+    hostname: config.server.host,
+    port: config.server.port,
+    maxRequestBodySize: config.server.max_inference_body_size,
+    idleTimeout: 0,
+    fetch: (req) => app.handle(req),
+  })
+  console.log(`llamactl ${BUILD.version} listening on http://${config.server.host}:${server.port}`)
+  console.log(`  data: ${config.data_dir}`)
+  console.log(`  config: ${file ?? 'none (built-in defaults)'}`)
+  if (orphansEnded) console.log(`  ended ${orphansEnded} backend(s) left by an earlier run`)
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    console.log(`llamactl: ${signal}, stopping instances`)
+    server.stop(true)
+    await manager.shutdown()
+    store.close()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((e) => {
+  if (e instanceof ConfigError) {
+    console.error(`llamactl: ${e.message}`)
+  } else {
+    console.error('llamactl: cannot start:', e instanceof Error ? e.message : e)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,30 @@
+/**
+ * What to do when a backend exits without being asked to: a pure decision from the instance's
+ * policy, its restart count and how long it ran. No clock, no I/O.
+ */
+export interface RestartPolicy {
+  auto_restart: boolean
+  /** -1: no limit. */
+  max_restarts: number
+  /** Seconds. */
+  restart_delay: number
+}
+
+export type RestartDecision = { action: 'restart'; delayMs: number; attempt: number } | { action: 'fail'; reason: string }
+
+/** A backend that stayed ready this long has recovered: its restart count starts over. */
+export const HEALTHY_RESET_MS = 60_000
+
+export function decideRestart(
+  policy: RestartPolicy,
+  restartsSoFar: number,
+  /** How long it had been ready before exiting; 0 if it never became ready. */
+  healthyForMs: number,
+): RestartDecision {
+  if (!policy.auto_restart) return { action: 'fail', reason: 'exited unexpectedly; auto_restart is off' }
+  const count = healthyForMs >= HEALTHY_RESET_MS ? 0 : restartsSoFar
+  if (policy.max_restarts >= 0 && count >= policy.max_restarts) {
+    return { action: 'fail', reason: `exited unexpectedly; gave up after ${count} restart${count === 1 ? '' : 's'} (max_restarts)` }
+  }
+  return { action: 'restart', delayMs: Math.round(policy.restart_delay * 1000), attempt: count + 1 }
+}

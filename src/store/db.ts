@@ -1,0 +1,115 @@
+/**
+ * The embedded store: one SQLite file through bun:sqlite, the only place that writes SQL.
+ * WAL with synchronous=FULL: a change is on disk before the API acknowledges it, and every
+ * change is one transaction, so a crash at any moment leaves either the old row or the new.
+ */
+import { Database } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { MIGRATIONS } from './migrations'
+
+export interface StoredInstance {
+  name: string
+  /** The options as the user gave them, JSON. */
+  options: string
+  created: number
+  /** What the user asked for last: started instances come back after a restart of llamactl. */
+  desired: 'running' | 'stopped'
+}
+
+export interface BackendProcessRecord {
+  instance: string
+  pid: number
+  /** Process start time as the OS reports it, so a reused pid is never mistaken for ours. */
+  start_time: string
+}
+
+export class Store {
+  readonly db: Database
+  private q
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.db = new Database(path, { create: true, strict: true })
+    this.db.run('PRAGMA journal_mode = WAL')
+    this.db.run('PRAGMA synchronous = FULL')
+    this.db.run('PRAGMA busy_timeout = 5000')
+    this.db.run('PRAGMA foreign_keys = ON')
+    this.migrate()
+    this.q = {
+      list: this.db.query<StoredInstance, []>('SELECT name, options, created, desired FROM instances ORDER BY created, name'),
+      get: this.db.query<StoredInstance, [string]>('SELECT name, options, created, desired FROM instances WHERE name = ?'),
+      insert: this.db.query('INSERT INTO instances (name, options, created, desired) VALUES ($name, $options, $created, $desired)'),
+      update: this.db.query('UPDATE instances SET options = $options WHERE name = $name'),
+      setDesired: this.db.query('UPDATE instances SET desired = $desired WHERE name = $name'),
+      remove: this.db.query('DELETE FROM instances WHERE name = ?'),
+      count: this.db.query<{ n: number }, []>('SELECT count(*) AS n FROM instances'),
+      procs: this.db.query<BackendProcessRecord, []>('SELECT instance, pid, start_time FROM backend_processes'),
+      procPut: this.db.query(
+        'INSERT INTO backend_processes (instance, pid, start_time) VALUES ($instance, $pid, $start_time) ON CONFLICT(instance) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time',
+      ),
+      procRemove: this.db.query('DELETE FROM backend_processes WHERE instance = ? AND pid = ?'),
+    }
+  }
+
+  private migrate() {
+    const current = this.db.query<{ user_version: number }, []>('PRAGMA user_version').get()!.user_version
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `the database was written by a newer llamactl (schema ${current}, this one knows ${MIGRATIONS.length}); upgrade llamactl`,
+      )
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.run(MIGRATIONS[v]!)
+        this.db.run(`PRAGMA user_version = ${v + 1}`)
+      })()
+    }
+  }
+
+  listInstances(): StoredInstance[] {
+    return this.q.list.all()
+  }
+
+  getInstance(name: string): StoredInstance | null {
+    return this.q.get.get(name)
+  }
+
+  countInstances(): number {
+    return this.q.count.get()!.n
+  }
+
+  insertInstance(row: StoredInstance) {
+    this.q.insert.run({ ...row })
+  }
+
+  updateOptions(name: string, options: string) {
+    this.q.update.run({ name, options })
+  }
+
+  setDesired(name: string, desired: StoredInstance['desired']) {
+    this.q.setDesired.run({ name, desired })
+  }
+
+  deleteInstance(name: string) {
+    this.db.transaction(() => {
+      this.q.remove.run(name)
+    })()
+  }
+
+  backendProcesses(): BackendProcessRecord[] {
+    return this.q.procs.all()
+  }
+
+  recordBackendProcess(rec: BackendProcessRecord) {
+    this.q.procPut.run({ ...rec })
+  }
+
+  forgetBackendProcess(instance: string, pid: number) {
+    this.q.procRemove.run(instance, pid)
+  }
+
+  close() {
+    this.db.close()
+  }
+}

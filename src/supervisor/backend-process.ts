@@ -1,0 +1,118 @@
+/**
+ * One running backend process: spawn (argv, never a shell, in its own process group), pump its
+ * output into the instance's log, poll its health endpoint until ready, and stop it with
+ * SIGTERM to the whole group, then SIGKILL after the grace period.
+ */
+import type { Subprocess } from 'bun'
+import type { LogSink } from './log-sink'
+import { processStartTime, signalGroup } from './os-process'
+
+export interface SpawnSpec {
+  argv: string[]
+  env: Record<string, string>
+  cwd?: string
+  /** URL polled until it answers 200. */
+  healthUrl: string
+}
+
+export interface ExitInfo {
+  code: number | null
+  signal: string | null
+  /** True when llamactl asked for the stop. */
+  requested: boolean
+}
+
+/** How often readiness is polled: fast at first, then capped, so a ready backend is seen within ~25 ms. */
+const POLL_MS = 25
+const POLL_REQUEST_TIMEOUT_MS = 1000
+
+export class BackendProcess {
+  readonly pid: number
+  readonly startTime: string
+  readonly exited: Promise<ExitInfo>
+  private proc: Subprocess<'ignore', 'pipe', 'pipe'>
+  private stopRequested = false
+  private done = false
+
+  private constructor(proc: Subprocess<'ignore', 'pipe', 'pipe'>, private log: LogSink) {
+    this.proc = proc
+    this.pid = proc.pid
+    this.startTime = processStartTime(proc.pid) ?? String(Date.now())
+    const pumps = [this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]
+    this.exited = proc.exited.then(async (code) => {
+      // A grandchild may hold the pipes open; don't wait on it for long.
+      await Promise.race([Promise.allSettled(pumps), Bun.sleep(500)])
+      log.flush()
+      this.done = true
+      return { code: proc.signalCode ? null : code, signal: proc.signalCode ?? null, requested: this.stopRequested }
+    })
+  }
+
+  /** Spawns the process; throws with a readable reason when the executable cannot run. */
+  static spawn(spec: SpawnSpec, log: LogSink): BackendProcess {
+    let proc: Subprocess<'ignore', 'pipe', 'pipe'>
+    try {
+      proc = Bun.spawn(spec.argv, {
+        env: spec.env,
+        cwd: spec.cwd,
+        stdin: 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        detached: true,
+      })
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException
+      const why = err.code === 'ENOENT' ? `executable not found: ${spec.argv[0]}` : `cannot run ${spec.argv[0]}: ${err.message}`
+      throw new Error(why)
+    }
+    return new BackendProcess(proc, log)
+  }
+
+  get running(): boolean {
+    return !this.done
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err') {
+    for await (const chunk of stream) this.log.write(which, chunk)
+  }
+
+  /**
+   * Resolves when the health URL answers 200; rejects when the process exits first, the
+   * deadline passes, or the signal aborts.
+   */
+  async waitReady(healthUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    let exited = false
+    this.exited.then(() => {
+      exited = true
+    })
+    while (true) {
+      if (exited) throw new Error('exited while loading')
+      if (signal?.aborted) throw new Error('start cancelled')
+      if (Date.now() > deadline) throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s`)
+      try {
+        const res = await fetch(healthUrl, { signal: AbortSignal.timeout(POLL_REQUEST_TIMEOUT_MS) })
+        await res.arrayBuffer()
+        if (res.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      await Promise.race([Bun.sleep(POLL_MS), this.exited])
+    }
+  }
+
+  /** SIGTERM to the group; SIGKILL if still alive after graceMs. Resolves once it has exited. */
+  async stop(graceMs: number): Promise<ExitInfo> {
+    this.stopRequested = true
+    if (this.done) return this.exited
+    signalGroup(this.pid, 'SIGTERM')
+    const timer = setTimeout(() => signalGroup(this.pid, 'SIGKILL'), graceMs)
+    try {
+      return await this.exited
+    } finally {
+      clearTimeout(timer)
+      // Children the backend left in its group (a wrapper script's server, say) go too.
+      signalGroup(this.pid, 'SIGKILL')
+    }
+  }
+}

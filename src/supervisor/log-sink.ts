@@ -1,0 +1,159 @@
+/**
+ * One instance's log: every line to a file with size rotation and a cap on kept files, and
+ * the last lines in memory for the logs endpoint. Input arrives as raw chunks from the
+ * backend's pipes; a line of any length is written whole to the file and kept in memory
+ * cut to MAX_TAIL_LINE, so a runaway line never blocks the backend or eats memory.
+ */
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+export const MAX_TAIL_LINE = 16 * 1024
+
+export interface LogSinkOptions {
+  /** null: memory only. */
+  file: string | null
+  maxFileBytes: number
+  maxFiles: number
+  rotate: boolean
+  tailLines: number
+}
+
+type Listener = (line: string) => void
+
+export class LogSink {
+  private fd: number | null = null
+  private size = 0
+  private ring: string[]
+  private head = 0
+  private count = 0
+  private partial: Record<'out' | 'err', string[]> = { out: [], err: [] }
+  private partialLen: Record<'out' | 'err', number> = { out: 0, err: 0 }
+  private spilled: Record<'out' | 'err', boolean> = { out: false, err: false }
+  private listeners = new Set<Listener>()
+  private decoder = { out: new TextDecoder(), err: new TextDecoder() }
+
+  constructor(private opts: LogSinkOptions) {
+    this.ring = new Array(opts.tailLines)
+    if (opts.file) {
+      mkdirSync(dirname(opts.file), { recursive: true })
+      this.open()
+    }
+  }
+
+  private open() {
+    this.fd = openSync(this.opts.file!, 'a', 0o640)
+    this.size = fstatSync(this.fd).size
+  }
+
+  /** Feeds raw bytes from stdout ('out') or stderr ('err'). */
+  write(stream: 'out' | 'err', chunk: Uint8Array) {
+    const text = this.decoder[stream].decode(chunk, { stream: true })
+    let start = 0
+    for (;;) {
+      const nl = text.indexOf('\n', start)
+      if (nl === -1) break
+      this.pushPiece(stream, text.slice(start, nl))
+      this.endLine(stream)
+      start = nl + 1
+    }
+    if (start < text.length) this.pushPiece(stream, text.slice(start))
+  }
+
+  /** A line written by llamactl itself (start, exit, restart), marked so users can tell. */
+  note(message: string) {
+    this.emit(`[llamactl] ${new Date().toISOString()} ${message}`)
+  }
+
+  /** Flushes half-written lines (the process ended). */
+  flush() {
+    for (const s of ['out', 'err'] as const) if (this.partialLen[s] > 0 || this.spilled[s]) this.endLine(s)
+  }
+
+  private pushPiece(stream: 'out' | 'err', piece: string) {
+    if (!piece) return
+    if (this.spilled[stream]) {
+      // Already streaming this long line to the file: write through, keep nothing more in memory.
+      this.writeFile(piece)
+      return
+    }
+    if (this.partialLen[stream] + piece.length > MAX_TAIL_LINE) {
+      const soFar = this.partial[stream].join('')
+      this.writeFile(soFar + piece)
+      this.partial[stream] = [(soFar + piece.slice(0, MAX_TAIL_LINE)).slice(0, MAX_TAIL_LINE)]
+      this.spilled[stream] = true
+      return
+    }
+    this.partial[stream].push(piece)
+    this.partialLen[stream] += piece.length
+  }
+
+  private endLine(stream: 'out' | 'err') {
+    const spilled = this.spilled[stream]
+    let line = this.partial[stream].join('')
+    if (line.endsWith('\r')) line = line.slice(0, -1)
+    this.partial[stream] = []
+    this.partialLen[stream] = 0
+    this.spilled[stream] = false
+    if (spilled) {
+      this.writeFile('\n')
+      this.remember(`${line} … [line cut in memory; whole in the log file]`)
+    } else {
+      this.emit(line)
+    }
+  }
+
+  private emit(line: string) {
+    this.writeFile(`${line}\n`)
+    this.remember(line)
+  }
+
+  private remember(line: string) {
+    const cap = this.ring.length
+    this.ring[(this.head + this.count) % cap] = line
+    if (this.count < cap) this.count++
+    else this.head = (this.head + 1) % cap
+    for (const l of this.listeners) l(line)
+  }
+
+  private writeFile(text: string) {
+    if (this.fd === null) return
+    const bytes = Buffer.from(text)
+    if (this.opts.rotate && this.size > 0 && this.size + bytes.length > this.opts.maxFileBytes) this.rotate()
+    try {
+      writeSync(this.fd, bytes)
+      this.size += bytes.length
+    } catch {
+      // A full disk must not take the backend down with it; the in-memory tail still works.
+    }
+  }
+
+  private rotate() {
+    const file = this.opts.file!
+    closeSync(this.fd!)
+    rmSync(`${file}.${this.opts.maxFiles}`, { force: true })
+    for (let i = this.opts.maxFiles - 1; i >= 1; i--) {
+      if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`)
+    }
+    renameSync(file, `${file}.1`)
+    this.open()
+  }
+
+  /** The last n lines (all kept lines when n is undefined or negative). */
+  tail(n?: number): string[] {
+    const take = n === undefined || n < 0 ? this.count : Math.min(n, this.count)
+    const out: string[] = []
+    for (let i = this.count - take; i < this.count; i++) out.push(this.ring[(this.head + i) % this.ring.length]!)
+    return out
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  close() {
+    this.flush()
+    if (this.fd !== null) closeSync(this.fd)
+    this.fd = null
+  }
+}

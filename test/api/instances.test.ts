@@ -1,0 +1,222 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { type Harness, harness } from '../helpers'
+
+let h: Harness
+beforeEach(async () => {
+  h = await harness()
+})
+afterEach(async () => {
+  await h.close()
+})
+
+describe('instance lifecycle', () => {
+  test('create starts the instance and answers 201 with running status', async () => {
+    const res = await h.json('POST', '/api/v1/instances/m1', { backend_options: { model: 'load-50' } })
+    expect(res.status).toBe(201)
+    expect(res.body.name).toBe('m1')
+    expect(res.body.status).toBe('running')
+    expect(typeof res.body.created).toBe('number')
+    expect(res.body.options.backend_type).toBe('llama_cpp')
+    expect(res.body.port).toBeGreaterThan(0)
+    const health = await fetch(`http://127.0.0.1:${res.body.port}/health`)
+    expect(health.status).toBe(200)
+  })
+
+  test('list, get, stop, start, restart, delete', async () => {
+    await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' } })
+    const list = await h.json('GET', '/api/v1/instances')
+    expect(list.status).toBe(200)
+    expect(list.body.map((i: any) => [i.name, i.status])).toEqual([['a', 'running']])
+
+    const stopped = await h.json('POST', '/api/v1/instances/a/stop')
+    expect(stopped.status).toBe(200)
+    expect(stopped.body.status).toBe('stopped')
+    expect(stopped.body.port).toBeNull()
+
+    const started = await h.json('POST', '/api/v1/instances/a/start')
+    expect(started.body.status).toBe('running')
+    const port1 = started.body.port
+
+    const restarted = await h.json('POST', '/api/v1/instances/a/restart')
+    expect(restarted.status).toBe(200)
+    expect(restarted.body.status).toBe('running')
+    expect(restarted.body.port).toBeGreaterThan(0)
+    expect((await fetch(`http://127.0.0.1:${restarted.body.port}/health`)).status).toBe(200)
+    void port1
+
+    const del = await h.request('DELETE', '/api/v1/instances/a')
+    expect(del.status).toBe(204)
+    expect(await del.text()).toBe('')
+    expect((await h.json('GET', '/api/v1/instances/a')).status).toBe(404)
+    expect((await h.json('GET', '/api/v1/instances')).body).toEqual([])
+  })
+
+  test('PUT replaces options and restarts a running instance', async () => {
+    const c = await h.json('POST', '/api/v1/instances/u', { backend_options: { model: 'x' }, idle_timeout: 5 })
+    const pidBefore = h.manager.get('u')
+    void pidBefore
+    const res = await h.json('PUT', '/api/v1/instances/u', { backend_options: { model: 'y', ctx_size: 512 } })
+    expect(res.status).toBe(200)
+    expect(res.body.status).toBe('running')
+    expect(res.body.options.backend_options).toEqual({ model: 'y', ctx_size: 512 })
+    expect(res.body.options.idle_timeout).toBe(0) // replaced, not merged
+    const logs = await (await h.request('GET', '/api/v1/instances/u/logs')).text()
+    expect(logs).toContain('--ctx-size 512')
+    expect(c.status).toBe(201)
+  })
+
+  test('PUT on a stopped instance keeps it stopped', async () => {
+    await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/s/stop')
+    const res = await h.json('PUT', '/api/v1/instances/s', { backend_options: { model: 'z' } })
+    expect(res.body.status).toBe('stopped')
+  })
+
+  test('logs returns the tail, honours lines, and rejects a bad lines value', async () => {
+    await h.json('POST', '/api/v1/instances/l', { backend_options: { model: 'x' } })
+    const all = await (await h.request('GET', '/api/v1/instances/l/logs')).text()
+    expect(all).toContain('fake-llama-server: model x')
+    const one = await h.request('GET', '/api/v1/instances/l/logs?lines=1')
+    expect(one.headers.get('content-type')).toContain('text/plain')
+    expect((await one.text()).trim().split('\n')).toHaveLength(1)
+    const minus = await (await h.request('GET', '/api/v1/instances/l/logs?lines=-1')).text()
+    expect(minus).toBe(all)
+    const bad = await h.json('GET', '/api/v1/instances/l/logs?lines=abc')
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toContain('lines')
+  })
+
+  test('environment reaches the backend', async () => {
+    await h.json('POST', '/api/v1/instances/e', {
+      backend_options: { model: 'x' },
+      environment: { FAKE_PRINT_ENV: 'MY_VAR', MY_VAR: 'hello world' },
+    })
+    const logs = await (await h.request('GET', '/api/v1/instances/e/logs')).text()
+    expect(logs).toContain('env MY_VAR=hello world')
+  })
+
+  test('GET /api/v1/version is plain text in the seed format', async () => {
+    const res = await h.request('GET', '/api/v1/version')
+    expect(res.status).toBe(200)
+    expect(await res.text()).toMatch(/^Version: .+\nCommit: .+\nBuild Time: .+\n$/)
+  })
+})
+
+describe('errors', () => {
+  test('unknown instance is 404 with the error shape, on every operation', async () => {
+    for (const [m, p] of [
+      ['GET', '/api/v1/instances/nope'],
+      ['PUT', '/api/v1/instances/nope'],
+      ['DELETE', '/api/v1/instances/nope'],
+      ['POST', '/api/v1/instances/nope/start'],
+      ['POST', '/api/v1/instances/nope/stop'],
+      ['POST', '/api/v1/instances/nope/restart'],
+      ['GET', '/api/v1/instances/nope/logs'],
+    ] as const) {
+      const res = await h.json(m, p, m === 'PUT' ? {} : undefined)
+      expect([m, p, res.status]).toEqual([m, p, 404])
+      expect(res.body.error).toContain('nope')
+    }
+  })
+
+  test('unknown route is 404 JSON', async () => {
+    const res = await h.json('GET', '/api/v1/nothing-here')
+    expect(res.status).toBe(404)
+    expect(res.body.error).toBe('no route for GET /api/v1/nothing-here')
+  })
+
+  test('bad names are refused with 400 and nothing is stored', async () => {
+    for (const name of ['-a', '.hidden', 'a..b', 'a%2Fb', 'x'.repeat(65), 'sp%20ace', 'semi%3Bcolon']) {
+      const res = await h.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' } })
+      expect([name, res.status]).toEqual([name, 400])
+      expect(res.body.error).toContain('invalid instance name')
+    }
+    expect(h.store.countInstances()).toBe(0)
+    expect(h.manager.list()).toHaveLength(0)
+  })
+
+  test('bad bodies are 400 with a message naming the field, and change nothing', async () => {
+    const cases: [unknown, string][] = [
+      ['{not json', 'not valid JSON'],
+      [[1, 2], 'JSON object'],
+      [{ backend_type: 'ollama' }, 'backend_type'],
+      [{ max_restarts: 'three' }, 'max_restarts'],
+      [{ restart_delay: -1 }, 'restart_delay'],
+      [{ idle_timeout: 1.5 }, 'idle_timeout'],
+      [{ environment: { 'BAD-NAME': 'x' } }, 'environment'],
+      [{ environment: { OK: 1 } }, 'environment'],
+      [{ surprise: true }, 'unknown field "surprise"'],
+      [{ backend_options: { ctx_size: 'big' } }, 'backend_options.ctx_size'],
+      [{ backend_options: { model: 42 } }, 'backend_options.model'],
+      [{ backend_options: { 'Bad-Key': 1 } }, 'snake_case'],
+      [{ backend_options: { thing: { nested: 1 } } }, 'backend_options.thing'],
+    ]
+    for (const [body, fragment] of cases) {
+      const res = await h.json('POST', '/api/v1/instances/ok', body)
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400])
+      expect(res.body.error).toContain(fragment)
+    }
+    expect(h.store.countInstances()).toBe(0)
+  })
+
+  test('a rejected PUT changes nothing', async () => {
+    await h.json('POST', '/api/v1/instances/k', { backend_options: { model: 'x' }, idle_timeout: 7 })
+    const res = await h.json('PUT', '/api/v1/instances/k', { idle_timeout: 'soon' })
+    expect(res.status).toBe(400)
+    const after = await h.json('GET', '/api/v1/instances/k')
+    expect(after.body.options.idle_timeout).toBe(7)
+    expect(after.body.status).toBe('running')
+    expect(JSON.parse(h.store.getInstance('k')!.options).idle_timeout).toBe(7)
+  })
+
+  test('a name that exists is 409', async () => {
+    await h.json('POST', '/api/v1/instances/dup', { backend_options: { model: 'x' } })
+    const res = await h.json('POST', '/api/v1/instances/dup', { backend_options: { model: 'y' } })
+    expect(res.status).toBe(409)
+    expect(res.body.error).toContain('already exists')
+    expect(h.manager.get('dup').options.backend_options.model).toBe('x')
+  })
+
+  test('a body over the limit is 413, with or without Content-Length', async () => {
+    const big = JSON.stringify({ backend_options: { model: 'x'.repeat(2 * 1024 * 1024) } })
+    const res = await h.request('POST', '/api/v1/instances/big', big)
+    expect(res.status).toBe(413)
+    expect((await res.json()).error).toContain('larger than')
+    const chunked = await h.app.handle(
+      new Request('http://localhost/api/v1/instances/big2', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new ReadableStream({
+          start(c) {
+            for (let i = 0; i < 40; i++) c.enqueue(new TextEncoder().encode('x'.repeat(64 * 1024)))
+            c.close()
+          },
+        }),
+      }),
+    )
+    expect(chunked.status).toBe(413)
+    expect(h.store.countInstances()).toBe(0)
+  })
+
+  test('a start that fails is 500 with the backend\'s last log lines, and status failed', async () => {
+    const res = await h.json('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' } })
+    expect(res.status).toBe(500)
+    expect(res.body.error).toContain('exited while loading (exit code 1)')
+    expect(res.body.error).toContain('fake corruption in tensor 7')
+    const got = await h.json('GET', '/api/v1/instances/broken')
+    expect(got.body.status).toBe('failed')
+    expect(got.body.error).toContain('exited while loading')
+  })
+
+  test('a missing executable is 500 naming it', async () => {
+    const h2 = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '' })
+    try {
+      const res = await h2.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+      expect(res.status).toBe(500)
+      expect(res.body.error).toContain('/nonexistent/llama-server')
+      expect((await h2.json('GET', '/api/v1/instances/m')).body.status).toBe('failed')
+    } finally {
+      await h2.close()
+    }
+  })
+})

@@ -1,0 +1,93 @@
+/** Shared set-up for tests: a temp data folder, a config pointing at the fake llama-server, the app. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { type Config, loadConfig } from '../src/config/load'
+import { createApp } from '../src/http/app'
+import { InstanceManager } from '../src/instances/manager'
+import { Store } from '../src/store/db'
+
+export const FAKE_SERVER = resolve(import.meta.dir, 'fixtures/fake-llama-server.ts')
+export const BUN = process.execPath
+
+export function tempDir(prefix = 'llamactl-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** A free-ish port range per test file, so parallel files do not collide. */
+export function portRange(): [number, number] {
+  const lo = 20000 + Math.floor(Math.random() * 20000)
+  return [lo, lo + 200]
+}
+
+export function testConfig(dataDir: string, overrides: Record<string, string> = {}): Config {
+  const [lo, hi] = portRange()
+  const { config } = loadConfig({
+    env: {
+      LLAMACTL_DATA_DIRECTORY: dataDir,
+      LLAMACTL_LLAMACPP_COMMAND: BUN,
+      LLAMACTL_LLAMACPP_ARGS: FAKE_SERVER,
+      LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${hi}`,
+      LLAMACTL_STOP_GRACE_PERIOD: '2',
+      LLAMACTL_DEFAULT_RESTART_DELAY: '0',
+      ...overrides,
+    },
+    cwd: dataDir,
+    home: dataDir,
+  })
+  return config
+}
+
+export interface Harness {
+  dir: string
+  config: Config
+  store: Store
+  manager: InstanceManager
+  app: ReturnType<typeof createApp>
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
+  json<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
+  close(): Promise<void>
+}
+
+export async function harness(overrides: Record<string, string> = {}): Promise<Harness> {
+  const dir = tempDir()
+  const config = testConfig(dir, overrides)
+  const store = new Store(config.database.path)
+  const manager = new InstanceManager(config, store)
+  await manager.init()
+  const app = createApp({ manager })
+  const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    app.handle(
+      new Request(`http://localhost${path}`, {
+        method,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      }),
+    )
+  return {
+    dir,
+    config,
+    store,
+    manager,
+    app,
+    request,
+    async json(method, path, body) {
+      const res = await request(method, path, body)
+      const text = await res.text()
+      return { status: res.status, body: text ? JSON.parse(text) : null }
+    },
+    async close() {
+      await manager.shutdown()
+      store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10000, stepMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await Bun.sleep(stepMs)
+  }
+}

@@ -1,0 +1,68 @@
+import { describe, expect, test } from 'bun:test'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
+import { tempDir } from '../helpers'
+
+const enc = (s: string) => new TextEncoder().encode(s)
+
+function sink(over: Partial<ConstructorParameters<typeof LogSink>[0]> = {}) {
+  const file = join(tempDir(), 'i.log')
+  return { file, log: new LogSink({ file, maxFileBytes: 1 << 20, maxFiles: 2, rotate: true, tailLines: 5, ...over }) }
+}
+
+describe('log sink', () => {
+  test('splits chunks into lines across chunk boundaries, for stdout and stderr separately', () => {
+    const { log, file } = sink()
+    log.write('out', enc('hel'))
+    log.write('err', enc('E1\nE'))
+    log.write('out', enc('lo\nwor'))
+    log.write('out', enc('ld\r\n'))
+    log.write('err', enc('2\n'))
+    expect(log.tail()).toEqual(['E1', 'hello', 'world', 'E2'])
+    log.close()
+    expect(readFileSync(file, 'utf8')).toBe('E1\nhello\nworld\nE2\n')
+  })
+
+  test('keeps only the last tailLines in memory; tail(n) gives the last n', () => {
+    const { log } = sink()
+    for (let i = 0; i < 12; i++) log.write('out', enc(`line ${i}\n`))
+    expect(log.tail()).toEqual(['line 7', 'line 8', 'line 9', 'line 10', 'line 11'])
+    expect(log.tail(2)).toEqual(['line 10', 'line 11'])
+    expect(log.tail(0)).toEqual([])
+    expect(log.tail(100)).toHaveLength(5)
+  })
+
+  test('a huge line is written whole to the file and cut in memory', () => {
+    const { log, file } = sink()
+    const huge = 'x'.repeat(MAX_TAIL_LINE * 4 + 17)
+    for (let i = 0; i < huge.length; i += 5000) log.write('out', enc(huge.slice(i, i + 5000)))
+    log.write('out', enc('\nafter\n'))
+    const [cut, after] = log.tail(2)
+    expect(cut!.length).toBeLessThan(MAX_TAIL_LINE + 100)
+    expect(cut).toContain('line cut in memory')
+    expect(after).toBe('after')
+    log.close()
+    expect(readFileSync(file, 'utf8')).toBe(`${huge}\nafter\n`)
+  })
+
+  test('rotates by size and keeps at most maxFiles old files', () => {
+    const { log, file } = sink({ maxFileBytes: 100, maxFiles: 2 })
+    for (let i = 0; i < 50; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`)) // 10 bytes a line
+    log.close()
+    expect(readFileSync(file, 'utf8').length).toBeLessThanOrEqual(100)
+    expect(existsSync(`${file}.1`)).toBe(true)
+    expect(existsSync(`${file}.2`)).toBe(true)
+    expect(existsSync(`${file}.3`)).toBe(false)
+    expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toBe('000000049')
+  })
+
+  test('multi-byte characters split across chunks survive', () => {
+    const { log } = sink()
+    const bytes = enc('héllo 🦙\n')
+    log.write('out', bytes.slice(0, 2))
+    log.write('out', bytes.slice(2, 9))
+    log.write('out', bytes.slice(9))
+    expect(log.tail()).toEqual(['héllo 🦙'])
+  })
+})
