@@ -44,7 +44,8 @@ export class BackendProcess {
       await Promise.race([Promise.allSettled(pumps), Bun.sleep(500)])
       log.flush()
       this.done = true
-      return { code: proc.signalCode ? null : code, signal: proc.signalCode ?? null, requested: this.stopRequested }
+      const signal = proc.signalCode === null ? null : String(proc.signalCode)
+      return { code: signal ? null : code, signal, requested: this.stopRequested }
     })
   }
 

@@ -1,0 +1,130 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { processStartTime } from '../../src/supervisor/os-process'
+import { type Harness, harness, waitFor } from '../helpers'
+
+let h: Harness
+afterEach(async () => {
+  await h?.close()
+})
+
+describe('supervision', () => {
+  test('auto_restart brings a crashed backend back and counts the restart', async () => {
+    h = await harness()
+    const res = await h.json('POST', '/api/v1/instances/c', {
+      backend_options: { model: 'crash-after-150' },
+      auto_restart: true,
+      max_restarts: 5,
+      restart_delay: 0,
+    })
+    expect(res.body.status).toBe('running')
+    await waitFor(() => h.manager.get('c').restarts >= 1, 5000)
+    await waitFor(() => h.manager.get('c').status === 'running', 5000)
+    const logs = h.manager.get('c').log.tail().join('\n')
+    expect(logs).toContain('exited (exit code 3)')
+    expect(logs).toContain('restart 1 in 0 s')
+  })
+
+  test('a crash loop ends in failed after max_restarts', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/loop', {
+      backend_options: { model: 'crash-after-30' },
+      max_restarts: 2,
+      restart_delay: 0.05,
+    })
+    await waitFor(() => h.manager.get('loop').status === 'failed', 10000)
+    const v = (await h.json('GET', '/api/v1/instances/loop')).body
+    expect(v.status).toBe('failed')
+    expect(v.restarts).toBe(2)
+    expect(v.error).toContain('gave up after 2 restarts')
+  })
+
+  test('auto_restart off: an unexpected exit is failed at once', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/once', { backend_options: { model: 'crash-after-50' }, auto_restart: false })
+    await waitFor(() => h.manager.get('once').status === 'failed', 5000)
+    expect(h.manager.get('once').restarts).toBe(0)
+  })
+
+  test('a backend that ignores SIGTERM is SIGKILLed after the grace period', async () => {
+    h = await harness({ LLAMACTL_STOP_GRACE_PERIOD: '1' })
+    await h.json('POST', '/api/v1/instances/stubborn', { backend_options: { model: 'ignore-sigterm' } })
+    const t0 = Date.now()
+    const res = await h.json('POST', '/api/v1/instances/stubborn/stop')
+    const took = Date.now() - t0
+    expect(res.body.status).toBe('stopped')
+    expect(took).toBeGreaterThanOrEqual(900)
+    expect(h.manager.get('stubborn').log.tail().join('\n')).toContain('ignoring SIGTERM')
+  })
+
+  test('stop ends the whole process group, grandchildren included', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/family', { backend_options: { model: 'spawn-child' } })
+    const child = Number(/child pid (\d+)/.exec(h.manager.get('family').log.tail().join('\n'))![1])
+    expect(processStartTime(child)).not.toBeNull()
+    await h.json('POST', '/api/v1/instances/family/stop')
+    await waitFor(() => processStartTime(child) === null, 3000)
+  })
+
+  test('a 4 MB line does not block or kill the backend', async () => {
+    h = await harness()
+    const res = await h.json('POST', '/api/v1/instances/chatty', { backend_options: { model: 'long-line-4000000' } })
+    expect(res.body.status).toBe('running')
+    const last = h.manager.get('chatty').log.tail().find((l) => l.startsWith('xxxx'))!
+    expect(last).toContain('line cut in memory')
+    expect((await fetch(`http://127.0.0.1:${res.body.port}/health`)).status).toBe(200)
+  })
+
+  test('stop during a slow load cancels the start', async () => {
+    h = await harness()
+    const creating = h.json('POST', '/api/v1/instances/slow', { backend_options: { model: 'load-5000' } })
+    await waitFor(() => h.manager.find('slow')?.status === 'starting')
+    const stopped = await h.json('POST', '/api/v1/instances/slow/stop')
+    expect(stopped.body.status).toBe('stopped')
+    const created = await creating
+    expect(created.status).toBe(500)
+    expect(created.body.error).toContain('cancelled')
+  })
+
+  test('max_running_instances refuses one more start with 409 (eviction off)', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
+    expect((await h.json('POST', '/api/v1/instances/one', { backend_options: { model: 'x' } })).status).toBe(201)
+    const two = await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' } })
+    expect(two.status).toBe(409)
+    expect(two.body.error).toContain('max_running_instances')
+    expect(h.manager.get('two').status).toBe('stopped')
+    await h.json('POST', '/api/v1/instances/one/stop')
+    expect((await h.json('POST', '/api/v1/instances/two/start')).body.status).toBe('running')
+  })
+
+  test('concurrent starts never exceed max_running_instances', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '2', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
+    for (const n of ['a', 'b', 'c', 'd']) {
+      await h.json('POST', `/api/v1/instances/${n}`, { backend_options: { model: 'x' } })
+      await h.json('POST', `/api/v1/instances/${n}/stop`)
+    }
+    const results = await Promise.all(['a', 'b', 'c', 'd'].map((n) => h.json('POST', `/api/v1/instances/${n}/start`)))
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 409, 409])
+    expect(h.manager.list().filter((i) => i.status === 'running')).toHaveLength(2)
+  })
+
+  test('max_instances refuses one more create with 409', async () => {
+    h = await harness({ LLAMACTL_MAX_INSTANCES: '1' })
+    await h.json('POST', '/api/v1/instances/only', { backend_options: { model: 'x' } })
+    const res = await h.json('POST', '/api/v1/instances/another', { backend_options: { model: 'x' } })
+    expect(res.status).toBe(409)
+    expect(res.body.error).toContain('max_instances')
+    expect(h.store.countInstances()).toBe(1)
+  })
+
+  test('a user-chosen port in use is a clear failure', async () => {
+    h = await harness()
+    const blocker = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('busy') })
+    try {
+      const res = await h.json('POST', '/api/v1/instances/p', { backend_options: { model: 'x', port: blocker.port } })
+      expect(res.status).toBe(409)
+      expect(res.body.error).toContain(`port ${blocker.port}`)
+    } finally {
+      blocker.stop(true)
+    }
+  })
+})

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Store } from '../../src/store/db'
+import { isAlive, processStartTime } from '../../src/supervisor/os-process'
+import { tempDir, waitFor } from '../helpers'
+import { type Running, runLlamactl, startLlamactl } from './process'
+
+const started: Running[] = []
+afterEach(async () => {
+  for (const r of started.splice(0)) if (r.proc.exitCode === null) await r.stop('SIGKILL')
+})
+
+async function start(dir: string, opts?: Parameters<typeof startLlamactl>[1]) {
+  const r = await startLlamactl(dir, opts)
+  started.push(r)
+  return r
+}
+
+describe('llamactl as a process', () => {
+  test('instances persist across a restart; running ones resume, stopped ones stay stopped', async () => {
+    const dir = tempDir()
+    const a = await start(dir)
+    expect((await a.api('POST', '/api/v1/instances/keep-running', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await a.api('POST', '/api/v1/instances/keep-stopped', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await a.api('POST', '/api/v1/instances/keep-stopped/stop')).body.status).toBe('stopped')
+    const port = (await a.api('GET', '/api/v1/instances/keep-running')).body.port
+    expect(await a.stop('SIGTERM')).toBe(0)
+    // SIGTERM stopped the backend before llamactl exited
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
+
+    const b = await start(dir)
+    const list = (await b.api('GET', '/api/v1/instances')).body
+    expect(list.map((i: any) => i.name).sort()).toEqual(['keep-running', 'keep-stopped'])
+    await waitFor(async () => (await b.api('GET', '/api/v1/instances/keep-running')).body.status === 'running', 10000)
+    expect((await b.api('GET', '/api/v1/instances/keep-stopped')).body.status).toBe('stopped')
+  })
+
+  test('after llamactl is SIGKILLed, the next start ends the old backends and resumes the instances', async () => {
+    const dir = tempDir()
+    const a = await start(dir)
+    await a.api('POST', '/api/v1/instances/orphan', { backend_options: { model: 'x' } })
+    const store = new Store(join(dir, 'llamactl.db'))
+    const [rec] = store.backendProcesses()
+    store.close()
+    expect(rec).toBeDefined()
+    await a.stop('SIGKILL')
+    expect(isAlive(rec!.pid)).toBe(true) // the backend outlived llamactl
+
+    const b = await start(dir)
+    expect(processStartTime(rec!.pid)).toBeNull()
+    expect(b.output()).toContain('ended 1 backend(s) left by an earlier run')
+    await waitFor(async () => (await b.api('GET', '/api/v1/instances/orphan')).body.status === 'running', 10000)
+  })
+
+  test('a recorded pid that now belongs to another process is left alone', async () => {
+    const dir = tempDir()
+    const bystander = Bun.spawn(['sleep', '30'])
+    try {
+      const store = new Store(join(dir, 'llamactl.db'))
+      store.recordBackendProcess({ instance: 'ghost', pid: bystander.pid, start_time: '1' })
+      store.close()
+      const b = await start(dir)
+      expect(b.output()).not.toContain('ended')
+      expect(isAlive(bystander.pid)).toBe(true)
+      expect(bystander.exitCode).toBeNull()
+    } finally {
+      bystander.kill('SIGKILL')
+    }
+  })
+
+  test('a bad config stops start-up with one line naming the key and the file', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'llamactl.yaml'), 'instances:\n  port_range: "9000-8000"\n')
+    const r = await runLlamactl(dir, [], { LLAMACTL_INSTANCE_PORT_RANGE: '' })
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toContain("llamactl.yaml: key 'instances.port_range'")
+  })
+
+  test('--help, --version and unknown flags', async () => {
+    const dir = tempDir()
+    const help = await runLlamactl(dir, ['--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('usage: llamactl')
+    const version = await runLlamactl(dir, ['--version'])
+    expect(version.stdout).toMatch(/^llamactl \d+\.\d+\.\d+/)
+    const bad = await runLlamactl(dir, ['--frobnicate'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('unknown argument "--frobnicate"')
+    expect(bad.stderr).toContain('usage: llamactl')
+  })
+
+  test('--data-dir and --host flags are used', async () => {
+    const dir = tempDir()
+    const other = tempDir()
+    const r = await start(dir, { args: ['--data-dir', other, '--host', '127.0.0.1'] })
+    expect(r.output()).toContain(`data: ${other}`)
+    expect(r.url.startsWith('http://127.0.0.1:')).toBe(true)
+  })
+})
