@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds a real llama-server (and a tiny random-weight model) from the llama.cpp source
-# that the node-llama-cpp npm package ships as a git bundle. CPU only; about 5–10 minutes
-# on 2 cores the first time, then cached outside the checkout, keyed by the package version.
+# Builds a real llama-server (and a tiny random-weight model) from the llama.cpp source that
+# the node-llama-cpp npm package ships as a git bundle. CPU only; about 10 minutes on 2 cores
+# the first time, then cached outside the checkout, keyed by the package version. An
+# interrupted build resumes where it stopped.
 #
 # Prints the cache folder on its last line. Inside it:
 #   bin/llama-server        the server
@@ -11,36 +12,39 @@ set -euo pipefail
 version="${NODE_LLAMA_CPP_VERSION:-3.22.1}"
 cache_root="${LLAMACTL_LLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llamactl-llama}"
 out="$cache_root/node-llama-cpp-$version"
+work="$cache_root/work-$version"
 
 if [ -x "$out/bin/llama-server" ] && [ -f "$out/models/tiny-llama.gguf" ]; then
   echo "$out"
   exit 0
 fi
 
-command -v cmake >/dev/null && command -v g++ >/dev/null || {
-  echo "build-llama-server: cmake and g++ are needed (apt-get install cmake g++)" >&2
-  exit 1
-}
+for tool in cmake g++ git; do
+  command -v "$tool" >/dev/null || { echo "build-llama-server: $tool is needed (apt-get install cmake g++ git)" >&2; exit 1; }
+done
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-(
-  cd "$work"
+mkdir -p "$work"
+cd "$work"
+if [ ! -d src/.git ]; then
+  echo "build-llama-server: fetching node-llama-cpp@$version from the npm registry" >&2
+  rm -rf src package ./*.tgz
   npm pack --silent "node-llama-cpp@$version" >/dev/null
   tar xzf "node-llama-cpp-$version.tgz" package/llama/gitRelease.bundle
   git clone -q package/llama/gitRelease.bundle src 2>/dev/null
-  cmake -S src -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >cmake.log 2>&1 || { tail -40 cmake.log >&2; exit 1; }
-  cmake --build build -j"$(nproc)" --target llama-server test-llama-archs >build.log 2>&1 || { tail -40 build.log >&2; exit 1; }
-  mkdir -p stage/bin stage/models
-  cp build/bin/llama-server stage/bin/
-  # test-llama-archs writes one random-weight model per architecture it matches.
-  ./build/bin/test-llama-archs -a '^llama$' -o "$work/models" >archs.log 2>&1 || { tail -40 archs.log >&2; exit 1; }
-  model="$(find "$work/models" -name '*.gguf' | head -n 1)"
-  [ -n "$model" ] || { echo "build-llama-server: test-llama-archs wrote no model" >&2; tail -40 archs.log >&2; exit 1; }
-  cp "$model" stage/models/tiny-llama.gguf
-)
-mkdir -p "$cache_root"
-rm -rf "$out.tmp" && mv "$work/stage" "$out.tmp" && rm -rf "$out" && mv "$out.tmp" "$out"
+  rm -rf package ./*.tgz
+fi
+echo "build-llama-server: building llama-server and test-llama-archs (log: $work/build.log)" >&2
+cmake -S src -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_OPENSSL=OFF \
+  -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF \
+  >cmake.log 2>&1 || { tail -40 cmake.log >&2; exit 1; }
+cmake --build build -j"$(nproc)" --target llama-server test-llama-archs >build.log 2>&1 || { tail -40 build.log >&2; exit 1; }
+
+rm -rf stage && mkdir -p stage/bin stage/models models
+cp build/bin/llama-server stage/bin/
+# test-llama-archs -o writes one random-weight model per matching architecture into an existing folder.
+./build/bin/test-llama-archs -a '^llama$' -o "$work/models" >archs.log 2>&1 || { tail -40 archs.log >&2; exit 1; }
+model="$(find "$work/models" -name '*.gguf' | sort | head -n 1)"
+[ -n "$model" ] || { echo "build-llama-server: test-llama-archs wrote no model" >&2; tail -40 archs.log >&2; exit 1; }
+cp "$model" stage/models/tiny-llama.gguf
+rm -rf "$out" && mv stage "$out"
 echo "$out"

@@ -46,6 +46,8 @@ export interface Harness {
   app: ReturnType<typeof createApp>
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
   json<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
+  /** Serves the app on an ephemeral loopback port (for tests that need a real socket). */
+  listen(): string
   close(): Promise<void>
 }
 
@@ -56,6 +58,7 @@ export async function harness(overrides: Record<string, string> = {}): Promise<H
   const manager = new InstanceManager(config, store)
   await manager.init()
   const app = createApp({ manager })
+  const servers: ReturnType<typeof Bun.serve>[] = []
   const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.handle(
       new Request(`http://localhost${path}`, {
@@ -76,7 +79,13 @@ export async function harness(overrides: Record<string, string> = {}): Promise<H
       const text = await res.text()
       return { status: res.status, body: text ? JSON.parse(text) : null }
     },
+    listen() {
+      const server = Bun.serve({ hostname: '127.0.0.1', port: 0, idleTimeout: 0, fetch: (req) => app.handle(req) })
+      servers.push(server)
+      return `http://127.0.0.1:${server.port}`
+    },
     async close() {
+      for (const s of servers) s.stop(true)
       await manager.shutdown()
       store.close()
       rmSync(dir, { recursive: true, force: true })

@@ -7,6 +7,8 @@ import type { InstanceManager } from '../instances/manager'
 import { versionText } from '../version'
 import { mapError } from './errors'
 import { instanceRoutes } from './instances'
+import { openaiRoutes } from './openai'
+import { proxyRoutes } from './proxy'
 
 export interface AppDeps {
   manager: InstanceManager
@@ -18,6 +20,8 @@ export function createApp({ manager }: AppDeps) {
       .onError(({ code, error, request }) => mapError(code, error, request))
       .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
       .use(instanceRoutes(manager))
+      .use(proxyRoutes(manager))
+      .use(openaiRoutes(manager))
   )
 }
 

@@ -6,6 +6,7 @@
 import type { Config } from '../config/load'
 import { backendFor } from '../backends'
 import { StartFailed } from '../errors'
+import { idleAction } from '../scheduler/idle'
 import { decideRestart } from '../scheduler/restart-policy'
 import { BackendProcess } from '../supervisor/backend-process'
 import { LogSink } from '../supervisor/log-sink'
@@ -30,8 +31,10 @@ export interface InstanceHost {
   releasePort(port: number): void
   recordProcess(instance: Instance, proc: BackendProcess): void
   forgetProcess(instance: Instance, proc: BackendProcess): void
-  /** Called whenever status changes (persistence of "failed", metrics, the page). */
+  /** Called whenever status changes (the page, metrics). */
   statusChanged(instance: Instance): void
+  /** The instance has been idle for its idle_timeout. */
+  idle(instance: Instance): void
 }
 
 export class Instance {
@@ -41,7 +44,10 @@ export class Instance {
   error: string | null = null
   /** Unix ms of the last request's end (or start, while one is in flight). */
   lastUsed = 0
+  /** Requests being forwarded to the backend now. */
   inflight = 0
+  /** Requests waiting for this instance to start. */
+  waiting = 0
   readonly log: LogSink
 
   private proc: BackendProcess | null = null
@@ -49,6 +55,8 @@ export class Instance {
   private queue: Promise<unknown> = Promise.resolve()
   private starting: { promise: Promise<void>; abort: AbortController } | null = null
   private restartTimer: ReturnType<typeof setTimeout> | null = null
+  private idleTimer: ReturnType<typeof setTimeout> | null = null
+  private drained: (() => void) | null = null
 
   constructor(
     readonly name: string,
@@ -66,6 +74,45 @@ export class Instance {
       rotate: c.log_rotation_enabled,
       tailLines: c.log_tail_lines,
     })
+  }
+
+  get busy(): number {
+    return this.inflight + this.waiting
+  }
+
+  /** A request starts being forwarded. Health checks are not activity: they don't keep an instance from idling. */
+  beginRequest(activity = true) {
+    this.inflight++
+    if (activity) this.lastUsed = Date.now()
+  }
+
+  /** A forwarded request has ended (completed, failed or abandoned by its client). */
+  endRequest(activity = true) {
+    this.inflight--
+    if (activity) this.lastUsed = Date.now()
+    if (this.inflight === 0) this.drained?.()
+    this.armIdle()
+  }
+
+  /** Sets the idle timer if there is none; it re-checks the deadline when it fires. */
+  armIdle() {
+    if (this.idleTimer || this.busy > 0 || this.status !== 'running' || this.options.idle_timeout <= 0) return
+    const decision = idleAction(Date.now(), this.lastUsed, this.options.idle_timeout, this.busy, true)
+    if (decision.action === 'check-in') {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = null
+        const now = idleAction(Date.now(), this.lastUsed, this.options.idle_timeout, this.busy, this.status === 'running')
+        if (now.action === 'stop') this.host.idle(this)
+        else this.armIdle()
+      }, decision.ms)
+    } else if (decision.action === 'stop') {
+      this.host.idle(this)
+    }
+  }
+
+  private clearIdle() {
+    if (this.idleTimer) clearTimeout(this.idleTimer)
+    this.idleTimer = null
   }
 
   view(): InstanceView {
@@ -107,29 +154,34 @@ export class Instance {
    * Starts the backend and resolves once it is ready. Joins a start already under way.
    * Rejects with StartFailed carrying the backend's last log lines.
    */
-  start(): Promise<void> {
+  start(after?: Promise<unknown>): Promise<void> {
     if (this.starting) return this.starting.promise
     if (this.status === 'running') return Promise.resolve()
     this.cancelRestartTimer()
     this.restarts = 0
-    return this.beginStart()
+    return this.beginStart(after)
   }
 
-  /** Marks the instance starting synchronously (so capacity checks see it), then runs the start. */
-  private beginStart(): Promise<void> {
+  /**
+   * Marks the instance starting synchronously (so capacity checks see it), then runs the start,
+   * after `after` settles (an evicted instance's stop) and after any operation already queued.
+   */
+  private beginStart(after?: Promise<unknown>): Promise<void> {
     const abort = new AbortController()
     this.error = null
     this.setStatus('starting')
-    const promise = this.serial(() => this.launch(abort.signal)).finally(() => {
+    const promise = this.serial(() => this.launch(abort.signal, after)).finally(() => {
       if (this.starting?.abort === abort) this.starting = null
     })
     this.starting = { promise, abort }
     return promise
   }
 
-  private async launch(signal: AbortSignal): Promise<void> {
+  private async launch(signal: AbortSignal, after?: Promise<unknown>): Promise<void> {
+    if (after) await after.catch(() => {})
     if (signal.aborted) throw new StartFailed(`start of ${this.name} was cancelled`)
     if (this.proc?.running) return // already up (a queued duplicate)
+    this.setStatus('starting')
     const backend = backendFor(this.options.backend_type)
     const bc = this.host.config.backends[backend.configKey]
     let port: number
@@ -174,6 +226,7 @@ export class Instance {
     this.lastUsed = Date.now()
     this.log.note(`ready on port ${port}`)
     this.setStatus('running')
+    this.armIdle()
   }
 
   private lastLines(): string {
@@ -191,11 +244,18 @@ export class Instance {
     this.port = null
   }
 
-  /** Stops the backend (cancelling a start under way). Resolves when it has exited. */
-  stop(): Promise<void> {
+  /**
+   * Stops the backend (cancelling a start under way): in-flight requests may finish first, for
+   * up to drain_timeout. The status is "stopping" from the moment this is called, so new
+   * requests wait for the next start instead of joining a backend about to go. Resolves when
+   * the backend has exited.
+   */
+  stop(reason = 'stopping'): Promise<void> {
     this.cancelRestartTimer()
+    this.clearIdle()
     this.starting?.abort.abort()
     if (this.status === 'restarting') this.setStatus('stopped')
+    if (this.status === 'running') this.setStatus('stopping')
     return this.serial(async () => {
       const proc = this.proc
       if (!proc?.running) {
@@ -203,10 +263,19 @@ export class Instance {
         return
       }
       this.setStatus('stopping')
-      this.log.note('stopping')
+      this.log.note(reason)
+      await this.drain(this.host.config.instances.drain_timeout * 1000)
       await proc.stop(this.host.config.instances.stop_grace_period * 1000)
       this.setStatus('stopped')
     })
+  }
+
+  /** Waits until no request is being forwarded, or the timeout. */
+  private async drain(timeoutMs: number) {
+    if (this.inflight === 0) return
+    this.log.note(`waiting up to ${timeoutMs / 1000} s for ${this.inflight} request(s) in flight`)
+    await Promise.race([new Promise<void>((r) => (this.drained = r)), Bun.sleep(timeoutMs)])
+    this.drained = null
   }
 
   async restart(): Promise<void> {

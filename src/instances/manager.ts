@@ -5,7 +5,8 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
-import { Conflict, NotFound } from '../errors'
+import { Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { chooseEviction } from '../scheduler/eviction'
 import type { Store } from '../store/db'
 import { endOrphan } from '../supervisor/os-process'
 import { PortPool } from '../supervisor/ports'
@@ -39,6 +40,9 @@ export class InstanceManager {
       forgetProcess: (inst, proc) => this.store.forgetBackendProcess(inst.name, proc.pid),
       statusChanged: (inst) => {
         for (const l of this.listeners) l(inst)
+      },
+      idle: (inst) => {
+        inst.stop(`idle for ${inst.options.idle_timeout} min: stopping`).catch(() => {})
       },
     }
   }
@@ -163,21 +167,79 @@ export class InstanceManager {
   }
 
   /**
-   * The capacity check and the mark that the instance is starting happen in one synchronous
-   * step, so concurrent starts can never exceed max_running_instances.
+   * Starts an instance within max_running_instances. The capacity check, the choice of an
+   * instance to evict and the marks on both happen in one synchronous step, so concurrent
+   * starts can never exceed the limit; the new backend launches only after the evicted one
+   * has stopped.
    */
   startInstance(inst: Instance): Promise<void> {
-    if (inst.active) return inst.start()
+    if (inst.status === 'starting' || inst.status === 'running' || inst.status === 'restarting') return inst.start()
     const max = this.config.instances.max_running_instances
-    if (max >= 0) {
-      const running = this.list().filter((i) => i.active).length
-      if (running >= max) {
-        return Promise.reject(
-          new Conflict(`max_running_instances (${max}) reached; stop an instance first or raise the limit`),
+    if (max < 0) return inst.start()
+    const others = this.list().filter((i) => i !== inst && i.active)
+    if (others.length < max) return inst.start()
+    const victimName = this.config.instances.enable_lru_eviction
+      ? chooseEviction(
+          others.map((i) => ({ name: i.name, status: i.status, busy: i.busy, lastUsed: i.lastUsed })),
+          inst.name,
         )
-      }
+      : null
+    if (!victimName) {
+      const why = this.config.instances.enable_lru_eviction ? 'and every running instance is busy' : 'and enable_lru_eviction is off'
+      return Promise.reject(
+        new Conflict(`max_running_instances (${max}) reached ${why}; stop an instance first or raise the limit`),
+      )
     }
-    return inst.start()
+    const victim = this.instances.get(victimName)!
+    const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
+    return inst.start(stopped)
+  }
+
+  /**
+   * A running instance for one request, started on demand if its options allow; the caller
+   * must call release() when the request is done. Waiting is bounded by on_demand_start_timeout
+   * and by the client's own signal.
+   */
+  async acquire(name: string, signal: AbortSignal): Promise<{ instance: Instance; upstream: string }> {
+    const inst = this.find(name)
+    if (!inst) throw new NotFound(`model ${JSON.stringify(name)} not found: no instance has that name`)
+    if (inst.status === 'running' && inst.upstream) {
+      inst.beginRequest()
+      return { instance: inst, upstream: inst.upstream }
+    }
+    if (!inst.options.on_demand_start) {
+      throw new Unavailable(`instance ${JSON.stringify(name)} is not running and on_demand_start is off; start it first`)
+    }
+    const timeoutS = this.config.instances.on_demand_start_timeout
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const giveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Unavailable(`instance ${JSON.stringify(name)} did not become ready within on_demand_start_timeout (${timeoutS} s)`)),
+        timeoutS * 1000,
+      )
+      const left = () => reject(new Unavailable('the client went away'))
+      if (signal.aborted) left()
+      signal.addEventListener('abort', left, { once: true })
+    })
+    giveUp.catch(() => {})
+    inst.waiting++
+    try {
+      // Loops only if the instance was stopped again between becoming ready and this request.
+      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); attempt++) {
+        if (attempt === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
+        try {
+          await Promise.race([this.startInstance(inst), giveUp])
+        } catch (e) {
+          if (e instanceof StartFailed) throw new Unavailable(`instance ${JSON.stringify(name)} could not be started: ${e.message}`)
+          throw e
+        }
+      }
+      inst.beginRequest()
+      return { instance: inst, upstream: inst.upstream! }
+    } finally {
+      clearTimeout(timer)
+      inst.waiting--
+    }
   }
 
   /** Stops every backend (llamactl is exiting); what the user asked for stays stored, so they resume. */

@@ -32,7 +32,7 @@ export const InstanceOptionsSchema = T.Object(
     max_restarts: T.Optional(T.Integer({ minimum: -1, description: 'restarts before giving up (-1: no limit)' })),
     restart_delay: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: 'seconds between an exit and the restart' })),
     on_demand_start: T.Optional(T.Boolean({ description: 'start when a request names this instance' })),
-    idle_timeout: T.Optional(T.Integer({ minimum: 0, description: 'minutes without requests before stopping (0: never)' })),
+    idle_timeout: T.Optional(T.Number({ minimum: 0, description: 'minutes without requests before stopping (0: never); fractions allowed' })),
     environment: T.Optional(
       T.Record(EnvName, T.String({ maxLength: 65536 }), { description: 'environment variables', additionalProperties: false }),
     ),

@@ -142,7 +142,7 @@ describe('errors', () => {
       [{ backend_type: 'ollama' }, 'backend_type'],
       [{ max_restarts: 'three' }, 'max_restarts'],
       [{ restart_delay: -1 }, 'restart_delay'],
-      [{ idle_timeout: 1.5 }, 'idle_timeout'],
+      [{ idle_timeout: -1 }, 'idle_timeout'],
       [{ environment: { 'BAD-NAME': 'x' } }, 'environment'],
       [{ environment: { OK: 1 } }, 'environment'],
       [{ surprise: true }, 'unknown field "surprise"'],

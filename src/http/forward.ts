@@ -1,0 +1,132 @@
+/**
+ * Forwarding one request to a backend with Bun's fetch: hop-by-hop headers removed, the body
+ * and the response streamed through untouched (no decompression, no buffering), the upstream
+ * request aborted the moment the client goes away, and no timeout on slow first tokens.
+ */
+import { BadGateway } from '../errors'
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+])
+
+/** Request headers for the backend: hop-by-hop and llamactl's own credentials removed. */
+export function upstreamHeaders(incoming: Headers, backendKey: string | null): Headers {
+  const out = new Headers()
+  const named = connectionTokens(incoming)
+  for (const [k, v] of incoming) {
+    if (HOP_BY_HOP.has(k) || named.has(k) || k === 'authorization' || k === 'cookie') continue
+    out.append(k, v)
+  }
+  if (backendKey) out.set('authorization', `Bearer ${backendKey}`)
+  return out
+}
+
+function connectionTokens(h: Headers): Set<string> {
+  const c = h.get('connection')
+  return new Set(c ? c.split(',').map((t) => t.trim().toLowerCase()) : [])
+}
+
+export function responseHeaders(upstream: Headers, extra: Record<string, string>): Headers {
+  const out = new Headers()
+  const named = connectionTokens(upstream)
+  for (const [k, v] of upstream) {
+    if (HOP_BY_HOP.has(k) || named.has(k)) {
+      // content-length is kept: the body passes through unchanged, so it stays true.
+      if (k !== 'content-length') continue
+    }
+    out.append(k, v)
+  }
+  // Tell nginx (and friends) in front of llamactl not to buffer streams either.
+  out.set('x-accel-buffering', 'no')
+  for (const [k, v] of Object.entries(extra)) out.set(k, v)
+  return out
+}
+
+export interface ForwardOptions {
+  /** The backend's base, e.g. http://127.0.0.1:8001; the target must stay on it. */
+  base: string
+  /** Path and query to request on the backend, starting with '/'. */
+  pathAndQuery: string
+  method: string
+  headers: Headers
+  body: BodyInit | Uint8Array | null
+  signal: AbortSignal
+  extraResponseHeaders: Record<string, string>
+  /** Called once when the response has been fully sent, failed, or the client went away. */
+  onDone: () => void
+}
+
+/** Builds the backend URL; refuses anything that would leave the backend's host and port. */
+export function targetUrl(base: string, pathAndQuery: string): URL {
+  if (!pathAndQuery.startsWith('/')) pathAndQuery = `/${pathAndQuery}`
+  const baseUrl = new URL(base)
+  const url = new URL(baseUrl.origin + pathAndQuery)
+  if (url.origin !== baseUrl.origin) throw new BadGateway('the proxied path would leave the instance')
+  return url
+}
+
+/** Forwards the request; calls onDone exactly once, whatever happens. */
+export async function forward(o: ForwardOptions): Promise<Response> {
+  let done = false
+  const finish = () => {
+    if (!done) {
+      done = true
+      o.onDone()
+    }
+  }
+  let upstream: Response
+  try {
+    upstream = await fetch(targetUrl(o.base, o.pathAndQuery), {
+      method: o.method,
+      headers: o.headers,
+      body: o.body as BodyInit | null,
+      signal: o.signal,
+      redirect: 'manual',
+      decompress: false,
+    } as RequestInit)
+  } catch (e) {
+    finish()
+    if (e instanceof BadGateway) throw e
+    if (o.signal.aborted) return new Response(null, { status: 499 })
+    throw new BadGateway(`the instance could not be reached: ${(e as Error).message}`)
+  }
+  const headers = responseHeaders(upstream.headers, o.extraResponseHeaders)
+  if (!upstream.body) {
+    finish()
+    return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers })
+  }
+  // Watch the body only to know when it ends; chunks pass as they arrive.
+  const reader = upstream.body.getReader()
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const { done: end, value } = await reader.read()
+        if (end) {
+          ctrl.close()
+          finish()
+        } else {
+          ctrl.enqueue(value)
+        }
+      } catch (e) {
+        finish()
+        ctrl.error(e)
+      }
+    },
+    cancel(reason) {
+      finish()
+      return reader.cancel(reason)
+    },
+  })
+  o.signal.addEventListener('abort', finish, { once: true })
+  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers })
+}

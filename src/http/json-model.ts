@@ -1,0 +1,105 @@
+/**
+ * Finds the top-level "model" string in a JSON request body without parsing the whole body:
+ * the body is forwarded byte for byte, so big integers, key order and large base64 images pass
+ * untouched. Works on UTF-8 bytes directly (JSON's structural characters are ASCII).
+ */
+
+export interface ModelField {
+  value: string
+  /** Byte offsets of the value including its quotes. */
+  start: number
+  end: number
+}
+
+const Q = 0x22 // "
+const BS = 0x5c // \
+
+/** The "model" field, null when the body is a JSON object without one; throws SyntaxError when not a JSON object. */
+export function findModel(b: Uint8Array): ModelField | null {
+  let i = skipWs(b, 0)
+  if (b[i] !== 0x7b) throw new SyntaxError('the request body must be a JSON object') // {
+  i = skipWs(b, i + 1)
+  if (b[i] === 0x7d) return null // }
+  let found: ModelField | null = null
+  for (;;) {
+    if (b[i] !== Q) throw new SyntaxError('invalid JSON')
+    const keyEnd = skipString(b, i)
+    const isModel = keyEnd - i === 7 && b[i + 1] === 0x6d && b[i + 2] === 0x6f && b[i + 3] === 0x64 && b[i + 4] === 0x65 && b[i + 5] === 0x6c
+    i = skipWs(b, keyEnd)
+    if (b[i] !== 0x3a) throw new SyntaxError('invalid JSON') // :
+    i = skipWs(b, i + 1)
+    const valueStart = i
+    i = skipValue(b, i)
+    if (isModel && b[valueStart] === Q && !found) {
+      found = { value: JSON.parse(new TextDecoder().decode(b.subarray(valueStart, i))), start: valueStart, end: i }
+    } else if (isModel && !found) {
+      throw new SyntaxError('"model" must be a string')
+    }
+    i = skipWs(b, i)
+    if (b[i] === 0x2c) {
+      i = skipWs(b, i + 1)
+      continue
+    }
+    if (b[i] === 0x7d) break
+    throw new SyntaxError('invalid JSON')
+  }
+  if (skipWs(b, i + 1) !== b.length) throw new SyntaxError('invalid JSON: data after the object')
+  return found
+}
+
+function skipWs(b: Uint8Array, i: number): number {
+  while (i < b.length) {
+    const c = b[i]
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break
+    i++
+  }
+  return i
+}
+
+/** b[i] is the opening quote; returns the index after the closing quote. */
+function skipString(b: Uint8Array, i: number): number {
+  for (i++; i < b.length; i++) {
+    const c = b[i]
+    if (c === BS) i++
+    else if (c === Q) return i + 1
+  }
+  throw new SyntaxError('invalid JSON: unterminated string')
+}
+
+function skipValue(b: Uint8Array, i: number): number {
+  const c = b[i]
+  if (c === Q) return skipString(b, i)
+  if (c === 0x7b || c === 0x5b) {
+    // Nested object or array: track depth, skipping strings (which may hold brackets).
+    let depth = 0
+    for (; i < b.length; i++) {
+      const d = b[i]
+      if (d === Q) i = skipString(b, i) - 1
+      else if (d === 0x7b || d === 0x5b) depth++
+      else if (d === 0x7d || d === 0x5d) {
+        depth--
+        if (depth === 0) return i + 1
+      }
+    }
+    throw new SyntaxError('invalid JSON: unclosed bracket')
+  }
+  // number, true, false, null: up to the next delimiter
+  const start = i
+  while (i < b.length) {
+    const d = b[i]
+    if (d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break
+    i++
+  }
+  if (i === start) throw new SyntaxError('invalid JSON')
+  return i
+}
+
+/** The body with the model value replaced; everything else is the same bytes. */
+export function replaceModel(b: Uint8Array, field: ModelField, value: string): Uint8Array {
+  const v = new TextEncoder().encode(JSON.stringify(value))
+  const out = new Uint8Array(b.length - (field.end - field.start) + v.length)
+  out.set(b.subarray(0, field.start), 0)
+  out.set(v, field.start)
+  out.set(b.subarray(field.end), field.start + v.length)
+  return out
+}

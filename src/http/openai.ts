@@ -1,0 +1,49 @@
+/**
+ * The OpenAI-compatible API: GET /v1/models lists instances; every POST /v1/* goes to the
+ * instance named by the body's "model" ("instance/model" addresses a model inside an
+ * instance), started on demand when allowed. The body is forwarded as the same bytes, with
+ * only the model value rewritten when it names a model inside the instance.
+ */
+import { Elysia } from 'elysia'
+import { BadRequest } from '../errors'
+import type { InstanceManager } from '../instances/manager'
+import { readBody } from './body'
+import { forward, upstreamHeaders } from './forward'
+import { findModel, replaceModel } from './json-model'
+import { backendResponseHeaders, backendKey } from './upstream'
+
+export function openaiRoutes(manager: InstanceManager) {
+  const limit = manager.config.server.max_inference_body_size
+  const model = (i: { name: string; created: number }) => ({ id: i.name, object: 'model', created: i.created, owned_by: 'llamactl' })
+
+  return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) =>
+    app
+      .get('/v1/models', () => Response.json({ object: 'list', data: manager.list().map(model) }))
+      .get('/v1/models/:id', ({ params }) => Response.json(model(manager.get(params.id))))
+      .post('/v1/*', async ({ request }) => {
+        const bytes = await readBody(request, limit)
+        let field
+        try {
+          field = findModel(bytes)
+        } catch (e) {
+          throw new BadRequest(`invalid request body: ${(e as Error).message}`)
+        }
+        if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
+        const slash = field.value.indexOf('/')
+        const name = slash === -1 ? field.value : field.value.slice(0, slash)
+        const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
+        const { instance, upstream } = await manager.acquire(name, request.signal)
+        const url = new URL(request.url)
+        return forward({
+          base: upstream,
+          pathAndQuery: url.pathname + url.search,
+          method: 'POST',
+          headers: upstreamHeaders(request.headers, backendKey(instance)),
+          body,
+          signal: request.signal,
+          extraResponseHeaders: backendResponseHeaders(manager.config, instance),
+          onDone: () => instance.endRequest(),
+        })
+      }),
+  )
+}

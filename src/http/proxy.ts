@@ -1,0 +1,38 @@
+/**
+ * /api/v1/instances/{name}/proxy/*: any method, forwarded to the instance's own host and port
+ * with the prefix stripped; 503 when it is not running. Bodies stream through.
+ */
+import { Elysia } from 'elysia'
+import { Unavailable } from '../errors'
+import type { InstanceManager } from '../instances/manager'
+import { forward, upstreamHeaders } from './forward'
+import { backendKey, backendResponseHeaders } from './upstream'
+
+/** Paths that monitoring polls: forwarding them does not count as use of the instance. */
+const NOT_ACTIVITY = new Set(['/health', '/props', '/metrics', '/slots', '/v1/models', '/models'])
+
+export function proxyRoutes(manager: InstanceManager) {
+  const handler = async ({ params, request }: { params: { name: string }; request: Request }) => {
+    const instance = manager.get(params.name)
+    const upstream = instance.upstream
+    if (!upstream) throw new Unavailable(`instance ${JSON.stringify(params.name)} is not running (status ${instance.status})`)
+    const url = new URL(request.url)
+    // The raw (still percent-encoded) path after /api/v1/instances/{name}/proxy.
+    const rest = `/${url.pathname.split('/').slice(6).join('/')}`
+    const activity = !NOT_ACTIVITY.has(rest)
+    instance.beginRequest(activity)
+    return forward({
+      base: upstream,
+      pathAndQuery: rest + url.search,
+      method: request.method,
+      headers: upstreamHeaders(request.headers, backendKey(instance)),
+      body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
+      signal: request.signal,
+      extraResponseHeaders: backendResponseHeaders(manager.config, instance),
+      onDone: () => instance.endRequest(activity),
+    })
+  }
+  return new Elysia({ name: 'proxy' }).guard({ parse: 'none' }, (app) =>
+    app.all('/api/v1/instances/:name/proxy', handler).all('/api/v1/instances/:name/proxy/*', handler),
+  )
+}

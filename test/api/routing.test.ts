@@ -1,0 +1,344 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { type Harness, harness, waitFor } from '../helpers'
+
+let h: Harness
+afterEach(async () => {
+  await h?.close()
+})
+
+async function create(name: string, body: Record<string, unknown> = {}) {
+  const res = await h.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' }, ...body })
+  expect(res.status).toBe(201)
+  return res.body
+}
+
+function chat(base: string, model: string, extra: Record<string, unknown> = {}, init: RequestInit = {}) {
+  return fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], ...extra }),
+    ...init,
+  })
+}
+
+const startsIn = (h: Harness, name: string) => h.manager.get(name).log.tail().filter((l) => l.includes('[llamactl]') && l.includes('starting:')).length
+
+describe('OpenAI-compatible routes', () => {
+  test('GET /v1/models lists every instance in OpenAI list format', async () => {
+    h = await harness()
+    const a = await create('alpha')
+    await create('beta', { on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/beta/stop')
+    const res = await h.json('GET', '/v1/models')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({
+      object: 'list',
+      data: [
+        { id: 'alpha', object: 'model', created: a.created, owned_by: 'llamactl' },
+        { id: 'beta', object: 'model', created: expect.any(Number), owned_by: 'llamactl' },
+      ],
+    })
+    expect((await h.json('GET', '/v1/models/alpha')).body.id).toBe('alpha')
+    expect((await h.json('GET', '/v1/models/nope')).status).toBe(404)
+  })
+
+  test('chat, completions, embeddings and rerank reach the instance named by model', async () => {
+    h = await harness()
+    await create('m')
+    const base = h.listen()
+    const c = await (await chat(base, 'm')).json()
+    expect(c.object).toBe('chat.completion')
+    expect(c.choices[0].message.content).toBe('tok0 tok1 tok2 tok3 tok4')
+    const post = (path: string, body: unknown) =>
+      fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect((await (await post('/v1/completions', { model: 'm', prompt: 'x' })).json()).object).toBe('text_completion')
+    expect((await (await post('/v1/embeddings', { model: 'm', input: ['a', 'b'] })).json()).data).toHaveLength(2)
+    expect((await (await post('/v1/rerank', { model: 'm', query: 'q', documents: ['a', 'b'] })).json()).results).toHaveLength(2)
+    expect((await (await post('/v1/reranking', { model: 'm', query: 'q', documents: ['a'] })).json()).results).toHaveLength(1)
+  })
+
+  test('the body reaches the backend byte for byte; "instance/model" rewrites only the model value', async () => {
+    h = await harness()
+    await create('m')
+    const base = h.listen()
+    const raw = '{ "z": 1,\n "big": 123456789012345678901234567890, "model":"m", "img":"' + 'A'.repeat(300000) + '", "a": [1.50, 2e10] }'
+    const echo = await (await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw })).json()
+    expect(echo.body).toBe(raw)
+    const sub = raw.replace('"model":"m"', '"model":"m/inner\\u002dname"')
+    const echo2 = await (await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sub })).json()
+    expect(echo2.body).toBe(raw.replace('"model":"m"', '"model":"inner-name"'))
+  })
+
+  test('streaming: each event reaches the client as the backend writes it', async () => {
+    h = await harness()
+    await create('s', { environment: { FAKE_TOKEN_DELAY_MS: '120' } })
+    const base = h.listen()
+    const res = await chat(base, 's', { stream: true, max_tokens: 5 })
+    expect(res.headers.get('content-type')).toContain('text/event-stream')
+    expect(res.headers.get('x-accel-buffering')).toBe('no')
+    const reader = res.body!.getReader()
+    const arrivals: { at: number; events: string[] }[] = []
+    let text = ''
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const chunk = new TextDecoder().decode(value)
+      text += chunk
+      arrivals.push({ at: Date.now(), events: chunk.split('\n\n').filter(Boolean) })
+    }
+    const tokenChunks = arrivals.filter((a) => a.events.some((e) => e.includes('"delta":{"content"')))
+    // five tokens written 120 ms apart arrive as five separate reads, not merged
+    expect(tokenChunks).toHaveLength(5)
+    for (const c of tokenChunks) expect(c.events).toHaveLength(1)
+    for (let i = 1; i < tokenChunks.length; i++) expect(tokenChunks[i]!.at - tokenChunks[i - 1]!.at).toBeGreaterThan(60)
+    // and each arrives soon after the backend stamped it
+    for (const c of tokenChunks) {
+      const t = JSON.parse(c.events[0]!.slice(6)).t as number
+      expect(c.at - t).toBeLessThan(60)
+    }
+    expect(text.trim().endsWith('data: [DONE]')).toBe(true)
+  })
+
+  test('a client that disconnects mid-stream aborts the backend request at once', async () => {
+    h = await harness()
+    await create('d', { environment: { FAKE_TOKEN_DELAY_MS: '100' } })
+    const base = h.listen()
+    const ctrl = new AbortController()
+    const res = await chat(base, 'd', { stream: true, max_tokens: 100 }, { signal: ctrl.signal })
+    const reader = res.body!.getReader()
+    await reader.read()
+    expect(h.manager.get('d').inflight).toBe(1)
+    ctrl.abort()
+    await waitFor(() => h.manager.get('d').log.tail().some((l) => l.includes('aborted by client') || l.includes('cancelled by client')), 2000)
+    await waitFor(() => h.manager.get('d').inflight === 0, 2000)
+  })
+
+  test('bad requests: no model, invalid JSON, unknown model, too large', async () => {
+    h = await harness({ LLAMACTL_MAX_INFERENCE_BODY_SIZE: '100000' })
+    await create('m')
+    const post = (body: string) => h.request('POST', '/v1/chat/completions', body)
+    const noModel = await post('{"messages":[]}')
+    expect(noModel.status).toBe(400)
+    expect((await noModel.json()).error).toContain('"model"')
+    const invalid = await post('{"model": "m", ')
+    expect(invalid.status).toBe(400)
+    expect((await invalid.json()).error).toContain('invalid request body')
+    const unknown = await post('{"model":"ghost"}')
+    expect(unknown.status).toBe(404)
+    expect((await unknown.json()).error).toContain('ghost')
+    const big = await post(JSON.stringify({ model: 'm', x: 'y'.repeat(200000) }))
+    expect(big.status).toBe(413)
+  })
+})
+
+describe('on-demand start', () => {
+  test('50 concurrent requests for a stopped instance cause exactly one start, and all succeed', async () => {
+    h = await harness()
+    await create('od', { on_demand_start: true, backend_options: { model: 'load-300' } })
+    await h.json('POST', '/api/v1/instances/od/stop')
+    const before = startsIn(h, 'od')
+    const base = h.listen()
+    const results = await Promise.all(Array.from({ length: 50 }, () => chat(base, 'od')))
+    expect(results.map((r) => r.status)).toEqual(Array(50).fill(200))
+    expect(startsIn(h, 'od') - before).toBe(1)
+    expect(h.manager.get('od').status).toBe('running')
+  })
+
+  test('without on_demand_start a stopped instance is 503', async () => {
+    h = await harness()
+    await create('off', { on_demand_start: false })
+    await h.json('POST', '/api/v1/instances/off/stop')
+    const res = await h.request('POST', '/v1/chat/completions', '{"model":"off"}')
+    expect(res.status).toBe(503)
+    expect((await res.json()).error).toContain('on_demand_start is off')
+    expect(h.manager.get('off').status).toBe('stopped')
+  })
+
+  test('a start slower than on_demand_start_timeout is 503', async () => {
+    h = await harness({ LLAMACTL_ON_DEMAND_START_TIMEOUT: '1' })
+    await create('slow', { on_demand_start: true })
+    await h.json('PUT', '/api/v1/instances/slow', { on_demand_start: true, backend_options: { model: 'load-4000' } })
+    await h.json('POST', '/api/v1/instances/slow/stop')
+    const res = await h.request('POST', '/v1/chat/completions', '{"model":"slow"}')
+    expect(res.status).toBe(503)
+    expect((await res.json()).error).toContain('on_demand_start_timeout (1 s)')
+  })
+
+  test('a waiting client that disconnects leaves the others unharmed', async () => {
+    h = await harness()
+    await create('w', { on_demand_start: true, backend_options: { model: 'load-500' } })
+    await h.json('POST', '/api/v1/instances/w/stop')
+    const base = h.listen()
+    const quitter = new AbortController()
+    const q = chat(base, 'w', {}, { signal: quitter.signal }).catch((e) => e)
+    const others = [chat(base, 'w'), chat(base, 'w')]
+    await Bun.sleep(100)
+    quitter.abort()
+    expect(await q).toBeInstanceOf(Error)
+    expect((await Promise.all(others)).map((r) => r.status)).toEqual([200, 200])
+    await waitFor(() => h.manager.get('w').waiting === 0 && h.manager.get('w').inflight === 0)
+  })
+})
+
+describe('idle stop, capacity and drain', () => {
+  test('idle_timeout stops an instance after its last request, not while a stream is in flight', async () => {
+    h = await harness()
+    await create('idle', { idle_timeout: 0.01, environment: { FAKE_TOKEN_DELAY_MS: '100' } }) // 600 ms
+    const base = h.listen()
+    // a 1.5 s stream keeps it alive past the timeout
+    const res = await chat(base, 'idle', { stream: true, max_tokens: 15 })
+    const text = await res.text()
+    expect(text).toContain('[DONE]')
+    expect(h.manager.get('idle').status).toBe('running')
+    const ended = Date.now()
+    await waitFor(() => h.manager.get('idle').status === 'stopped', 5000)
+    const stoppedAfter = Date.now() - ended
+    expect(stoppedAfter).toBeGreaterThanOrEqual(550)
+    expect(h.manager.get('idle').log.tail().join('\n')).toContain('idle for 0.01 min')
+  })
+
+  test('health checks through the proxy are not activity', async () => {
+    h = await harness()
+    await create('hc', { idle_timeout: 0.01 })
+    const base = h.listen()
+    const deadline = Date.now() + 1500
+    while (Date.now() < deadline && h.manager.get('hc').status === 'running') {
+      await (await fetch(`${base}/api/v1/instances/hc/proxy/health`)).text()
+      await Bun.sleep(50)
+    }
+    expect(h.manager.get('hc').status).not.toBe('running')
+  })
+
+  test('at max_running_instances the least recently used idle instance is evicted, by API start or on demand', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '2' })
+    await create('a', { on_demand_start: true })
+    await create('b')
+    const base = h.listen()
+    expect((await chat(base, 'b')).status).toBe(200) // b is now more recently used than a
+    await create('c') // an API start: evicts a
+    expect(h.manager.get('a').status).toBe('stopped')
+    expect(h.manager.get('a').log.tail().join('\n')).toContain('to make room for c')
+    expect(h.manager.list().filter((i) => i.status === 'running').map((i) => i.name).sort()).toEqual(['b', 'c'])
+    const res = await chat(base, 'a') // on demand: evicts b, used before c started
+    expect(res.status).toBe(200)
+    expect(h.manager.get('b').status).toBe('stopped')
+    expect(h.manager.list().filter((i) => i.status === 'running').map((i) => i.name).sort()).toEqual(['a', 'c'])
+  })
+
+  test('an instance with a request in flight is not evicted: 409 when nothing else can go', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
+    await create('busy', { environment: { FAKE_TOKEN_DELAY_MS: '100' } })
+    await create('next', { on_demand_start: true }).catch(() => {})
+    const base = h.listen()
+    const stream = await chat(base, 'busy', { stream: true, max_tokens: 10 })
+    const res = await chat(base, 'next')
+    expect(res.status).toBe(409)
+    expect((await res.json()).error).toContain('busy')
+    expect(await stream.text()).toContain('[DONE]')
+    expect(h.manager.get('busy').status).toBe('running')
+  })
+
+  test('eviction off: 409 at the limit', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
+    await create('one')
+    expect((await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' }, on_demand_start: true })).status).toBe(409)
+    const res = await h.request('POST', '/v1/chat/completions', '{"model":"two"}')
+    expect(res.status).toBe(409)
+    expect((await res.json()).error).toContain('enable_lru_eviction is off')
+  })
+
+  test('stop lets an in-flight stream finish, and a request during the drain waits for the next start', async () => {
+    h = await harness()
+    await create('dr', { on_demand_start: true, environment: { FAKE_TOKEN_DELAY_MS: '80' } })
+    const base = h.listen()
+    const stream = await chat(base, 'dr', { stream: true, max_tokens: 10 })
+    const stopping = h.json('POST', '/api/v1/instances/dr/stop')
+    await waitFor(() => h.manager.get('dr').status === 'stopping')
+    const during = chat(base, 'dr')
+    const text = await stream.text()
+    expect(text).toContain('tok9')
+    expect(text).toContain('[DONE]')
+    expect((await stopping).body.status).toBe('stopped')
+    const later = await during
+    expect(later.status).toBe(200)
+    expect(h.manager.get('dr').status).toBe('running')
+  })
+})
+
+describe('instance proxy', () => {
+  test('forwards method, path, query, headers and body; strips hop-by-hop and llamactl credentials', async () => {
+    h = await harness()
+    await create('p')
+    const base = h.listen()
+    const res = await fetch(`${base}/api/v1/instances/p/proxy/echo/a%20b?x=1&y=%2F`, {
+      method: 'PUT',
+      headers: { 'x-custom': 'yes', authorization: 'Bearer llamactl-key', connection: 'keep-alive, x-drop', 'x-drop': '1', cookie: 'session=1' },
+      body: 'payload',
+    })
+    expect(res.status).toBe(200)
+    const echo = await res.json()
+    expect(echo.method).toBe('PUT')
+    expect(echo.path).toBe('/echo/a%20b')
+    expect(echo.query).toBe('?x=1&y=%2F')
+    expect(echo.body).toBe('payload')
+    expect(echo.headers['x-custom']).toBe('yes')
+    expect(echo.headers.authorization).toBeUndefined()
+    expect(echo.headers.cookie).toBeUndefined()
+    expect(echo.headers['x-drop']).toBeUndefined()
+    const health = await fetch(`${base}/api/v1/instances/p/proxy/health`)
+    expect(await health.json()).toEqual({ status: 'ok' })
+  })
+
+  test('the backend api_key replaces the client credentials', async () => {
+    h = await harness()
+    await create('k', { backend_options: { model: 'x', api_key: 'backend-secret' } })
+    const echo = await (await h.request('GET', '/api/v1/instances/k/proxy/echo', undefined, { authorization: 'Bearer mine' })).json()
+    expect(echo.headers.authorization).toBe('Bearer backend-secret')
+  })
+
+  test('503 when the instance is not running; 404 when it does not exist', async () => {
+    h = await harness()
+    await create('q')
+    await h.json('POST', '/api/v1/instances/q/stop')
+    const res = await h.json('GET', '/api/v1/instances/q/proxy/health')
+    expect(res.status).toBe(503)
+    expect(res.body.error).toContain('not running')
+    expect((await h.json('GET', '/api/v1/instances/none/proxy/health')).status).toBe(404)
+  })
+
+  test('no path, encoding or header reaches any address but the instance', async () => {
+    h = await harness()
+    await create('safe')
+    let evilHits = 0
+    const evil = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => (evilHits++, new Response('evil')) })
+    try {
+      const e = `127.0.0.1:${evil.port}`
+      const base = h.listen()
+      const paths = [
+        `/@${e}/`,
+        `//${e}/`,
+        `/http://${e}/`,
+        `/%2F%2F${e}/`,
+        `/..%2F..%2F${e}`,
+        `/%40${e}`,
+        `/\\\\${e}/`,
+        `/%5C%5C${e}/`,
+      ]
+      for (const p of paths) {
+        const res = await fetch(`${base}/api/v1/instances/safe/proxy${p}`, { headers: { host: e, 'x-forwarded-host': e } })
+        expect([p, await res.text()]).not.toEqual([p, 'evil'])
+      }
+      // raw request line with an absolute URI
+      const sock = await Bun.connect({
+        hostname: '127.0.0.1',
+        port: Number(new URL(base).port),
+        socket: { data() {}, open(s) { s.write(`GET /api/v1/instances/safe/proxy@${e}/ HTTP/1.1\r\nHost: ${e}\r\n\r\n`) } },
+      })
+      await Bun.sleep(200)
+      sock.end()
+      expect(evilHits).toBe(0)
+    } finally {
+      evil.stop(true)
+    }
+  })
+})

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { type Harness, harness, waitFor } from '../helpers'
+import { realEnv, realLlama } from './real'
+
+let h: Harness
+const { model } = realLlama()
+
+beforeAll(async () => {
+  h = await harness(realEnv())
+})
+afterAll(async () => {
+  await h.close()
+})
+
+describe('lifecycle against a real llama-server', () => {
+  test('create starts it; running means its /health answers; logs carry its output', async () => {
+    const res = await h.json('POST', '/api/v1/instances/tiny', {
+      backend_options: { model, ctx_size: 256, threads: 1, parallel: 1 },
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.status).toBe('running')
+    const health = await fetch(`http://127.0.0.1:${res.body.port}/health`)
+    expect(health.status).toBe(200)
+    const logs = await (await h.request('GET', '/api/v1/instances/tiny/logs')).text()
+    expect(logs).toContain('--ctx-size 256')
+    expect(logs).toMatch(/server is listening|HTTP server listening|main: model loaded/i)
+  })
+
+  test('stop, start and restart', async () => {
+    const port = (await h.json('GET', '/api/v1/instances/tiny')).body.port
+    expect((await h.json('POST', '/api/v1/instances/tiny/stop')).body.status).toBe('stopped')
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
+    expect((await h.json('POST', '/api/v1/instances/tiny/start')).body.status).toBe('running')
+    const r = await h.json('POST', '/api/v1/instances/tiny/restart')
+    expect(r.body.status).toBe('running')
+    expect((await fetch(`http://127.0.0.1:${r.body.port}/health`)).status).toBe(200)
+  })
+
+  test('PUT restarts it with new options', async () => {
+    const r = await h.json('PUT', '/api/v1/instances/tiny', { backend_options: { model, ctx_size: 512, threads: 1 } })
+    expect(r.status).toBe(200)
+    expect(r.body.status).toBe('running')
+    const props = await (await fetch(`http://127.0.0.1:${r.body.port}/props`)).json() as any
+    expect(props.default_generation_settings?.n_ctx ?? props.n_ctx).toBe(512)
+  })
+
+  test('a crash is restarted per policy', async () => {
+    const inst = h.manager.get('tiny')
+    // kill the backend as a crash would
+    const rec = h.store.backendProcesses().find((r) => r.instance === 'tiny')!
+    process.kill(rec.pid, 'SIGKILL')
+    await waitFor(() => inst.restarts === 1 && inst.status === 'running', 30000)
+    expect((await fetch(`http://127.0.0.1:${inst.port}/health`)).status).toBe(200)
+  })
+
+  test('a bad model path fails with 500, the reason from llama-server, and status failed', async () => {
+    const res = await h.json('POST', '/api/v1/instances/bad', { backend_options: { model: '/nonexistent/model.gguf' } })
+    expect(res.status).toBe(500)
+    expect(res.body.error).toContain('exited while loading')
+    expect(res.body.error).toMatch(/failed to load model|No such file|failed to open|unable to load/i)
+    expect((await h.json('GET', '/api/v1/instances/bad')).body.status).toBe('failed')
+  })
+
+  test('delete stops it and answers 204', async () => {
+    const port = (await h.json('GET', '/api/v1/instances/tiny')).body.port
+    expect((await h.request('DELETE', '/api/v1/instances/tiny')).status).toBe(204)
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
+  })
+})
