@@ -102,3 +102,9 @@ describe('config', () => {
     for (const s of SETTINGS) expect(s.doc.length).toBeGreaterThan(5)
   })
 })
+
+test('docs/configuration.md is generated from the settings table and up to date', async () => {
+  const { renderConfigDoc } = await import('../../scripts/config-doc')
+  const doc = await Bun.file(new URL('../../docs/configuration.md', import.meta.url)).text()
+  expect(doc).toBe(renderConfigDoc())
+})

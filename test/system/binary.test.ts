@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { join, resolve } from 'node:path'
+import { BUN, tempDir } from '../helpers'
+import { type Running, startLlamactl } from './process'
+
+// The single binary, built fresh, run from an empty folder: the same lifecycle as `npm start`.
+let bin: string
+let r: Running | undefined
+
+beforeAll(() => {
+  bin = join(tempDir('llamactl-bin-'), 'llamactl')
+  const build = Bun.spawnSync([BUN, 'build.ts', '--outfile', bin], { cwd: resolve(import.meta.dir, '../..'), stdout: 'pipe', stderr: 'pipe' })
+  if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr}`)
+}, 120000)
+
+afterAll(async () => {
+  if (r && r.proc.exitCode === null) await r.stop('SIGKILL')
+})
+
+test('the built binary runs from an empty folder: create, chat through /v1, stop', async () => {
+  const empty = tempDir('llamactl-empty-')
+  r = await startLlamactl(empty, { command: [bin] })
+  expect(r.output()).toContain(`data: ${empty}`)
+  const version = await fetch(`${r.url}/api/v1/version`)
+  expect(await version.text()).toMatch(/^Version: \d+\.\d+\.\d+\nCommit: \w+\nBuild Time: \d{4}-\d\d-\d\dT/)
+  expect((await r.api('POST', '/api/v1/instances/first', { backend_options: { model: 'x' } })).body.status).toBe('running')
+  const chat = await fetch(`${r.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'first', messages: [{ role: 'user', content: 'hi' }] }),
+  })
+  expect(chat.status).toBe(200)
+  expect((await chat.json()).choices[0].message.content).toContain('tok0')
+  expect((await r.api('POST', '/api/v1/instances/first/stop')).body.status).toBe('stopped')
+  expect(await r.stop('SIGTERM')).toBe(0)
+}, 60000)
