@@ -39,11 +39,15 @@ async function main() {
     idleTimeout: 0,
     fetch: (req) => app.handle(req),
   })
-  console.log(`llamactl ${BUILD.version} listening on http://${config.server.host}:${server.port}`)
-  console.log(`  data: ${config.data_dir}`)
-  console.log(`  config: ${file ?? 'none (built-in defaults)'}`)
-  if (orphansEnded) console.log(`  ended ${orphansEnded} backend(s) left by an earlier run`)
-
+  // One write, "listening" last: whoever waits for that line has the whole banner.
+  const banner = [
+    `llamactl ${BUILD.version}`,
+    `  data: ${config.data_dir}`,
+    `  config: ${file ?? 'none (built-in defaults)'}`,
+    ...(orphansEnded ? [`  ended ${orphansEnded} backend(s) left by an earlier run`] : []),
+    `  listening on http://${config.server.host}:${server.port}`,
+  ]
+  console.log(banner.join('\n'))
   let stopping = false
   const shutdown = async (signal: string) => {
     if (stopping) return
