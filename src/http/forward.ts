@@ -5,6 +5,9 @@
  */
 import { BadGateway } from '../errors'
 
+/** Responses up to this size with a Content-Length are read whole before being sent on. */
+const SMALL_RESPONSE = 256 * 1024
+
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -104,6 +107,21 @@ export async function forward(o: ForwardOptions): Promise<Response> {
   if (!upstream.body) {
     finish()
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers })
+  }
+  // A small response of known length (a chat completion, /health) is read whole: the backend's
+  // part is then over, and handing Bun the bytes is cheaper than a stream. Streams and large
+  // bodies pass chunk by chunk.
+  const length = Number(upstream.headers.get('content-length') ?? Number.NaN)
+  if (length <= SMALL_RESPONSE) {
+    try {
+      const bytes = await upstream.bytes()
+      return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers })
+    } catch (e) {
+      if (o.signal.aborted) return new Response(null, { status: 499 })
+      throw new BadGateway(`the instance closed the connection mid-response: ${(e as Error).message}`)
+    } finally {
+      finish()
+    }
   }
   // Watch the body only to know when it ends; chunks pass as they arrive.
   const reader = upstream.body.getReader()
