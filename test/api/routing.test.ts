@@ -342,3 +342,25 @@ describe('instance proxy', () => {
     }
   })
 })
+
+describe('capacity under concurrency', () => {
+  test('concurrent on-demand requests for different stopped instances never exceed max_running_instances', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
+    for (const n of ['x1', 'x2', 'x3']) {
+      await h.json('POST', `/api/v1/instances/${n}`, { backend_options: { model: 'load-200' }, on_demand_start: true })
+      await h.json('POST', `/api/v1/instances/${n}/stop`)
+    }
+    let maxRunning = 0
+    const off = h.manager.onStatusChange(() => {
+      const alive = h.manager.list().filter((i) => i.status === 'running' || i.status === 'starting').length
+      maxRunning = Math.max(maxRunning, alive)
+    })
+    const base = h.listen()
+    const results = await Promise.all(['x1', 'x2', 'x3', 'x1', 'x2', 'x3'].map((n) => chat(base, n)))
+    off()
+    // every request either got its answer or a clear 409; never two backends at once
+    for (const r of results) expect([200, 409]).toContain(r.status)
+    expect(results.some((r) => r.status === 200)).toBe(true)
+    expect(maxRunning).toBe(1)
+  })
+})
