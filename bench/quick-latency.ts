@@ -10,26 +10,30 @@ import { BUN, fmt, interleaved, spawnUntil, summarize } from './lib'
 const root = resolve(import.meta.dir, '..')
 const fake = join(root, 'test/fixtures/fake-llama-server.ts')
 const rounds = Number(process.env.ROUNDS ?? 2000)
+// Authentication stays on, as users run it: its cost is part of the figure.
+const KEY = 'bench-management-key-0123456789'
+const auth = { authorization: `Bearer ${KEY}` }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'llamactl-bench-'))
 const lo = 30000 + Math.floor(Math.random() * 10000)
 const ll = await spawnUntil(
   [BUN, join(root, 'src/main.ts'), '--port', '0', '--data-dir', dataDir],
   /listening on http:\/\/[\d.]+:(\d+)/,
-  { LLAMACTL_LLAMACPP_COMMAND: BUN, LLAMACTL_LLAMACPP_ARGS: fake, LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${lo + 100}` },
+  { LLAMACTL_LLAMACPP_COMMAND: BUN, LLAMACTL_LLAMACPP_ARGS: fake, LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${lo + 100}`, LLAMACTL_MANAGEMENT_KEYS: KEY },
 )
 const llBase = `http://127.0.0.1:${ll.match}`
-const created = await (await fetch(`${llBase}/api/v1/instances/bench`, { method: 'POST', body: JSON.stringify({ backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '0' } }), headers: { 'content-type': 'application/json' } })).json() as any
+const created = await (await fetch(`${llBase}/api/v1/instances/bench`, { method: 'POST', body: JSON.stringify({ backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '0' } }), headers: { 'content-type': 'application/json', ...auth } })).json() as any
 const direct = `http://127.0.0.1:${created.port}`
 const pt = await spawnUntil([BUN, join(root, 'bench/passthrough.ts'), direct], /listening (\d+)/)
 const ptBase = `http://127.0.0.1:${pt.match}`
 
 const chatBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })
+// The same headers go everywhere, so direct and pass-through carry them too.
 const get = (url: string) => async () => {
-  await (await fetch(url)).arrayBuffer()
+  await (await fetch(url, { headers: auth })).arrayBuffer()
 }
 const post = (url: string) => async () => {
-  await (await fetch(url, { method: 'POST', body: chatBody, headers: { 'content-type': 'application/json' } })).arrayBuffer()
+  await (await fetch(url, { method: 'POST', body: chatBody, headers: { 'content-type': 'application/json', ...auth } })).arrayBuffer()
 }
 
 try {

@@ -8,6 +8,9 @@ export class AppError extends Error {
 export class BadRequest extends AppError {
   override readonly status = 400
 }
+export class Forbidden extends AppError {
+  override readonly status = 403
+}
 export class NotFound extends AppError {
   override readonly status = 404
 }

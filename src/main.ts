@@ -2,6 +2,8 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { loadConfig } from './config/load'
 import { ConfigError } from './errors'
+import { KeyRing } from './auth/keys'
+import { Sessions } from './auth/sessions'
 import { createApp } from './http/app'
 import { InstanceManager } from './instances/manager'
 import { Store } from './store/db'
@@ -31,13 +33,14 @@ async function main() {
   const store = new Store(config.database.path)
   const manager = new InstanceManager(config, store)
   const { orphansEnded } = await manager.init()
-  const app = createApp({ manager })
+  const keys = new KeyRing(config, store)
+  const app = createApp({ manager, keys, sessions: new Sessions() })
   const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
     maxRequestBodySize: config.server.max_inference_body_size,
-    idleTimeout: 0,
-    fetch: (req) => app.handle(req),
+    idleTimeout: config.server.idle_timeout,
+    fetch: (req, srv) => app.handle(req, srv),
   })
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [
@@ -45,6 +48,7 @@ async function main() {
     `  data: ${config.data_dir}`,
     `  config: ${file ?? 'none (built-in defaults)'}`,
     ...(orphansEnded ? [`  ended ${orphansEnded} backend(s) left by an earlier run`] : []),
+    `  management key: ${keys.generatedKeyFile ? `in ${keys.generatedKeyFile}` : config.auth.require_management_auth ? 'from the config' : 'not required (auth.require_management_auth is off)'}`,
     `  listening on http://${config.server.host}:${server.port}`,
   ]
   console.log(banner.join('\n'))

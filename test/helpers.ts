@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Config, loadConfig } from '../src/config/load'
+import { KeyRing } from '../src/auth/keys'
+import { Sessions } from '../src/auth/sessions'
 import { createApp } from '../src/http/app'
 import { InstanceManager } from '../src/instances/manager'
 import { Store } from '../src/store/db'
@@ -30,6 +32,9 @@ export function testConfig(dataDir: string, overrides: Record<string, string> = 
       LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${hi}`,
       LLAMACTL_STOP_GRACE_PERIOD: '2',
       LLAMACTL_DEFAULT_RESTART_DELAY: '0',
+      // Most tests are about other things; the auth tests turn these on.
+      LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'false',
+      LLAMACTL_REQUIRE_INFERENCE_AUTH: 'false',
       ...overrides,
     },
     cwd: dataDir,
@@ -43,6 +48,7 @@ export interface Harness {
   config: Config
   store: Store
   manager: InstanceManager
+  keys: KeyRing
   app: ReturnType<typeof createApp>
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
   json<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
@@ -57,7 +63,8 @@ export async function harness(overrides: Record<string, string> = {}): Promise<H
   const store = new Store(config.database.path)
   const manager = new InstanceManager(config, store)
   await manager.init()
-  const app = createApp({ manager })
+  const keys = new KeyRing(config, store)
+  const app = createApp({ manager, keys, sessions: new Sessions() })
   const servers: ReturnType<typeof Bun.serve>[] = []
   const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.handle(
@@ -72,6 +79,7 @@ export async function harness(overrides: Record<string, string> = {}): Promise<H
     config,
     store,
     manager,
+    keys,
     app,
     request,
     async json(method, path, body) {
@@ -80,7 +88,7 @@ export async function harness(overrides: Record<string, string> = {}): Promise<H
       return { status: res.status, body: text ? JSON.parse(text) : null }
     },
     listen() {
-      const server = Bun.serve({ hostname: '127.0.0.1', port: 0, idleTimeout: 0, fetch: (req) => app.handle(req) })
+      const server = Bun.serve({ hostname: '127.0.0.1', port: 0, idleTimeout: config.server.idle_timeout, fetch: (req, srv) => app.handle(req, srv) })
       servers.push(server)
       return `http://127.0.0.1:${server.port}`
     },

@@ -25,6 +25,7 @@ export interface Config {
     allowed_headers: string[]
     enable_swagger: boolean
     response_headers: Record<string, string>
+    idle_timeout: number
     max_body_size: number
     max_inference_body_size: number
   }

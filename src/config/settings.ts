@@ -56,6 +56,7 @@ export const SETTINGS: Setting[] = [
   { key: 'server.allowed_headers', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_HEADERS', doc: 'extra request headers allowed cross-origin' },
   { key: 'server.enable_swagger', kind: 'bool', default: false, env: 'LLAMACTL_ENABLE_SWAGGER', doc: 'serve the OpenAPI document and docs page at /swagger' },
   { key: 'server.response_headers', kind: 'map', default: {}, env: 'LLAMACTL_RESPONSE_HEADERS', doc: 'headers added to every response' },
+  { key: 'server.idle_timeout', kind: 'int', default: 60, env: 'LLAMACTL_IDLE_TIMEOUT', min: 1, max: 255, doc: 'seconds a client may send nothing before its connection is closed (slow clients); never applied to a request already being served' },
   { key: 'server.max_body_size', kind: 'int', default: 1024 * 1024, env: 'LLAMACTL_MAX_BODY_SIZE', min: 1024, doc: 'largest management request body, bytes (413 above)' },
   { key: 'server.max_inference_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_INFERENCE_BODY_SIZE', min: 1024, doc: 'largest body forwarded to a backend, bytes (413 above)' },
 

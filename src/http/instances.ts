@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import { BadRequest } from '../errors'
 import type { InstanceManager } from '../instances/manager'
 import { readJson } from './body'
+import { unlimited } from './timeouts'
 
 export function instanceRoutes(manager: InstanceManager) {
   const bodyLimit = manager.config.server.max_body_size
@@ -12,19 +13,25 @@ export function instanceRoutes(manager: InstanceManager) {
   return new Elysia({ name: 'instances' }).guard({ parse: 'none' }, (app) => app
     .get('/api/v1/instances', () => json(manager.list().map((i) => i.view())))
     .get('/api/v1/instances/:name', ({ params }) => json(manager.get(params.name).view()))
-    .post('/api/v1/instances/:name', async ({ params, request }) =>
-      json(await manager.create(params.name, await readJson(request, bodyLimit)), 201),
-    )
-    .put('/api/v1/instances/:name', async ({ params, request }) =>
-      json(await manager.update(params.name, await readJson(request, bodyLimit))),
-    )
-    .delete('/api/v1/instances/:name', async ({ params }) => {
+    // Operations that wait for a backend (loading a model can take minutes) are exempt from the idle timeout.
+    .post('/api/v1/instances/:name', async ({ params, request }) => {
+      const body = await readJson(request, bodyLimit)
+      unlimited(request)
+      return json(await manager.create(params.name, body), 201)
+    })
+    .put('/api/v1/instances/:name', async ({ params, request }) => {
+      const body = await readJson(request, bodyLimit)
+      unlimited(request)
+      return json(await manager.update(params.name, body))
+    })
+    .delete('/api/v1/instances/:name', async ({ params, request }) => {
+      unlimited(request)
       await manager.remove(params.name)
       return new Response(null, { status: 204 })
     })
-    .post('/api/v1/instances/:name/start', async ({ params }) => json(await manager.start(params.name)))
-    .post('/api/v1/instances/:name/stop', async ({ params }) => json(await manager.stop(params.name)))
-    .post('/api/v1/instances/:name/restart', async ({ params }) => json(await manager.restart(params.name)))
+    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name))))
+    .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))))
+    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))))
     .get('/api/v1/instances/:name/logs', ({ params, query }) => {
       const inst = manager.get(params.name)
       const lines = parseLines(query.lines)

@@ -5,7 +5,9 @@
  * only the model value rewritten when it names a model inside the instance.
  */
 import { Elysia } from 'elysia'
-import { BadRequest } from '../errors'
+import { BadRequest, Forbidden, NotFound } from '../errors'
+import { mayUse } from './auth'
+import { unlimited } from './timeouts'
 import type { InstanceManager } from '../instances/manager'
 import { readBody } from './body'
 import { forward, upstreamHeaders } from './forward'
@@ -18,8 +20,14 @@ export function openaiRoutes(manager: InstanceManager) {
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) =>
     app
-      .get('/v1/models', () => Response.json({ object: 'list', data: manager.list().map(model) }))
-      .get('/v1/models/:id', ({ params }) => Response.json(model(manager.get(params.id))))
+      .get('/v1/models', ({ request }) =>
+        Response.json({ object: 'list', data: manager.list().filter((i) => mayUse(request, i.name)).map(model) }),
+      )
+      .get('/v1/models/:id', ({ params, request }) => {
+        const inst = manager.get(params.id)
+        if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
+        return Response.json(model(inst))
+      })
       .post('/v1/*', async ({ request }) => {
         const bytes = await readBody(request, limit)
         let field
@@ -31,7 +39,9 @@ export function openaiRoutes(manager: InstanceManager) {
         if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
         const slash = field.value.indexOf('/')
         const name = slash === -1 ? field.value : field.value.slice(0, slash)
+        if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
         const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
+        unlimited(request)
         const { instance, upstream } = await manager.acquire(name, request.signal)
         const url = new URL(request.url)
         return forward({

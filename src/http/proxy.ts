@@ -6,6 +6,7 @@ import { Elysia } from 'elysia'
 import { Unavailable } from '../errors'
 import type { InstanceManager } from '../instances/manager'
 import { forward, upstreamHeaders } from './forward'
+import { unlimited } from './timeouts'
 import { backendKey, backendResponseHeaders } from './upstream'
 
 /** Paths that monitoring polls: forwarding them does not count as use of the instance. */
@@ -21,6 +22,7 @@ export function proxyRoutes(manager: InstanceManager) {
     const rest = `/${url.pathname.split('/').slice(6).join('/')}`
     const activity = !NOT_ACTIVITY.has(rest)
     instance.beginRequest(activity)
+    unlimited(request)
     return forward({
       base: upstream,
       pathAndQuery: rest + url.search,

@@ -24,6 +24,17 @@ export interface BackendProcessRecord {
   start_time: string
 }
 
+export interface StoredKey {
+  id: number
+  name: string
+  /** SHA-256 of the key, hex; the key itself is never stored. */
+  hash: string
+  created_at: number
+  expires_at: number | null
+  /** JSON list of instance names, or null for all. */
+  instances: string | null
+}
+
 export class Store {
   readonly db: Database
   private q
@@ -49,6 +60,12 @@ export class Store {
         'INSERT INTO backend_processes (instance, pid, start_time) VALUES ($instance, $pid, $start_time) ON CONFLICT(instance) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time',
       ),
       procRemove: this.db.query('DELETE FROM backend_processes WHERE instance = ? AND pid = ?'),
+      keys: this.db.query<StoredKey, []>('SELECT id, name, hash, created_at, expires_at, instances FROM api_keys ORDER BY id'),
+      key: this.db.query<StoredKey, [number]>('SELECT id, name, hash, created_at, expires_at, instances FROM api_keys WHERE id = ?'),
+      keyInsert: this.db.query<StoredKey, Record<string, string | number | null>>(
+        'INSERT INTO api_keys (name, hash, created_at, expires_at, instances) VALUES ($name, $hash, $created_at, $expires_at, $instances) RETURNING id, name, hash, created_at, expires_at, instances',
+      ),
+      keyDelete: this.db.query('DELETE FROM api_keys WHERE id = ?'),
     }
   }
 
@@ -107,6 +124,22 @@ export class Store {
 
   forgetBackendProcess(instance: string, pid: number) {
     this.q.procRemove.run(instance, pid)
+  }
+
+  listKeys(): StoredKey[] {
+    return this.q.keys.all()
+  }
+
+  getKey(id: number): StoredKey | null {
+    return this.q.key.get(id)
+  }
+
+  insertKey(k: Omit<StoredKey, 'id'>): StoredKey {
+    return this.q.keyInsert.get({ ...k })!
+  }
+
+  deleteKey(id: number) {
+    this.q.keyDelete.run(id)
   }
 
   close() {

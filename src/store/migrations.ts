@@ -14,4 +14,12 @@ export const MIGRATIONS: string[] = [
      pid        INTEGER NOT NULL,
      start_time TEXT NOT NULL
    ) STRICT;`,
+  `CREATE TABLE api_keys (
+     id         INTEGER PRIMARY KEY AUTOINCREMENT,
+     name       TEXT NOT NULL,
+     hash       TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     instances  TEXT
+   ) STRICT;`,
 ]

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join, resolve } from 'node:path'
 import { BUN, tempDir } from '../helpers'
-import { type Running, startLlamactl } from './process'
+import { AUTH, type Running, startLlamactl } from './process'
 
 // The single binary, built fresh, run from an empty folder: the same lifecycle as `npm start`.
 let bin: string
@@ -21,12 +21,12 @@ test('the built binary runs from an empty folder: create, chat through /v1, stop
   const empty = tempDir('llamactl-empty-')
   r = await startLlamactl(empty, { command: [bin] })
   expect(r.output()).toContain(`data: ${empty}`)
-  const version = await fetch(`${r.url}/api/v1/version`)
+  const version = await fetch(`${r.url}/api/v1/version`, { headers: AUTH })
   expect(await version.text()).toMatch(/^Version: \d+\.\d+\.\d+\nCommit: \w+\nBuild Time: \d{4}-\d\d-\d\dT/)
   expect((await r.api('POST', '/api/v1/instances/first', { backend_options: { model: 'x' } })).body.status).toBe('running')
   const chat = await fetch(`${r.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...AUTH },
     body: JSON.stringify({ model: 'first', messages: [{ role: 'user', content: 'hi' }] }),
   })
   expect(chat.status).toBe(200)

@@ -4,6 +4,8 @@ import { resolve } from 'node:path'
 import { BUN, FAKE_SERVER, portRange } from '../helpers'
 
 export const MAIN = resolve(import.meta.dir, '../../src/main.ts')
+export const TEST_KEY = 'test-management-key-0123456789'
+export const AUTH = { authorization: `Bearer ${TEST_KEY}` }
 
 export interface Running {
   proc: Subprocess<'ignore', 'pipe', 'pipe'>
@@ -23,6 +25,7 @@ export function llamactlEnv(dataDir: string, extra: Record<string, string> = {})
     LLAMACTL_LLAMACPP_ARGS: FAKE_SERVER,
     LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${hi}`,
     LLAMACTL_STOP_GRACE_PERIOD: '2',
+    LLAMACTL_MANAGEMENT_KEYS: TEST_KEY,
     ...extra,
   }
 }
@@ -62,7 +65,7 @@ export async function startLlamactl(
       const res = await fetch(url + path, {
         method,
         body: body === undefined ? undefined : JSON.stringify(body),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? AUTH : { 'content-type': 'application/json', ...AUTH },
       })
       const text = await res.text()
       return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text }

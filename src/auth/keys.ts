@@ -1,0 +1,157 @@
+/**
+ * API keys: management keys (config, or one generated on first start), inference keys (config,
+ * or made through the API and stored as hashes). Keys are long random strings, so a fast hash
+ * is right: checking a key is one SHA-256 and one map lookup, whatever the number of keys, and
+ * the comparison is on hashes, so its timing says nothing about the secret.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Static, Type as T } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Config } from '../config/load'
+import { BadRequest, NotFound } from '../errors'
+import { NAME_PATTERN } from '../instances/options'
+import type { StoredKey, Store } from '../store/db'
+
+export type Principal =
+  | { kind: 'management'; id: string }
+  | { kind: 'inference'; id: string; instances: Set<string> | null; expiresAt: number | null }
+
+export interface KeyView {
+  id: number
+  name: string
+  created_at: number
+  expires_at: number | null
+  /** null: every instance. */
+  instances: string[] | null
+}
+
+export const CreateKeySchema = T.Object(
+  {
+    name: T.String({ minLength: 1, maxLength: 100, description: 'a label for the key' }),
+    expires_at: T.Optional(T.Union([T.Integer({ description: 'unix seconds' }), T.Null()])),
+    instances: T.Optional(
+      T.Union([T.Array(T.String({ pattern: NAME_PATTERN.source }), { maxItems: 1000 }), T.Null()], {
+        description: 'instances the key may use; absent or null: all',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+const checkCreate = TypeCompiler.Compile(CreateKeySchema)
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex')
+}
+
+export function generateKey(prefix: string): string {
+  return `${prefix}-${randomBytes(32).toString('base64url')}`
+}
+
+export class KeyRing {
+  private byHash = new Map<string, Principal>()
+  /** Set when llamactl generated the management key: where it is. */
+  readonly generatedKeyFile: string | null = null
+
+  constructor(
+    private config: Config,
+    private store: Store,
+  ) {
+    const a = config.auth
+    let managementKeys = a.management_keys
+    if (a.require_management_auth && managementKeys.length === 0) {
+      const file = join(config.data_dir, 'management.key')
+      this.generatedKeyFile = file
+      managementKeys = [loadOrCreateKeyFile(file)]
+    }
+    managementKeys.forEach((k, i) => this.byHash.set(hashKey(k), { kind: 'management', id: `config-management-${i}` }))
+    a.inference_keys.forEach((k, i) => {
+      const h = hashKey(k)
+      if (!this.byHash.has(h)) this.byHash.set(h, { kind: 'inference', id: `config-inference-${i}`, instances: null, expiresAt: null })
+    })
+    for (const row of store.listKeys()) this.byHash.set(row.hash, principalOf(row))
+  }
+
+  /** The principal for a bearer key, or null when it is unknown or expired. */
+  authenticate(key: string): Principal | null {
+    const h = hashKey(key)
+    const p = this.byHash.get(h)
+    if (!p) return null
+    // The map matched on the hash; compare again in constant time as a belt to those braces.
+    if (!timingSafeEqual(Buffer.from(h), Buffer.from(hashKey(key)))) return null
+    if (p.kind === 'inference' && p.expiresAt !== null && p.expiresAt * 1000 <= Date.now()) return null
+    return p
+  }
+
+  /** Makes an inference key; the secret is in the answer and nowhere else. */
+  create(body: unknown): KeyView & { key: string } {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('the request body must be a JSON object')
+    if (!checkCreate.Check(body)) {
+      const err = checkCreate.Errors(body).First()!
+      const field = err.path ? err.path.slice(1).replaceAll('/', '.') : 'body'
+      throw new BadRequest(`${field}: ${err.message.toLowerCase()}`)
+    }
+    const b = body as Static<typeof CreateKeySchema>
+    const now = Math.floor(Date.now() / 1000)
+    if (b.expires_at != null && b.expires_at <= now) throw new BadRequest('expires_at must be in the future (unix seconds)')
+    const key = generateKey('llamactl')
+    const row = this.store.insertKey({
+      name: b.name,
+      hash: hashKey(key),
+      created_at: now,
+      expires_at: b.expires_at ?? null,
+      instances: b.instances ? JSON.stringify([...new Set(b.instances)]) : null,
+    })
+    this.byHash.set(row.hash, principalOf(row))
+    return { ...viewOf(row), key }
+  }
+
+  list(): KeyView[] {
+    return this.store.listKeys().map(viewOf)
+  }
+
+  get(id: number): KeyView {
+    const row = this.store.getKey(id)
+    if (!row) throw new NotFound(`key ${id} not found`)
+    return viewOf(row)
+  }
+
+  remove(id: number) {
+    const row = this.store.getKey(id)
+    if (!row) throw new NotFound(`key ${id} not found`)
+    this.store.deleteKey(id)
+    this.byHash.delete(row.hash)
+  }
+}
+
+function principalOf(row: StoredKey): Principal {
+  return {
+    kind: 'inference',
+    id: `key-${row.id}`,
+    instances: row.instances ? new Set(JSON.parse(row.instances) as string[]) : null,
+    expiresAt: row.expires_at,
+  }
+}
+
+function viewOf(row: StoredKey): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    instances: row.instances ? (JSON.parse(row.instances) as string[]) : null,
+  }
+}
+
+/** Reads the generated management key, or makes one (mode 0600). */
+function loadOrCreateKeyFile(file: string): string {
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim()
+    if (key.length >= 16) return key
+  }
+  const key = generateKey('llamactl-mgmt')
+  writeFileSync(file, `${key}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return key
+}

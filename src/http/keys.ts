@@ -1,0 +1,32 @@
+/** Key management (management key only): /api/v1/auth/keys. */
+import { Elysia } from 'elysia'
+import type { KeyRing } from '../auth/keys'
+import { BadRequest } from '../errors'
+import type { InstanceManager } from '../instances/manager'
+import { readJson } from './body'
+
+export function keyRoutes(keys: KeyRing, manager: InstanceManager) {
+  const limit = manager.config.server.max_body_size
+  const id = (raw: string) => {
+    if (!/^\d{1,15}$/.test(raw)) throw new BadRequest(`key id must be a number, got ${JSON.stringify(raw.slice(0, 40))}`)
+    return Number(raw)
+  }
+  return new Elysia({ name: 'keys' }).guard({ parse: 'none' }, (app) =>
+    app
+      .get('/api/v1/auth/keys', () => Response.json(keys.list()))
+      .post('/api/v1/auth/keys', async ({ request }) => {
+        const body = await readJson(request, limit)
+        const names = (body as { instances?: unknown })?.instances
+        if (Array.isArray(names)) {
+          const missing = names.find((n) => typeof n === 'string' && !manager.find(n))
+          if (missing !== undefined) throw new BadRequest(`instances: no instance named ${JSON.stringify(missing)}`)
+        }
+        return Response.json(keys.create(body), { status: 201 })
+      })
+      .get('/api/v1/auth/keys/:id', ({ params }) => Response.json(keys.get(id(params.id))))
+      .delete('/api/v1/auth/keys/:id', ({ params }) => {
+        keys.remove(id(params.id))
+        return new Response(null, { status: 204 })
+      }),
+  )
+}
