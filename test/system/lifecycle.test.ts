@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store } from '../../src/store/db'
 import { isAlive, processStartTime } from '../../src/supervisor/os-process'
@@ -97,5 +97,19 @@ describe('llamactl as a process', () => {
     const r = await start(dir, { args: ['--data-dir', other, '--host', '127.0.0.1'] })
     expect(r.output()).toContain(`data: ${other}`)
     expect(r.url.startsWith('http://127.0.0.1:')).toBe(true)
+  })
+})
+
+describe('the management key on first start', () => {
+  test('is generated, its place printed (never the key), and it opens the API', async () => {
+    const dir = tempDir()
+    const r = await start(dir, { env: { LLAMACTL_MANAGEMENT_KEYS: '' } })
+    const file = join(dir, 'management.key')
+    expect(r.output()).toContain(`management key: in ${file}`)
+    const key = readFileSync(file, 'utf8').trim()
+    expect(r.output()).not.toContain(key)
+    expect((await fetch(`${r.url}/api/v1/instances`)).status).toBe(401)
+    expect((await fetch(`${r.url}/api/v1/instances`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
+    expect(r.output()).not.toContain(key)
   })
 })
