@@ -18,14 +18,14 @@ export type Principal =
   | { kind: 'management'; id: string }
   | { kind: 'inference'; id: string; instances: Set<string> | null; expiresAt: number | null }
 
-export interface KeyView {
-  id: number
-  name: string
-  created_at: number
-  expires_at: number | null
-  /** null: every instance. */
-  instances: string[] | null
-}
+export const KeyViewSchema = T.Object({
+  id: T.Integer(),
+  name: T.String(),
+  created_at: T.Integer({ description: 'unix seconds' }),
+  expires_at: T.Union([T.Integer(), T.Null()], { description: 'unix seconds; null: never' }),
+  instances: T.Union([T.Array(T.String()), T.Null()], { description: 'instances it may use; null: all' }),
+})
+export type KeyView = Static<typeof KeyViewSchema>
 
 export const CreateKeySchema = T.Object(
   {

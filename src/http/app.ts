@@ -12,6 +12,7 @@ import { versionText } from '../version'
 import { authorize } from './auth'
 import { decorate, preflight } from './cors'
 import { mapError } from './errors'
+import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
 import { openaiRoutes } from './openai'
@@ -26,14 +27,18 @@ export interface AppDeps {
 }
 
 export function createRoutes({ manager, keys, sessions }: AppDeps) {
-  return new Elysia()
+  const routes = new Elysia()
     .onError(({ code, error, request }) => mapError(code, error, request))
-    .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
+    .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }), {
+      detail: doc({ summary: 'llamactl version, commit and build time', tag: 'System', ok: [200, 'text'] }),
+    })
     .use(instanceRoutes(manager))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(sessionRoutes(keys, sessions))
+  if (manager.config.server.enable_swagger) routes.use(swaggerRoutes(() => buildOpenApi(routes)))
+  return routes
 }
 
 export function createApp(deps: AppDeps) {

@@ -2,7 +2,10 @@
 import { Elysia } from 'elysia'
 import { BadRequest } from '../errors'
 import type { InstanceManager } from '../instances/manager'
+import { Type as T } from '@sinclair/typebox'
+import { InstanceOptionsSchema, InstanceViewSchema } from '../instances/options'
 import { readJson } from './body'
+import { doc } from './openapi'
 import { unlimited } from './timeouts'
 
 export function instanceRoutes(manager: InstanceManager) {
@@ -11,27 +14,54 @@ export function instanceRoutes(manager: InstanceManager) {
     new Response(JSON.stringify(data), { status, headers: { 'content-type': 'application/json' } })
 
   return new Elysia({ name: 'instances' }).guard({ parse: 'none' }, (app) => app
-    .get('/api/v1/instances', () => json(manager.list().map((i) => i.view())))
-    .get('/api/v1/instances/:name', ({ params }) => json(manager.get(params.name).view()))
+    .get('/api/v1/instances', () => json(manager.list().map((i) => i.view())), {
+      detail: doc({ summary: 'List all instances', tag: 'Instances', ok: [200, T.Array(InstanceViewSchema)] }),
+    })
+    .get('/api/v1/instances/:name', ({ params }) => json(manager.get(params.name).view()), {
+      detail: doc({ summary: 'Get an instance', tag: 'Instances', ok: [200, InstanceViewSchema], errors: [400, 404] }),
+    })
     // Operations that wait for a backend (loading a model can take minutes) are exempt from the idle timeout.
     .post('/api/v1/instances/:name', async ({ params, request }) => {
       const body = await readJson(request, bodyLimit)
       unlimited(request)
       return json(await manager.create(params.name, body), 201)
+    }, {
+      detail: doc({
+        summary: 'Create and start an instance',
+        tag: 'Instances',
+        body: InstanceOptionsSchema,
+        ok: [201, InstanceViewSchema],
+        errors: [400, 409, 413, 500],
+        description: 'The instance is kept even when its start fails (500); it is then `failed`.',
+      }),
     })
     .put('/api/v1/instances/:name', async ({ params, request }) => {
       const body = await readJson(request, bodyLimit)
       unlimited(request)
       return json(await manager.update(params.name, body))
+    }, {
+      detail: doc({
+        summary: 'Replace an instance\'s options (a running instance restarts)',
+        tag: 'Instances',
+        body: InstanceOptionsSchema,
+        ok: [200, InstanceViewSchema],
+        errors: [400, 404, 409, 413, 500],
+      }),
     })
     .delete('/api/v1/instances/:name', async ({ params, request }) => {
       unlimited(request)
       await manager.remove(params.name)
       return new Response(null, { status: 204 })
+    }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404] }) })
+    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name))), {
+      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500] }),
     })
-    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name))))
-    .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))))
-    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))))
+    .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))), {
+      detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404] }),
+    })
+    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))), {
+      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500] }),
+    })
     .get('/api/v1/instances/:name/logs', ({ params, query }) => {
       const inst = manager.get(params.name)
       const lines = parseLines(query.lines)
@@ -39,6 +69,14 @@ export function instanceRoutes(manager: InstanceManager) {
       return new Response(tail.length ? `${tail.join('\n')}\n` : '', {
         headers: { 'content-type': 'text/plain; charset=utf-8' },
       })
+    }, {
+      detail: doc({
+        summary: 'The last lines of an instance\'s log',
+        tag: 'Instance operations',
+        ok: [200, 'text'],
+        errors: [400, 404],
+        query: { lines: 'how many lines (default and -1: all kept in memory)' },
+      }),
     }))
 }
 

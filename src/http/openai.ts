@@ -4,7 +4,9 @@
  * instance), started on demand when allowed. The body is forwarded as the same bytes, with
  * only the model value rewritten when it names a model inside the instance.
  */
+import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
+import { doc } from './openapi'
 import { BadRequest, Forbidden, NotFound } from '../errors'
 import { mayUse } from './auth'
 import { unlimited } from './timeouts'
@@ -14,6 +16,11 @@ import { forward, upstreamHeaders } from './forward'
 import { findModel, replaceModel } from './json-model'
 import { backendResponseHeaders, backendKey } from './upstream'
 
+const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), created: T.Integer(), owned_by: T.Literal('llamactl') })
+const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(ModelSchema) })
+/** Only `model` is read; everything else goes to the backend untouched. */
+const InferenceBodySchema = T.Object({ model: T.String({ description: 'instance name, or instance/model' }) }, { additionalProperties: true })
+
 export function openaiRoutes(manager: InstanceManager) {
   const limit = manager.config.server.max_inference_body_size
   const model = (i: { name: string; created: number }) => ({ id: i.name, object: 'model', created: i.created, owned_by: 'llamactl' })
@@ -22,12 +29,13 @@ export function openaiRoutes(manager: InstanceManager) {
     app
       .get('/v1/models', ({ request }) =>
         Response.json({ object: 'list', data: manager.list().filter((i) => mayUse(request, i.name)).map(model) }),
+        { detail: doc({ summary: 'List instances as OpenAI models', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelListSchema] }) },
       )
       .get('/v1/models/:id', ({ params, request }) => {
         const inst = manager.get(params.id)
         if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
         return Response.json(model(inst))
-      })
+      }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })
       .post('/v1/*', async ({ request }) => {
         const bytes = await readBody(request, limit)
         let field
@@ -54,6 +62,16 @@ export function openaiRoutes(manager: InstanceManager) {
           extraResponseHeaders: backendResponseHeaders(manager.config, instance),
           onDone: () => instance.endRequest(),
         })
+      }, {
+        detail: doc({
+          summary: 'Chat completions, completions, embeddings, rerank and any other POST /v1/* route of the backend',
+          tag: 'OpenAI-compatible',
+          auth: 'inference',
+          body: InferenceBodySchema,
+          ok: [200, 'stream'],
+          errors: [400, 404, 409, 413, 502, 503],
+          description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
+        }),
       }),
   )
 }

@@ -6,11 +6,20 @@ import { Elysia } from 'elysia'
 import { Unavailable } from '../errors'
 import type { InstanceManager } from '../instances/manager'
 import { forward, upstreamHeaders } from './forward'
+import { doc } from './openapi'
 import { unlimited } from './timeouts'
 import { backendKey, backendResponseHeaders } from './upstream'
 
 /** Paths that monitoring polls: forwarding them does not count as use of the instance. */
 const NOT_ACTIVITY = new Set(['/health', '/props', '/metrics', '/slots', '/v1/models', '/models'])
+
+const PROXY_DOC = doc({
+  summary: 'Forward a request to the instance\'s own server, prefix stripped',
+  tag: 'Instance operations',
+  ok: [200, 'any'],
+  errors: [404, 502, 503],
+  description: 'Any method, path, query, headers (hop-by-hop removed) and body; the backend\'s answer comes back as it is.',
+})
 
 export function proxyRoutes(manager: InstanceManager) {
   const handler = async ({ params, request }: { params: { name: string }; request: Request }) => {
@@ -35,6 +44,6 @@ export function proxyRoutes(manager: InstanceManager) {
     })
   }
   return new Elysia({ name: 'proxy' }).guard({ parse: 'none' }, (app) =>
-    app.all('/api/v1/instances/:name/proxy', handler).all('/api/v1/instances/:name/proxy/*', handler),
+    app.all('/api/v1/instances/:name/proxy', handler, { detail: PROXY_DOC }).all('/api/v1/instances/:name/proxy/*', handler, { detail: PROXY_DOC }),
   )
 }

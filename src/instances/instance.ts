@@ -10,19 +10,10 @@ import { idleAction } from '../scheduler/idle'
 import { decideRestart } from '../scheduler/restart-policy'
 import { BackendProcess } from '../supervisor/backend-process'
 import { LogSink } from '../supervisor/log-sink'
-import type { InstanceOptions, InstanceOptionsInput } from './options'
+import type { InstanceOptions, InstanceOptionsInput, InstanceView, STATUSES } from './options'
 
-export type Status = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'failed'
-
-export interface InstanceView {
-  name: string
-  status: Status
-  created: number
-  options: InstanceOptions
-  port: number | null
-  restarts: number
-  error: string | null
-}
+export type Status = (typeof STATUSES)[number]
+export type { InstanceView }
 
 /** What an instance needs from the rest of llamactl; the manager provides it. */
 export interface InstanceHost {

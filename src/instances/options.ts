@@ -42,16 +42,31 @@ export const InstanceOptionsSchema = T.Object(
 export type InstanceOptionsInput = Static<typeof InstanceOptionsSchema>
 
 /** Options with every default filled in: what the supervisor runs. */
-export interface InstanceOptions {
-  backend_type: BackendType
-  backend_options: Record<string, unknown>
-  auto_restart: boolean
-  max_restarts: number
-  restart_delay: number
-  on_demand_start: boolean
-  idle_timeout: number
-  environment: Record<string, string>
-}
+export const FilledOptionsSchema = T.Object({
+  backend_type: T.Union(BACKEND_TYPES.map((b) => T.Literal(b))),
+  backend_options: T.Record(T.String(), T.Unknown()),
+  auto_restart: T.Boolean(),
+  max_restarts: T.Integer(),
+  restart_delay: T.Number(),
+  on_demand_start: T.Boolean(),
+  idle_timeout: T.Number(),
+  environment: T.Record(T.String(), T.String()),
+})
+export type InstanceOptions = Static<typeof FilledOptionsSchema> & { backend_type: BackendType }
+
+export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'restarting', 'failed'] as const
+
+/** An instance as the API answers it. */
+export const InstanceViewSchema = T.Object({
+  name: T.String(),
+  status: T.Union(STATUSES.map((s) => T.Literal(s))),
+  created: T.Integer({ description: 'unix seconds' }),
+  options: FilledOptionsSchema,
+  port: T.Union([T.Integer(), T.Null()], { description: "the backend's port while it runs" }),
+  restarts: T.Integer({ description: 'automatic restarts since the last start' }),
+  error: T.Union([T.String(), T.Null()], { description: 'why it failed' }),
+})
+export type InstanceView = Static<typeof InstanceViewSchema>
 
 const checkOptions = TypeCompiler.Compile(InstanceOptionsSchema)
 

@@ -19,7 +19,8 @@ afterAll(async () => {
 
 test('the built binary runs from an empty folder: create, chat through /v1, stop', async () => {
   const empty = tempDir('llamactl-empty-')
-  r = await startLlamactl(empty, { command: [bin] })
+  // no Node and no Bun on the PATH: the binary needs neither
+  r = await startLlamactl(empty, { command: [bin], env: { PATH: '/nonexistent', LLAMACTL_ENABLE_SWAGGER: 'true' } })
   expect(r.output()).toContain(`data: ${empty}`)
   const version = await fetch(`${r.url}/api/v1/version`, { headers: AUTH })
   expect(await version.text()).toMatch(/^Version: \d+\.\d+\.\d+\nCommit: \w+\nBuild Time: \d{4}-\d\d-\d\dT/)
@@ -32,5 +33,10 @@ test('the built binary runs from an empty folder: create, chat through /v1, stop
   expect(chat.status).toBe(200)
   expect((await chat.json()).choices[0].message.content).toContain('tok0')
   expect((await r.api('POST', '/api/v1/instances/first/stop')).body.status).toBe('stopped')
+  // the API docs' assets are embedded
+  const ui = await fetch(`${r.url}/swagger/assets/swagger-ui-bundle.js`)
+  expect(ui.status).toBe(200)
+  expect((await ui.text()).length).toBeGreaterThan(1_000_000)
+  expect(Object.keys(((await (await fetch(`${r.url}/swagger/json`)).json()) as { paths: object }).paths).length).toBeGreaterThan(10)
   expect(await r.stop('SIGTERM')).toBe(0)
 }, 60000)
