@@ -6,6 +6,7 @@ import { KeyRing } from './auth/keys'
 import { Sessions } from './auth/sessions'
 import { createApp } from './http/app'
 import { InstanceManager } from './instances/manager'
+import { Logger } from './log'
 import { Store } from './store/db'
 import { parseArgs, USAGE } from './cli'
 import { BUILD } from './version'
@@ -34,7 +35,8 @@ async function main() {
   const manager = new InstanceManager(config, store)
   const { orphansEnded } = await manager.init()
   const keys = new KeyRing(config, store)
-  const app = createApp({ manager, keys, sessions: new Sessions() })
+  const logger = new Logger({ format: config.log.format, level: config.log.level })
+  const app = createApp({ manager, keys, sessions: new Sessions(), logger })
   const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
@@ -60,6 +62,7 @@ async function main() {
     server.stop(true)
     await manager.shutdown()
     store.close()
+    logger.flush()
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))

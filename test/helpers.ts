@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Config, loadConfig } from '../src/config/load'
 import { KeyRing } from '../src/auth/keys'
+import type { Logger } from '../src/log'
 import { Sessions } from '../src/auth/sessions'
 import { createApp } from '../src/http/app'
 import { InstanceManager } from '../src/instances/manager'
@@ -35,6 +36,7 @@ export function testConfig(dataDir: string, overrides: Record<string, string> = 
       // Most tests are about other things; the auth tests turn these on.
       LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'false',
       LLAMACTL_REQUIRE_INFERENCE_AUTH: 'false',
+      LLAMACTL_METRICS_PUBLIC: 'true',
       ...overrides,
     },
     cwd: dataDir,
@@ -57,14 +59,14 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function harness(overrides: Record<string, string> = {}): Promise<Harness> {
+export async function harness(overrides: Record<string, string> = {}, logger?: Logger): Promise<Harness> {
   const dir = tempDir()
   const config = testConfig(dir, overrides)
   const store = new Store(config.database.path)
   const manager = new InstanceManager(config, store)
   await manager.init()
   const keys = new KeyRing(config, store)
-  const app = createApp({ manager, keys, sessions: new Sessions() })
+  const app = createApp({ manager, keys, sessions: new Sessions(), logger })
   const servers: ReturnType<typeof Bun.serve>[] = []
   const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.handle(

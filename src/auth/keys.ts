@@ -16,6 +16,7 @@ import type { StoredKey, Store } from '../store/db'
 
 export type Principal =
   | { kind: 'management'; id: string }
+  | { kind: 'metrics'; id: string }
   | { kind: 'inference'; id: string; instances: Set<string> | null; expiresAt: number | null }
 
 export const KeyViewSchema = T.Object({
@@ -71,6 +72,10 @@ export class KeyRing {
       if (!this.byHash.has(h)) this.byHash.set(h, { kind: 'inference', id: `config-inference-${i}`, instances: null, expiresAt: null })
     })
     for (const row of store.listKeys()) this.byHash.set(row.hash, principalOf(row))
+    if (config.metrics.key) {
+      const h = hashKey(config.metrics.key)
+      if (!this.byHash.has(h)) this.byHash.set(h, { kind: 'metrics', id: 'config-metrics' })
+    }
   }
 
   /** The principal for a bearer key, or null when it is unknown or expired. */

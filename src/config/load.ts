@@ -54,6 +54,8 @@ export interface Config {
     log_rotation_max_files: number
     log_tail_lines: number
   }
+  metrics: { enabled: boolean; public: boolean; key: string }
+  log: { format: 'text' | 'json'; level: 'debug' | 'info' | 'warn' | 'error'; requests: boolean }
   auth: {
     require_management_auth: boolean
     management_keys: string[]
@@ -137,10 +139,18 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const config = {} as Record<string, unknown>
   for (const [key, value] of values) setPath(config, key, value)
   const c = config as unknown as Config
+  oneOf(c.log.format, ['text', 'json'], 'log.format', file)
+  oneOf(c.log.level, ['debug', 'info', 'warn', 'error'], 'log.level', file)
   c.data_dir = c.data_dir ? resolve(c.data_dir) : defaultDataDir(input.home, env)
   c.database.path = resolveIn(c.data_dir, c.database.path)
   c.instances.logs_dir = resolveIn(c.data_dir, c.instances.logs_dir)
   return { config: c, file }
+}
+
+function oneOf(value: string, allowed: string[], key: string, file: string | null) {
+  if (!allowed.includes(value)) {
+    throw new ConfigError(`${key}: ${JSON.stringify(value)} is not one of ${allowed.join(', ')} (from ${file ?? 'the environment'})`)
+  }
 }
 
 function resolveIn(dir: string, p: string): string {

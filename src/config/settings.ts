@@ -88,6 +88,13 @@ export const SETTINGS: Setting[] = [
   { key: 'instances.log_rotation_max_files', kind: 'int', default: 3, env: 'LLAMACTL_LOG_ROTATION_MAX_FILES', min: 1, doc: 'rotated log files kept per instance' },
   { key: 'instances.log_tail_lines', kind: 'int', default: 10000, env: 'LLAMACTL_LOG_TAIL_LINES', min: 10, doc: 'log lines per instance kept in memory for the logs endpoint' },
 
+  { key: 'metrics.enabled', kind: 'bool', default: true, env: 'LLAMACTL_METRICS_ENABLED', doc: 'serve Prometheus metrics at /metrics' },
+  { key: 'metrics.public', kind: 'bool', default: false, env: 'LLAMACTL_METRICS_PUBLIC', doc: '/metrics without a key' },
+  { key: 'metrics.key', kind: 'string', default: '', env: 'LLAMACTL_METRICS_KEY', doc: 'a key that opens /metrics only (a management key always does)' },
+  { key: 'log.format', kind: 'string', default: 'text', env: 'LLAMACTL_LOG_FORMAT', doc: 'llamactl\'s own log: text or json (one object a line, for log collectors)' },
+  { key: 'log.level', kind: 'string', default: 'info', env: 'LLAMACTL_LOG_LEVEL', doc: 'debug, info, warn or error' },
+  { key: 'log.requests', kind: 'bool', default: true, env: 'LLAMACTL_LOG_REQUESTS', doc: 'one line per request: method, path, instance, status, duration' },
+
   { key: 'auth.require_management_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_MANAGEMENT_AUTH', doc: 'require a management key for /api/v1' },
   { key: 'auth.management_keys', kind: 'list', default: [], env: 'LLAMACTL_MANAGEMENT_KEYS', doc: 'management keys (comma-separated in the variable)' },
   { key: 'auth.require_inference_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_INFERENCE_AUTH', doc: 'require an inference key for /v1' },

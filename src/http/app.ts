@@ -8,6 +8,7 @@ import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
 import type { Sessions } from '../auth/sessions'
 import type { InstanceManager } from '../instances/manager'
+import { instanceOf, type Logger } from '../log'
 import { versionText } from '../version'
 import { authorize } from './auth'
 import { decorate, preflight } from './cors'
@@ -24,6 +25,8 @@ export interface AppDeps {
   manager: InstanceManager
   keys: KeyRing
   sessions: Sessions
+  /** llamactl's own log (request lines); none in most tests. */
+  logger?: Logger
 }
 
 export function createRoutes({ manager, keys, sessions }: AppDeps) {
@@ -37,6 +40,11 @@ export function createRoutes({ manager, keys, sessions }: AppDeps) {
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(sessionRoutes(keys, sessions))
+  if (manager.config.metrics.enabled) {
+    routes.get('/metrics', () => new Response(manager.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }), {
+      detail: doc({ summary: 'Prometheus metrics: per instance and for llamactl itself', tag: 'System', auth: 'management', ok: [200, 'text'], description: 'A management key, the metrics key (`metrics.key`), or none when `metrics.public` is on.' }),
+    })
+  }
   if (manager.config.server.enable_swagger) routes.use(swaggerRoutes(() => buildOpenApi(routes)))
   return routes
 }
@@ -46,9 +54,12 @@ export function createApp(deps: AppDeps) {
   const config = deps.manager.config
   const extra = Object.entries(config.server.response_headers)
   const cors = config.server.allowed_origins.length > 0
+  const logger = deps.logger
+  const logRequests = !!logger && config.log.requests && logger.enabled('info')
   return {
     routes,
     async handle(request: Request, server?: Server<unknown>): Promise<Response> {
+      const t0 = logRequests ? performance.now() : 0
       if (server) bindServer(request, server)
       const url = request.url
       const pathStart = url.indexOf('/', url.indexOf('//') + 2)
@@ -58,6 +69,16 @@ export function createApp(deps: AppDeps) {
       const response = early ?? (await routes.handle(request))
       if (cors) decorate(response, request, config)
       for (const [k, v] of extra) response.headers.set(k, v)
+      if (logRequests) {
+        // Streams are logged when their headers go out: duration is time to first byte.
+        logger!.info('request', {
+          method: request.method,
+          path,
+          instance: instanceOf(request),
+          status: response.status,
+          ms: Math.round((performance.now() - t0) * 100) / 100,
+        })
+      }
       return response
     },
   }

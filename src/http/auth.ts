@@ -24,14 +24,15 @@ export function principalOf(request: Request): Principal | null {
 /** 403 unless the principal may use the instance. */
 export function mayUse(request: Request, instance: string): boolean {
   const p = principals.get(request)
-  return !p || p.kind === 'management' || p.instances === null || p.instances.has(instance)
+  return !p || p.kind === 'management' || (p.kind === 'inference' && (p.instances === null || p.instances.has(instance)))
 }
 
-export type RouteClass = 'management' | 'inference' | 'public' | 'page' | 'other'
+export type RouteClass = 'management' | 'inference' | 'metrics' | 'public' | 'page' | 'other'
 
 export function classify(path: string): RouteClass {
   if (path.startsWith('/api/v1/') || path === '/api/v1') return 'management'
   if (path.startsWith('/v1/') || path === '/v1') return 'inference'
+  if (path === '/metrics') return 'metrics'
   if (PUBLIC_EXACT.has(path) || PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return 'public'
   if (path === '/ui' || path.startsWith('/ui/')) return 'page'
   return 'other'
@@ -50,7 +51,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 export function authorize(request: Request, path: string, config: Config, keys: KeyRing, sessions: Sessions): Response | null {
   const cls = classify(path)
   if (cls === 'public' || cls === 'other' || cls === 'page') return null
-  const required = cls === 'management' ? config.auth.require_management_auth : config.auth.require_inference_auth
+  const required =
+    cls === 'management' ? config.auth.require_management_auth : cls === 'inference' ? config.auth.require_inference_auth : !config.metrics.public
   const key = bearer(request)
   if (key === null) {
     // The page's session cookie works for management routes only.
@@ -69,7 +71,8 @@ export function authorize(request: Request, path: string, config: Config, keys: 
       }
     }
     if (!required) return null
-    return errorResponse(401, `this route needs ${cls === 'management' ? 'a management' : 'an inference'} key: send "Authorization: Bearer <key>"`, {
+    const needs = cls === 'management' ? 'a management' : cls === 'inference' ? 'an inference' : 'a metrics or management'
+    return errorResponse(401, `this route needs ${needs} key: send "Authorization: Bearer <key>"`, {
       'www-authenticate': 'Bearer',
     })
   }
@@ -79,7 +82,13 @@ export function authorize(request: Request, path: string, config: Config, keys: 
     return errorResponse(401, 'invalid or expired API key', { 'www-authenticate': 'Bearer error="invalid_token"' })
   }
   if (cls === 'management' && principal.kind !== 'management' && required) {
-    return errorResponse(403, 'this is an inference key; management routes need a management key')
+    return errorResponse(403, `this is ${principal.kind === 'metrics' ? 'a metrics' : 'an inference'} key; management routes need a management key`)
+  }
+  if (cls === 'inference' && principal.kind === 'metrics' && required) {
+    return errorResponse(403, 'this is a metrics key; inference routes need an inference key')
+  }
+  if (cls === 'metrics' && principal.kind === 'inference' && required) {
+    return errorResponse(403, 'this is an inference key; /metrics needs a metrics or management key')
   }
   principals.set(request, principal)
   return null

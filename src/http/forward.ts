@@ -67,6 +67,16 @@ export interface ForwardOptions {
   extraResponseHeaders: Record<string, string>
   /** Called once when the response has been fully sent, failed, or the client went away. */
   onDone: () => void
+  /** Sees the response as it passes (metrics): never delays or changes it. */
+  observe?: Observer
+}
+
+export interface Observer {
+  headers(status: number, contentType: string | null): void
+  /** A chunk of a streamed response, after it was handed on. */
+  chunk(chunk: Uint8Array): void
+  /** A small response read whole. */
+  body(bytes: Uint8Array): void
 }
 
 /** Builds the backend URL; refuses anything that would leave the backend's host and port. */
@@ -103,6 +113,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
     if (o.signal.aborted) return new Response(null, { status: 499 })
     throw new BadGateway(`the instance could not be reached: ${(e as Error).message}`)
   }
+  o.observe?.headers(upstream.status, upstream.headers.get('content-type'))
   const headers = responseHeaders(upstream.headers, o.extraResponseHeaders)
   if (!upstream.body) {
     finish()
@@ -115,6 +126,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
   if (length <= SMALL_RESPONSE) {
     try {
       const bytes = await upstream.bytes()
+      o.observe?.body(bytes)
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers })
     } catch (e) {
       if (o.signal.aborted) return new Response(null, { status: 499 })
@@ -134,6 +146,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
           finish()
         } else {
           ctrl.enqueue(value)
+          o.observe?.chunk(value)
         }
       } catch (e) {
         finish()

@@ -4,6 +4,7 @@ import { BadRequest } from '../errors'
 import type { InstanceManager } from '../instances/manager'
 import { Type as T } from '@sinclair/typebox'
 import { InstanceOptionsSchema, InstanceViewSchema } from '../instances/options'
+import type { LogSink } from '../supervisor/log-sink'
 import { readJson } from './body'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
@@ -62,10 +63,16 @@ export function instanceRoutes(manager: InstanceManager) {
     .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))), {
       detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500] }),
     })
-    .get('/api/v1/instances/:name/logs', ({ params, query }) => {
+    .get('/api/v1/instances/:name/logs', ({ params, query, request }) => {
       const inst = manager.get(params.name)
-      const lines = parseLines(query.lines)
-      const tail = inst.log.tail(lines)
+      if (query.follow === 'true' || query.follow === '1') {
+        unlimited(request)
+        return followLog(inst.log, parseLines(query.lines) ?? 100, request.signal)
+      }
+      if (query.follow !== undefined && query.follow !== 'false' && query.follow !== '0') {
+        throw new BadRequest(`follow must be true or false, got ${JSON.stringify(query.follow.slice(0, 20))}`)
+      }
+      const tail = inst.log.tail(parseLines(query.lines))
       return new Response(tail.length ? `${tail.join('\n')}\n` : '', {
         headers: { 'content-type': 'text/plain; charset=utf-8' },
       })
@@ -75,9 +82,56 @@ export function instanceRoutes(manager: InstanceManager) {
         tag: 'Instance operations',
         ok: [200, 'text'],
         errors: [400, 404],
-        query: { lines: 'how many lines (default and -1: all kept in memory)' },
+        query: {
+          lines: 'how many lines (default and -1: all kept in memory; with follow, default 100)',
+          follow: 'true: stream the lines, then every new line, as server-sent events until the client leaves',
+        },
       }),
     }))
+}
+
+/** Bytes queued for a follower that is not reading before it is dropped. */
+const FOLLOWER_QUEUE_LIMIT = 4 * 1024 * 1024
+
+/** Server-sent events: the last `lines` lines, then each new line as the backend writes it. */
+function followLog(log: LogSink, lines: number, signal: AbortSignal): Response {
+  const enc = new TextEncoder()
+  let stop = () => {}
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(ctrl) {
+        const send = (line: string) => ctrl.enqueue(enc.encode(`data: ${line}\n\n`))
+        // A comment first, so the headers go out at once even when there is no line yet.
+        ctrl.enqueue(enc.encode(': following\n\n'))
+        for (const line of log.tail(lines)) send(line)
+        const end = () => {
+          stop()
+          try {
+            ctrl.close()
+          } catch {
+            // already closed
+          }
+        }
+        const unsubscribe = log.subscribe((line) => {
+          // A follower that stopped reading is dropped rather than queued without bound.
+          if ((ctrl.desiredSize ?? 0) < -FOLLOWER_QUEUE_LIMIT) return end()
+          send(line)
+        }, end)
+        stop = () => {
+          unsubscribe()
+          signal.removeEventListener('abort', end)
+        }
+        signal.addEventListener('abort', end, { once: true })
+      },
+      cancel() {
+        stop()
+      },
+    },
+    { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 },
+  )
+  return new Response(stream, {
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+  })
 }
 
 function parseLines(raw: string | undefined): number | undefined {

@@ -6,7 +6,10 @@
  */
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
+import { noteInstance } from '../log'
+import { routeLabel } from '../metrics/llamactl'
 import { doc } from './openapi'
+import { watchResponse } from './watch'
 import { BadRequest, Forbidden, NotFound } from '../errors'
 import { mayUse } from './auth'
 import { unlimited } from './timeouts'
@@ -47,11 +50,15 @@ export function openaiRoutes(manager: InstanceManager) {
         if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
         const slash = field.value.indexOf('/')
         const name = slash === -1 ? field.value : field.value.slice(0, slash)
+        noteInstance(request, name)
         if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
         const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
         unlimited(request)
+        const startedAt = performance.now()
         const { instance, upstream } = await manager.acquire(name, request.signal)
         const url = new URL(request.url)
+        const watch = watchResponse()
+        const route = routeLabel(url.pathname)
         return forward({
           base: upstream,
           pathAndQuery: url.pathname + url.search,
@@ -60,7 +67,12 @@ export function openaiRoutes(manager: InstanceManager) {
           body,
           signal: request.signal,
           extraResponseHeaders: backendResponseHeaders(manager.config, instance),
-          onDone: () => instance.endRequest(),
+          observe: watch,
+          onDone: () => {
+            instance.endRequest()
+            const status = watch.status || (request.signal.aborted ? 499 : 502)
+            setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
+          },
         })
       }, {
         detail: doc({

@@ -4,10 +4,12 @@
  */
 import { Elysia } from 'elysia'
 import { Unavailable } from '../errors'
+import { noteInstance } from '../log'
 import type { InstanceManager } from '../instances/manager'
 import { forward, upstreamHeaders } from './forward'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
+import { watchResponse } from './watch'
 import { backendKey, backendResponseHeaders } from './upstream'
 
 /** Paths that monitoring polls: forwarding them does not count as use of the instance. */
@@ -24,6 +26,7 @@ const PROXY_DOC = doc({
 export function proxyRoutes(manager: InstanceManager) {
   const handler = async ({ params, request }: { params: { name: string }; request: Request }) => {
     const instance = manager.get(params.name)
+    noteInstance(request, instance.name)
     const upstream = instance.upstream
     if (!upstream) throw new Unavailable(`instance ${JSON.stringify(params.name)} is not running (status ${instance.status})`)
     const url = new URL(request.url)
@@ -32,6 +35,8 @@ export function proxyRoutes(manager: InstanceManager) {
     const activity = !NOT_ACTIVITY.has(rest)
     instance.beginRequest(activity)
     unlimited(request)
+    const startedAt = performance.now()
+    const watch = watchResponse()
     return forward({
       base: upstream,
       pathAndQuery: rest + url.search,
@@ -40,7 +45,12 @@ export function proxyRoutes(manager: InstanceManager) {
       body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
       signal: request.signal,
       extraResponseHeaders: backendResponseHeaders(manager.config, instance),
-      onDone: () => instance.endRequest(activity),
+      observe: watch,
+      onDone: () => {
+        instance.endRequest(activity)
+        const status = watch.status || (request.signal.aborted ? 499 : 502)
+        setImmediate(() => manager.metrics.request(instance.name, 'proxy', status, startedAt, watch.headersAt, watch.usage()))
+      },
     })
   }
   return new Elysia({ name: 'proxy' }).guard({ parse: 'none' }, (app) =>

@@ -26,6 +26,8 @@ export interface InstanceHost {
   statusChanged(instance: Instance): void
   /** The instance has been idle for its idle_timeout. */
   idle(instance: Instance): void
+  /** Starts, restarts and crashes, for the metrics. */
+  event(instance: Instance, event: 'start' | 'restart' | 'crash'): void
 }
 
 export class Instance {
@@ -216,6 +218,7 @@ export class Instance {
     this.readyAt = Date.now()
     this.lastUsed = Date.now()
     this.log.note(`ready on port ${port}`)
+    this.host.event(this, 'start')
     this.setStatus('running')
     this.armIdle()
   }
@@ -283,6 +286,7 @@ export class Instance {
     this.log.note(`exited (${how})`)
     // Exits during a start are reported by the start itself; requested ones by stop().
     if (requested || this.status !== 'running') return
+    this.host.event(this, 'crash')
     this.scheduleRestart(how, this.readyAt ? Date.now() - this.readyAt : 0)
   }
 
@@ -295,6 +299,7 @@ export class Instance {
       return
     }
     this.restarts = decision.attempt
+    this.host.event(this, 'restart')
     this.error = `exited unexpectedly (${how}); restart ${decision.attempt} in ${decision.delayMs / 1000} s`
     this.log.note(this.error)
     this.setStatus('restarting')

@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
 import { Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { Metrics } from '../metrics/llamactl'
 import { chooseEviction } from '../scheduler/eviction'
 import type { Store } from '../store/db'
 import { endOrphan } from '../supervisor/os-process'
@@ -15,6 +16,7 @@ import { checkName, parseOptions, withDefaults, type InstanceOptionsInput } from
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
+  readonly metrics: Metrics = new Metrics(() => this.list())
   private ports: PortPool
   private host: InstanceHost
   private listeners = new Set<(i: Instance) => void>()
@@ -42,8 +44,10 @@ export class InstanceManager {
         for (const l of this.listeners) l(inst)
       },
       idle: (inst) => {
+        this.metrics.event(inst.name, 'idle_stop')
         inst.stop(`idle for ${inst.options.idle_timeout} min: stopping`).catch(() => {})
       },
+      event: (inst, event) => this.metrics.event(inst.name, event),
     }
   }
 
@@ -140,6 +144,7 @@ export class InstanceManager {
     this.store.deleteInstance(name)
     this.instances.delete(name)
     await inst.dispose()
+    this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
     for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
   }
@@ -191,6 +196,7 @@ export class InstanceManager {
       )
     }
     const victim = this.instances.get(victimName)!
+    this.metrics.event(victim.name, 'eviction')
     const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
     return inst.start(stopped)
   }
@@ -222,6 +228,7 @@ export class InstanceManager {
       signal.addEventListener('abort', left, { once: true })
     })
     giveUp.catch(() => {})
+    const waitStarted = performance.now()
     inst.waiting++
     try {
       // Loops only if the instance was stopped again between becoming ready and this request.
@@ -235,6 +242,7 @@ export class InstanceManager {
         }
       }
       inst.beginRequest()
+      this.metrics.onDemandWait.observe([name], (performance.now() - waitStarted) / 1000)
       return { instance: inst, upstream: inst.upstream! }
     } finally {
       clearTimeout(timer)

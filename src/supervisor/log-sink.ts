@@ -19,6 +19,10 @@ export interface LogSinkOptions {
 }
 
 type Listener = (line: string) => void
+interface Follower {
+  line: Listener
+  end?: () => void
+}
 
 export class LogSink {
   private fd: number | null = null
@@ -29,7 +33,7 @@ export class LogSink {
   private partial: Record<'out' | 'err', string[]> = { out: [], err: [] }
   private partialLen: Record<'out' | 'err', number> = { out: 0, err: 0 }
   private spilled: Record<'out' | 'err', boolean> = { out: false, err: false }
-  private listeners = new Set<Listener>()
+  private listeners = new Set<Follower>()
   private decoder = { out: new TextDecoder(), err: new TextDecoder() }
 
   constructor(private opts: LogSinkOptions) {
@@ -112,7 +116,7 @@ export class LogSink {
     this.ring[(this.head + this.count) % cap] = line
     if (this.count < cap) this.count++
     else this.head = (this.head + 1) % cap
-    for (const l of this.listeners) l(line)
+    for (const l of this.listeners) l.line(line)
   }
 
   private writeFile(text: string) {
@@ -146,13 +150,17 @@ export class LogSink {
     return out
   }
 
-  subscribe(listener: Listener): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+  /** Calls `line` for every new line; `end` when the log closes (the instance was deleted). */
+  subscribe(line: Listener, end?: () => void): () => void {
+    const f = { line, end }
+    this.listeners.add(f)
+    return () => this.listeners.delete(f)
   }
 
   close() {
     this.flush()
+    for (const l of this.listeners) l.end?.()
+    this.listeners.clear()
     if (this.fd !== null) closeSync(this.fd)
     this.fd = null
   }

@@ -6,7 +6,7 @@ import { type Harness, harness, waitFor } from '../helpers'
 
 const MGMT = 'mgmt-key-for-tests-0123456789'
 const INFER = 'infer-key-for-tests-0123456789'
-const on = { LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: MGMT, LLAMACTL_INFERENCE_KEYS: INFER }
+const on = { LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true', LLAMACTL_METRICS_PUBLIC: 'false', LLAMACTL_MANAGEMENT_KEYS: MGMT, LLAMACTL_INFERENCE_KEYS: INFER }
 
 let h: Harness
 afterEach(async () => {

@@ -14,7 +14,7 @@ beforeAll(() => {
 }, 120000)
 
 afterAll(async () => {
-  if (r && r.proc.exitCode === null) await r.stop('SIGKILL')
+  if (r && r.proc.exitCode === null) await r.stop('SIGTERM')
 })
 
 test('the built binary runs from an empty folder: create, chat through /v1, stop', async () => {

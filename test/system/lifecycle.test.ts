@@ -8,7 +8,8 @@ import { type Running, runLlamactl, startLlamactl } from './process'
 
 const started: Running[] = []
 afterEach(async () => {
-  for (const r of started.splice(0)) if (r.proc.exitCode === null) await r.stop('SIGKILL')
+  // SIGTERM: llamactl stops its backends before it exits, so no test leaves one running.
+  for (const r of started.splice(0)) if (r.proc.exitCode === null) await r.stop('SIGTERM')
 })
 
 async function start(dir: string, opts?: Parameters<typeof startLlamactl>[1]) {

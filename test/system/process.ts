@@ -72,7 +72,12 @@ export async function startLlamactl(
     },
     async stop(signal = 'SIGTERM') {
       proc.kill(signal)
-      return await proc.exited
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 15000)
+      try {
+        return await proc.exited
+      } finally {
+        clearTimeout(killer)
+      }
     },
   }
 }

@@ -1,0 +1,202 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { Logger } from '../../src/log'
+import { type Harness, harness, waitFor } from '../helpers'
+
+let h: Harness
+afterEach(async () => {
+  await h?.close()
+})
+
+/** The value of one series in the Prometheus text, or 0 when it is absent. */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    const labelPart = line.slice(name.length, line.lastIndexOf(' '))
+    if (want.every((w) => labelPart.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return 0
+}
+
+async function metrics() {
+  const res = await h.request('GET', '/metrics')
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toContain('text/plain')
+  return res.text()
+}
+
+const post = (base: string, path: string, body: unknown) =>
+  fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+describe('/metrics', () => {
+  test('requests and tokens move by exactly what was sent, plain and streamed', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+    const base = h.listen()
+    for (let i = 0; i < 3; i++) await (await post(base, '/v1/chat/completions', { model: 'm', max_tokens: 4 })).json()
+    for (let i = 0; i < 2; i++) await (await post(base, '/v1/chat/completions', { model: 'm', max_tokens: 6, stream: true })).text()
+    await (await post(base, '/v1/embeddings', { model: 'm', input: ['a', 'b'] })).json()
+    await (await post(base, '/v1/some/unknown/route', { model: 'm' })).text()
+    await Bun.sleep(20) // metrics are recorded just after the response
+    const text = await metrics()
+    expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'chat_completions', status: '200' })).toBe(5)
+    expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'embeddings', status: '200' })).toBe(1)
+    expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'other', status: '404' })).toBe(1)
+    // the fake reports usage: prompt 3 per chat, completion = max_tokens; embeddings: prompt = inputs
+    expect(sample(text, 'llamactl_completion_tokens_total', { instance: 'm' })).toBe(3 * 4 + 2 * 6)
+    expect(sample(text, 'llamactl_prompt_tokens_total', { instance: 'm' })).toBe(5 * 3 + 2)
+    expect(sample(text, 'llamactl_request_duration_seconds_count', { instance: 'm', route: 'chat_completions' })).toBe(5)
+    expect(sample(text, 'llamactl_time_to_first_byte_seconds_count', { instance: 'm', route: 'chat_completions' })).toBe(5)
+    expect(sample(text, 'llamactl_requests_in_flight', { instance: 'm' })).toBe(0)
+    expect(sample(text, 'llamactl_instance_status', { instance: 'm', status: 'running' })).toBe(1)
+    expect(sample(text, 'llamactl_instance_status', { instance: 'm', status: 'stopped' })).toBe(0)
+    expect(sample(text, 'llamactl_instance_events_total', { instance: 'm', event: 'start' })).toBe(1)
+    expect(text).toMatch(/^llamactl_instance_seconds_since_last_request\{instance="m"\} [\d.]+$/m)
+    expect(text).toMatch(/^llamactl_process_resident_memory_bytes \d+$/m)
+    expect(text).toMatch(/^llamactl_process_open_fds \d+$/m)
+    expect(text).toMatch(/^llamactl_process_uptime_seconds [\d.]+$/m)
+    expect(text).toMatch(/^llamactl_build_info\{version="[^"]+",commit="[^"]+"\} 1$/m)
+  })
+
+  test('counting never delays a streamed chunk', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '100' } })
+    const base = h.listen()
+    const res = await post(base, '/v1/chat/completions', { model: 's', max_tokens: 4, stream: true })
+    const reader = res.body!.getReader()
+    const lags: number[] = []
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      for (const ev of new TextDecoder().decode(value).split('\n\n')) {
+        if (ev.includes('"t":')) lags.push(Date.now() - JSON.parse(ev.slice(6)).t)
+      }
+    }
+    expect(lags).toHaveLength(4)
+    for (const lag of lags) expect(lag).toBeLessThan(50)
+  })
+
+  test('restarts, crashes, evictions and on-demand waits are counted; a deleted instance\'s series go', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
+    await h.json('POST', '/api/v1/instances/c', { backend_options: { model: 'crash-after-100' }, max_restarts: 1, restart_delay: 0 })
+    await waitFor(() => h.manager.get('c').status === 'failed', 5000)
+    let text = await metrics()
+    expect(sample(text, 'llamactl_instance_events_total', { instance: 'c', event: 'crash' })).toBe(2)
+    expect(sample(text, 'llamactl_instance_events_total', { instance: 'c', event: 'restart' })).toBe(1)
+    await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' }, on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/b', { backend_options: { model: 'x' } }) // evicts a
+    const base = h.listen()
+    expect((await post(base, '/v1/chat/completions', { model: 'a' })).status).toBe(200) // waits for a, evicts b
+    text = await metrics()
+    expect(sample(text, 'llamactl_instance_events_total', { instance: 'a', event: 'eviction' })).toBe(1)
+    expect(sample(text, 'llamactl_instance_events_total', { instance: 'b', event: 'eviction' })).toBe(1)
+    expect(sample(text, 'llamactl_on_demand_start_wait_seconds_count', { instance: 'a' })).toBe(1)
+    await h.request('DELETE', '/api/v1/instances/c')
+    text = await metrics()
+    expect(text).not.toContain('instance="c"')
+  })
+
+  test('label values are bounded: any path maps to a fixed route set', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+    for (let i = 0; i < 20; i++) await h.request('POST', `/v1/random-${i}`, '{"model":"m"}')
+    await Bun.sleep(20) // metrics are recorded just after the response
+    const text = await metrics()
+    expect(text).not.toContain('random-')
+    expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'other', status: '404' })).toBe(20)
+  })
+
+  test('/metrics needs a management key or the metrics key; or none when public', async () => {
+    const on = { LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: 'mgmt-0123456789', LLAMACTL_INFERENCE_KEYS: 'infer-0123456789', LLAMACTL_METRICS_KEY: 'metrics-0123456789', LLAMACTL_METRICS_PUBLIC: 'false' }
+    h = await harness(on)
+    const get = (key?: string) => h.request('GET', '/metrics', undefined, key ? { authorization: `Bearer ${key}` } : {})
+    expect((await get()).status).toBe(401)
+    expect((await get('nope')).status).toBe(401)
+    expect((await get('infer-0123456789')).status).toBe(403)
+    expect((await get('mgmt-0123456789')).status).toBe(200)
+    expect((await get('metrics-0123456789')).status).toBe(200)
+    // the metrics key opens nothing else
+    expect((await h.request('GET', '/api/v1/instances', undefined, { authorization: 'Bearer metrics-0123456789' })).status).toBe(403)
+    expect((await h.request('GET', '/v1/models', undefined, { authorization: 'Bearer metrics-0123456789' })).status).toBe(403)
+    await h.close()
+    h = await harness({ ...on, LLAMACTL_METRICS_PUBLIC: 'true' })
+    expect((await get()).status).toBe(200)
+  })
+})
+
+describe('log streaming', () => {
+  test('follow streams the last lines, then a new line within 100 ms of the backend writing it', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/f', { backend_options: { model: 'x' } })
+    const base = h.listen()
+    const ctrl = new AbortController()
+    const res = await fetch(`${base}/api/v1/instances/f/logs?follow=true&lines=2`, { signal: ctrl.signal })
+    expect(res.headers.get('content-type')).toContain('text/event-stream')
+    const reader = res.body!.getReader()
+    let first = ''
+    while (first.split('\n\n').filter((e) => e.startsWith('data: ')).length < 2) first += new TextDecoder().decode((await reader.read()).value)
+    const tail = h.manager.get('f').log.tail(2)
+    expect(first.split('\n\n').filter((e) => e.startsWith('data: '))).toEqual(tail.map((l) => `data: ${l}`))
+    await fetch(`${base}/api/v1/instances/f/proxy/print?text=hello-follower`)
+    let got = ''
+    while (!got.includes('hello-follower')) got += new TextDecoder().decode((await reader.read()).value)
+    const arrived = Date.now()
+    const printedAt = Number(/printed hello-follower at (\d+)/.exec(got)![1])
+    expect(arrived - printedAt).toBeLessThan(100)
+    ctrl.abort()
+  })
+
+  test('many followers, and each ends cleanly when its client leaves or the instance is deleted', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/g', { backend_options: { model: 'x' } })
+    const base = h.listen()
+    const followers = await Promise.all(Array.from({ length: 50 }, () => fetch(`${base}/api/v1/instances/g/logs?follow=1&lines=0`)))
+    const readers = followers.map((r) => r.body!.getReader())
+    await fetch(`${base}/api/v1/instances/g/proxy/print?text=to-all`)
+    const seen = await Promise.all(
+      readers.map(async (r) => {
+        let t = ''
+        while (!t.includes('to-all')) t += new TextDecoder().decode((await r.read()).value)
+        return true
+      }),
+    )
+    expect(seen.every(Boolean)).toBe(true)
+    await h.request('DELETE', '/api/v1/instances/g')
+    for (const r of readers) {
+      let done = false
+      while (!done) done = (await r.read()).done
+    }
+  })
+
+  test('bad follow values are 400', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/b', { backend_options: { model: 'x' } })
+    expect((await h.request('GET', '/api/v1/instances/b/logs?follow=maybe')).status).toBe(400)
+  })
+})
+
+describe('request log', () => {
+  test('one JSON line per request with method, path, instance, status and duration', async () => {
+    const lines: string[] = []
+    const logger = new Logger({ format: 'json', level: 'info' }, (t) => lines.push(...t.trim().split('\n')))
+    h = await harness({ LLAMACTL_LOG_FORMAT: 'json' }, logger)
+    await h.json('POST', '/api/v1/instances/r', { backend_options: { model: 'x' } })
+    await h.request('POST', '/v1/chat/completions', '{"model":"r"}')
+    await h.request('GET', '/api/v1/instances/nope')
+    logger.flush()
+    const entries = lines.map((l) => JSON.parse(l))
+    expect(entries).toHaveLength(3)
+    expect(entries[1]).toMatchObject({ level: 'info', msg: 'request', method: 'POST', path: '/v1/chat/completions', instance: 'r', status: 200 })
+    expect(typeof entries[1].ms).toBe('number')
+    expect(entries[2]).toMatchObject({ path: '/api/v1/instances/nope', status: 404 })
+  })
+
+  test('text format and levels', () => {
+    const out: string[] = []
+    const logger = new Logger({ format: 'text', level: 'warn' }, (t) => out.push(t))
+    logger.info('hidden')
+    logger.warn('shown', { a: 1, b: 'two words' })
+    logger.flush()
+    expect(out.join('')).toMatch(/^\S+Z warn shown a=1 b="two words"\n$/)
+  })
+})
