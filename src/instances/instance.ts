@@ -192,7 +192,7 @@ export class Instance {
       throw e
     }
     this.port = port
-    const argv = [bc.command, ...bc.args, ...backend.buildArgs(this.options.backend_options, { host: bindHost(this.options), port })]
+    const argv = [bc.command, ...bc.args, ...backend.subcommand, ...backend.buildArgs(this.options.backend_options, { host: bindHost(this.options), port })]
     const env = { ...(process.env as Record<string, string>), ...bc.environment, ...this.options.environment }
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
     this.log.note(`starting: ${argv.map(quoteArg).join(' ')}`)
