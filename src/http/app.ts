@@ -5,6 +5,7 @@
 import { Elysia } from 'elysia'
 import type { InstanceManager } from '../instances/manager'
 import { versionText } from '../version'
+import { backendRoutes } from './backends'
 import { mapError } from './errors'
 import { instanceRoutes } from './instances'
 import { openaiRoutes } from './openai'
@@ -20,6 +21,7 @@ export function createApp({ manager }: AppDeps) {
       .onError(({ code, error, request }) => mapError(code, error, request))
       .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
       .use(instanceRoutes(manager))
+      .use(backendRoutes(manager.config.server.max_body_size))
       .use(proxyRoutes(manager))
       .use(openaiRoutes(manager))
   )
