@@ -4,6 +4,7 @@
  * so every stop also asks Docker itself: `docker stop` with the grace period, then
  * `docker rm -f`, so nothing is left running or left holding the name.
  */
+import { runToEnd } from './run'
 
 export interface ContainerRef {
   /** The Docker client executable (backends.<backend>.docker.command). */
@@ -11,19 +12,14 @@ export interface ContainerRef {
   name: string
 }
 
-/** Runs one Docker client command to its end (or kills it after timeoutMs); never throws. */
-export async function runDocker(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  let proc
+/** Runs one Docker client command to its end (killed after timeoutMs); never throws. */
+async function runDocker(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; output: string }> {
   try {
-    proc = Bun.spawn(argv, { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+    const r = await runToEnd(argv, env, { timeoutMs, maxBytes: 64 * 1024 })
+    return { code: r.code, output: `${r.stdout}${r.stderr}`.trim() }
   } catch (e) {
     return { code: null, output: (e as Error).message }
   }
-  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()])
-  const code = await proc.exited
-  clearTimeout(timer)
-  return { code, output: `${out}${err}`.trim() }
 }
 
 /** `docker stop -t <grace> NAME`, then `docker rm -f NAME`; each command is noted in the log. */
