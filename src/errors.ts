@@ -23,6 +23,10 @@ export class PayloadTooLarge extends AppError {
 export class StartFailed extends AppError {
   override readonly status = 500
 }
+/** A backend command llamactl ran for information (llama-server --help, …) did not give it. */
+export class CommandFailed extends AppError {
+  override readonly status = 500
+}
 export class BadGateway extends AppError {
   override readonly status = 502
 }

@@ -1,5 +1,5 @@
 /** Shared set-up for tests: a temp data folder, a config pointing at the fake llama-server, the app. */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Config, loadConfig } from '../src/config/load'
@@ -108,5 +108,35 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await Bun.sleep(stepMs)
+  }
+}
+
+export const FAKE_DOCKER = resolve(import.meta.dir, 'fixtures/fake-docker.ts')
+
+/** An executable that runs `exec BUN script args… "$@"`: how tests stand in for a program. */
+export function wrapperScript(dir: string, name: string, script: string, ...args: string[]): string {
+  const path = join(dir, name)
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
+  writeFileSync(path, `#!/bin/sh\nexec ${[BUN, script, ...args].map(quote).join(' ')} "$@"\n`)
+  chmodSync(path, 0o755)
+  return path
+}
+
+/** A fake Docker client (test/fixtures/fake-docker.ts) keeping its state in a folder of its own. */
+export function fakeDocker(dir: string) {
+  const state = mkdtempSync(join(dir, 'docker-'))
+  const command = wrapperScript(state, 'docker', FAKE_DOCKER, state)
+  return {
+    command,
+    /** Every call's arguments, in order. */
+    calls(): string[][] {
+      const log = join(state, 'calls.log')
+      return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []
+    },
+    /** The pid of a named container the fake still knows, else null. */
+    containerPid(name: string): number | null {
+      const file = join(state, `${name}.pid`)
+      return existsSync(file) ? Number(readFileSync(file, 'utf8')) : null
+    },
   }
 }

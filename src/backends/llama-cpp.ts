@@ -1,33 +1,15 @@
-import { type Backend } from './types'
-import { buildFlags, flag, type FlagSpec, validateAgainst } from './spec'
+/** llama.cpp's llama-server; its flags are in llama-cpp-flags.ts. */
+import { defineBackend, firstWordIsProgram } from './define'
+import { LLAMA_SERVER_FLAGS } from './llama-cpp-flags'
 
-const SPECS: FlagSpec[] = [
-  flag('model', 'string', ['-m']),
-  flag('alias', 'string', ['-a']),
-  flag('ctx_size', 'int', ['-c']),
-  flag('gpu_layers', 'int', ['-ngl', '--n-gpu-layers']),
-  flag('threads', 'int', ['-t']),
-  flag('batch_size', 'int', ['-b']),
-  flag('parallel', 'int', ['-np']),
-  flag('embeddings', 'bool', ['--embedding']),
-  flag('reranking', 'bool', ['--rerank']),
-  flag('flash_attn', 'string', ['-fa']),
-  flag('mmap', 'bool', [], '--no-mmap'),
-  flag('lora', 'list'),
-  flag('override_kv', 'list'),
-  flag('api_key', 'string'),
-]
-
-export const llamaCpp: Backend = {
+export const llamaCpp = defineBackend({
   type: 'llama_cpp',
   configKey: 'llama-cpp',
-  healthPath: '/health',
-  specs: new Map(SPECS.map((s) => [s.name, s])),
-  validate(options) {
-    validateAgainst(this.specs, options, 'llama-server')
-  },
-  buildArgs(options, { host, port }) {
-    const { host: _h, port: _p, ...rest } = options
-    return [...buildFlags(this.specs, rest), '--host', host, '--port', String(port)]
-  },
-}
+  label: 'llama-server',
+  routeName: 'llama-cpp',
+  seedKey: 'llama_server_options',
+  flags: LLAMA_SERVER_FLAGS,
+  dialect: { style: 'llama', underscores: true, attachedShort: false },
+  // llama-server takes no bare words, so a first one is the program: llama-server, ./build/bin/llama-server, …
+  programLength: firstWordIsProgram,
+})

@@ -1,5 +1,6 @@
+import type { TSchema } from '@sinclair/typebox'
 import type { BackendKey } from '../config/settings'
-import type { FlagSpec } from './spec'
+import type { FlagTable } from './spec'
 
 export const BACKEND_TYPES = ['llama_cpp', 'mlx_lm', 'vllm'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
@@ -9,11 +10,29 @@ export interface Backend {
   type: BackendType
   /** The section under `backends:` in the config. */
   configKey: BackendKey
+  /** The server's name in messages: llama-server, mlx_lm.server, vllm serve. */
+  label: string
+  /** Its name in /api/v1/backends/{name}/parse-command. */
+  routeName: string
+  /** The seed's key for its options in a parsed command: llama_server_options, … */
+  seedKey: string
   /** Answers 200 once the server is ready to serve. */
   healthPath: string
-  specs: Map<string, FlagSpec>
+  table: FlagTable
+  /** TypeBox schema of its backend_options (for the OpenAPI document). */
+  schema: TSchema
+  /** Words between the executable and the options when run natively (`serve` for vLLM). */
+  subcommand: string[]
   /** Throws BadRequest for options the backend cannot take. */
   validate(options: Record<string, unknown>): void
-  /** The instance's own argv (after the configured command and args); host and port decided by llamactl. */
+  /** The instance's own argv (after the command, its args and the subcommand); host and port decided by llamactl. */
   buildArgs(options: Record<string, unknown>, where: { host: string; port: number }): string[]
+  /** Options from a command line (see parse-command); throws BadRequest when it cannot be read. */
+  parseCommand(command: string): ParsedCommand
+}
+
+export interface ParsedCommand {
+  options: Record<string, unknown>
+  /** `NAME=value` words before the program. */
+  environment: Record<string, string>
 }

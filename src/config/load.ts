@@ -13,7 +13,7 @@ export interface BackendConfig {
   command: string
   args: string[]
   environment: Record<string, string>
-  docker: { enabled: boolean; image: string; args: string[]; environment: Record<string, string> }
+  docker: { enabled: boolean; image: string; args: string[]; environment: Record<string, string>; command: string }
   response_headers: Record<string, string>
 }
 

@@ -41,10 +41,11 @@ function backendSettings(name: BackendKey): Setting[] {
     { key: `${base}.command`, kind: 'string', default: command, env: `${env}_COMMAND`, doc: `executable for ${name} instances` },
     { key: `${base}.args`, kind: 'args', default: [], env: `${env}_ARGS`, doc: 'arguments put before every instance\'s own' },
     { key: `${base}.environment`, kind: 'map', default: {}, env: `${env}_ENV`, doc: 'environment for every instance of this backend' },
-    { key: `${base}.docker.enabled`, kind: 'bool', default: false, env: `${env}_DOCKER_ENABLED`, doc: 'run instances in Docker' },
-    { key: `${base}.docker.image`, kind: 'string', default: '', env: `${env}_DOCKER_IMAGE`, doc: 'Docker image' },
-    { key: `${base}.docker.args`, kind: 'args', default: [], env: `${env}_DOCKER_ARGS`, doc: 'arguments to `docker run`' },
-    { key: `${base}.docker.environment`, kind: 'map', default: {}, env: `${env}_DOCKER_ENV`, doc: 'environment passed into the container' },
+    { key: `${base}.docker.enabled`, kind: 'bool', default: false, env: `${env}_DOCKER_ENABLED`, doc: 'run instances in Docker (an instance\'s docker_enabled decides for itself)' },
+    { key: `${base}.docker.image`, kind: 'string', default: '', env: `${env}_DOCKER_IMAGE`, doc: 'Docker image; its entrypoint is the server (for vLLM: `vllm serve`)' },
+    { key: `${base}.docker.args`, kind: 'args', default: [], env: `${env}_DOCKER_ARGS`, doc: 'arguments to `docker run` (a leading `run` is allowed); llamactl adds `--rm`, `--name llamactl-<instance>`, `--network host` unless you give a network, and `-e` for the environment' },
+    { key: `${base}.docker.environment`, kind: 'map', default: {}, env: `${env}_DOCKER_ENV`, doc: 'environment passed into the container (with `environment` and the instance\'s own)' },
+    { key: `${base}.docker.command`, kind: 'string', default: 'docker', env: `${env}_DOCKER_COMMAND`, doc: 'the Docker client (or a compatible one such as podman)' },
     { key: `${base}.response_headers`, kind: 'map', default: {}, env: `${env}_RESPONSE_HEADERS`, doc: 'headers added to every proxied response' },
   ]
 }

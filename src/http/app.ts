@@ -11,6 +11,7 @@ import type { InstanceManager } from '../instances/manager'
 import { instanceOf, type Logger } from '../log'
 import { versionText } from '../version'
 import { authorize } from './auth'
+import { backendRoutes } from './backends'
 import { decorate, preflight } from './cors'
 import { mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
@@ -19,6 +20,7 @@ import { keyRoutes } from './keys'
 import { openaiRoutes } from './openai'
 import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
+import { systemRoutes } from './system'
 import { bindServer } from './timeouts'
 
 export interface AppDeps {
@@ -27,15 +29,19 @@ export interface AppDeps {
   sessions: Sessions
   /** llamactl's own log (request lines); none in most tests. */
   logger?: Logger
+  /** How long GET /api/v1/server/{help,version,devices} wait for llama-server. */
+  serverInfoTimeoutMs?: number
 }
 
-export function createRoutes({ manager, keys, sessions }: AppDeps) {
+export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: AppDeps) {
   const routes = new Elysia()
     .onError(({ code, error, request }) => mapError(code, error, request))
     .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }), {
       detail: doc({ summary: 'llamactl version, commit and build time', tag: 'System', ok: [200, 'text'] }),
     })
     .use(instanceRoutes(manager))
+    .use(backendRoutes(manager.config.server.max_body_size))
+    .use(systemRoutes(manager.config, serverInfoTimeoutMs))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))

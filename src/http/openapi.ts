@@ -100,7 +100,7 @@ export function buildOpenApi(app: Elysia<any, any, any, any, any, any, any>) {
     const methods = route.method === 'ALL' ? ['GET', 'POST', 'PUT', 'DELETE'] : [route.method]
     for (const m of methods) {
       if (!METHODS.includes(m)) continue
-      const op = { ...(detail ?? { summary: 'undocumented', tags: ['undocumented'] }) } as Record<string, unknown>
+      const op = { ...(detail?.summary ? detail : { summary: 'undocumented', tags: ['undocumented'] }) } as Record<string, unknown>
       op.parameters = [...params, ...((op.parameters as unknown[]) ?? [])]
       paths[path] ??= {}
       paths[path]![m.toLowerCase()] = op

@@ -3,10 +3,14 @@ import { backendFor } from '../backends'
 import type { Config } from '../config/load'
 import type { Instance } from '../instances/instance'
 
-/** The backend's own API key (llama-server --api-key), sent instead of the client's llamactl key. */
+/**
+ * The backend's own API key, sent instead of the client's llamactl key: llama-server's
+ * --api-key (several keys comma-separated: the first) or vLLM's (a list: the first).
+ */
 export function backendKey(inst: Instance): string | null {
   const k = inst.options.backend_options.api_key
-  return typeof k === 'string' && k ? k : null
+  const first = Array.isArray(k) ? k[0] : typeof k === 'string' ? k.split(',')[0] : undefined
+  return typeof first === 'string' && first ? first : null
 }
 
 /** server.response_headers, then the backend's response_headers. */

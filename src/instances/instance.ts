@@ -9,7 +9,9 @@ import { StartFailed } from '../errors'
 import { idleAction } from '../scheduler/idle'
 import { decideRestart } from '../scheduler/restart-policy'
 import { BackendProcess } from '../supervisor/backend-process'
+import { removeStaleContainer, stopContainer } from '../supervisor/container'
 import { LogSink } from '../supervisor/log-sink'
+import { launchPlan } from './launch'
 import type { InstanceOptions, InstanceOptionsInput, InstanceView, STATUSES } from './options'
 
 export type Status = (typeof STATUSES)[number]
@@ -185,13 +187,18 @@ export class Instance {
       throw e
     }
     this.port = port
-    const argv = [bc.command, ...bc.args, ...backend.buildArgs(this.options.backend_options, { host: bindHost(this.options), port })]
-    const env = { ...(process.env as Record<string, string>), ...bc.environment, ...this.options.environment }
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
-    this.log.note(`starting: ${argv.map(quoteArg).join(' ')}`)
     let proc: BackendProcess
     try {
-      proc = BackendProcess.spawn({ argv, env, healthUrl }, this.log)
+      const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env as Record<string, string>)
+      const { argv, env, container } = plan
+      let onStop: ((graceMs: number) => Promise<void>) | undefined
+      if (container) {
+        await removeStaleContainer(container, env)
+        onStop = (graceMs) => stopContainer(container, graceMs, env, (line) => this.log.note(line))
+      }
+      this.log.note(`starting: ${argv.map(quoteArg).join(' ')}`)
+      proc = BackendProcess.spawn({ argv, env, healthUrl, onStop }, this.log)
     } catch (e) {
       this.releasePort()
       const reason = (e as Error).message

@@ -12,7 +12,7 @@ import type { Store } from '../store/db'
 import { endOrphan } from '../supervisor/os-process'
 import { PortPool } from '../supervisor/ports'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
-import { checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
+import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
@@ -113,6 +113,7 @@ export class InstanceManager {
   async create(name: string, body: unknown): Promise<InstanceView> {
     checkName(name)
     const input = parseOptions(body)
+    checkAgainstConfig(withDefaults(input, this.config), this.config)
     if (this.instances.has(name)) throw new Conflict(`instance ${JSON.stringify(name)} already exists`)
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) {
@@ -130,6 +131,7 @@ export class InstanceManager {
   async update(name: string, body: unknown): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const input = parseOptions(body)
+    checkAgainstConfig(withDefaults(input, this.config), this.config)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     const wasActive = inst.active

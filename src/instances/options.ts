@@ -6,6 +6,7 @@ import { type Static, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../config/load'
 import { BadRequest } from '../errors'
+import { canonicalNames } from '../backends/spec'
 import { backendFor, BACKEND_TYPES, type BackendType } from '../backends'
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -21,13 +22,23 @@ export function checkName(name: string): string {
 }
 
 const EnvName = T.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 })
+const BackendOptions = (description: string) => T.Optional(T.Record(T.String(), T.Unknown(), { description }))
 
 export const InstanceOptionsSchema = T.Object(
   {
     backend_type: T.Optional(T.Union(BACKEND_TYPES.map((b) => T.Literal(b)), { description: 'llama_cpp (default), mlx_lm or vllm' })),
-    backend_options: T.Optional(
-      T.Record(T.String(), T.Unknown(), { description: 'the backend\'s own flags, long names in snake_case' }),
+    backend_options: BackendOptions(
+      'the backend\'s own flags by long name in snake_case; extra_args: a list of arguments added after them, as they are',
     ),
+    // What parse-command answers carries the options under these names too (the seed's), so
+    // that answer can be POSTed as it is.
+    llama_server_options: BackendOptions('backend_options of a llama_cpp instance, under the name parse-command answers with'),
+    mlx_server_options: BackendOptions('backend_options of an mlx_lm instance, under the name parse-command answers with'),
+    vllm_server_options: BackendOptions('backend_options of a vllm instance, under the name parse-command answers with'),
+    command_override: T.Optional(
+      T.String({ minLength: 1, maxLength: 4096, description: 'executable run instead of backends.<backend>.command (in Docker: the container\'s entrypoint)' }),
+    ),
+    docker_enabled: T.Optional(T.Boolean({ description: 'run the backend in Docker (default: backends.<backend>.docker.enabled)' })),
     auto_restart: T.Optional(T.Boolean({ description: 'restart after an unexpected exit' })),
     max_restarts: T.Optional(T.Integer({ minimum: -1, description: 'restarts before giving up (-1: no limit)' })),
     restart_delay: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: 'seconds between an exit and the restart' })),
@@ -51,6 +62,8 @@ export const FilledOptionsSchema = T.Object({
   on_demand_start: T.Boolean(),
   idle_timeout: T.Number(),
   environment: T.Record(T.String(), T.String()),
+  command_override: T.Union([T.String(), T.Null()], { description: 'the executable instead of the configured command' }),
+  docker_enabled: T.Boolean(),
 })
 export type InstanceOptions = Static<typeof FilledOptionsSchema> & { backend_type: BackendType }
 
@@ -85,9 +98,33 @@ export function parseOptions(body: unknown): InstanceOptionsInput {
     }
     throw new BadRequest(`${field}: ${err.message.toLowerCase()}${'value' in err && err.value !== undefined ? `, got ${JSON.stringify(err.value)?.slice(0, 80)}` : ''}`)
   }
-  const opts = body as InstanceOptionsInput
-  backendFor(opts.backend_type ?? 'llama_cpp').validate(opts.backend_options ?? {})
+  const opts = { ...(body as InstanceOptionsInput) }
+  const backend = backendFor(opts.backend_type ?? 'llama_cpp')
+  // backend_options may come under the seed's name for the backend; the stored form has only backend_options.
+  for (const type of BACKEND_TYPES) {
+    const key = backendFor(type).seedKey as SeedKey
+    const given = opts[key]
+    delete opts[key]
+    if (given === undefined) continue
+    if (type !== backend.type) throw new BadRequest(`${key} is for backend_type ${type}, but backend_type is ${backend.type}`)
+    if (opts.backend_options !== undefined && !Bun.deepEquals(opts.backend_options, given)) {
+      throw new BadRequest(`backend_options and ${key} differ; give one of them`)
+    }
+    opts.backend_options = given
+  }
+  if (opts.backend_options) opts.backend_options = canonicalNames(backend.table, opts.backend_options)
+  backend.validate(opts.backend_options ?? {})
   return opts
+}
+
+type SeedKey = 'llama_server_options' | 'mlx_server_options' | 'vllm_server_options'
+
+/** What only the configuration can tell: refused with 400 when creating or updating. */
+export function checkAgainstConfig(options: InstanceOptions, config: Config) {
+  const key = backendFor(options.backend_type).configKey
+  if (options.docker_enabled && !config.backends[key].docker.image) {
+    throw new BadRequest(`docker_enabled: backends.${key}.docker.image is not set in the configuration, so there is no image to run`)
+  }
 }
 
 /** Fills what the user left out from the configured defaults (copied, never shared). */
@@ -102,5 +139,7 @@ export function withDefaults(input: InstanceOptionsInput, config: Config): Insta
     on_demand_start: input.on_demand_start ?? d.default_on_demand_start,
     idle_timeout: input.idle_timeout ?? d.default_idle_timeout,
     environment: { ...(input.environment ?? {}) },
+    command_override: input.command_override ?? null,
+    docker_enabled: input.docker_enabled ?? config.backends[backendFor(input.backend_type ?? 'llama_cpp').configKey].docker.enabled,
   }
 }

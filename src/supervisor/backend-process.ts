@@ -13,6 +13,11 @@ export interface SpawnSpec {
   cwd?: string
   /** URL polled until it answers 200. */
   healthUrl: string
+  /**
+   * Runs whenever llamactl stops the process, alongside the signals (given the grace period):
+   * what else must go with it, such as the Docker container a `docker run` client stands for.
+   */
+  onStop?: (graceMs: number) => Promise<void>
 }
 
 export interface ExitInfo {
@@ -34,7 +39,11 @@ export class BackendProcess {
   private stopRequested = false
   private done = false
 
-  private constructor(proc: Subprocess<'ignore', 'pipe', 'pipe'>, private log: LogSink) {
+  private constructor(
+    proc: Subprocess<'ignore', 'pipe', 'pipe'>,
+    private log: LogSink,
+    private onStop?: (graceMs: number) => Promise<void>,
+  ) {
     this.proc = proc
     this.pid = proc.pid
     this.startTime = processStartTime(proc.pid) ?? String(Date.now())
@@ -66,7 +75,7 @@ export class BackendProcess {
       const why = err.code === 'ENOENT' ? `executable not found: ${spec.argv[0]}` : `cannot run ${spec.argv[0]}: ${err.message}`
       throw new Error(why)
     }
-    return new BackendProcess(proc, log)
+    return new BackendProcess(proc, log, spec.onStop)
   }
 
   get running(): boolean {
@@ -105,7 +114,11 @@ export class BackendProcess {
   /** SIGTERM to the group; SIGKILL if still alive after graceMs. Resolves once it has exited. */
   async stop(graceMs: number): Promise<ExitInfo> {
     this.stopRequested = true
-    if (this.done) return this.exited
+    const hook = this.onStop?.(graceMs).catch((e) => this.log.note(`stop hook failed: ${(e as Error).message}`))
+    if (this.done) {
+      await hook
+      return this.exited
+    }
     signalGroup(this.pid, 'SIGTERM')
     const timer = setTimeout(() => signalGroup(this.pid, 'SIGKILL'), graceMs)
     try {
@@ -114,6 +127,7 @@ export class BackendProcess {
       clearTimeout(timer)
       // Children the backend left in its group (a wrapper script's server, say) go too.
       signalGroup(this.pid, 'SIGKILL')
+      await hook
     }
   }
 }

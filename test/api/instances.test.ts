@@ -86,6 +86,15 @@ describe('instance lifecycle', () => {
     expect(bad.body.error).toContain('lines')
   })
 
+  test('typed options, zero values, negations and extra_args reach the backend\'s command line', async () => {
+    const res = await h.json('POST', '/api/v1/instances/argv', {
+      backend_options: { model: 'x', gpu_layers: 0, kv_offload: false, extra_args: ['--brand-new', '1'] },
+    })
+    expect(res.status).toBe(201)
+    const logs = await (await h.request('GET', '/api/v1/instances/argv/logs')).text()
+    expect(logs).toContain(`--no-kv-offload --gpu-layers 0 --model x --brand-new 1 --host 127.0.0.1 --port ${res.body.port}`)
+  })
+
   test('environment reaches the backend', async () => {
     await h.json('POST', '/api/v1/instances/e', {
       backend_options: { model: 'x' },
@@ -149,7 +158,10 @@ describe('errors', () => {
       [{ backend_options: { ctx_size: 'big' } }, 'backend_options.ctx_size'],
       [{ backend_options: { model: 42 } }, 'backend_options.model'],
       [{ backend_options: { 'Bad-Key': 1 } }, 'snake_case'],
-      [{ backend_options: { thing: { nested: 1 } } }, 'backend_options.thing'],
+      [{ backend_options: { ctx_size: { nested: 1 } } }, 'backend_options.ctx_size: llama-server expects a whole number'],
+      [{ backend_options: { thing: 1 } }, 'backend_options.thing: llama-server has no option thing'],
+      [{ backend_options: { thing: 1 } }, '"extra_args"'],
+      [{ backend_options: { n_gpu_layers: 1, gpu_layers: 2 } }, 'n_gpu_layers and gpu_layers are the same option'],
     ]
     for (const [body, fragment] of cases) {
       const res = await h.json('POST', '/api/v1/instances/ok', body)
@@ -157,6 +169,17 @@ describe('errors', () => {
       expect(res.body.error).toContain(fragment)
     }
     expect(h.store.countInstances()).toBe(0)
+  })
+
+  test('another long spelling of a flag is taken under the table\'s name', async () => {
+    const res = await h.json('POST', '/api/v1/instances/alias', { backend_options: { model: 'x', embeddings: true, n_gpu_layers: 0, reranking: false } })
+    expect(res.status).toBe(201)
+    expect(res.body.options.backend_options).toEqual({ model: 'x', embedding: true, gpu_layers: 0, rerank: false })
+    expect(JSON.parse(h.store.getInstance('alias')!.options).backend_options).toEqual({ model: 'x', embedding: true, gpu_layers: 0, rerank: false })
+    const argv = h.manager.get('alias').log.tail().join('\n')
+    expect(argv).toContain('--gpu-layers 0')
+    expect(argv).toContain('--embedding ')
+    expect(argv).not.toContain('--rerank')
   })
 
   test('a rejected PUT changes nothing', async () => {

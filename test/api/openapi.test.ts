@@ -21,7 +21,7 @@ describe('API documentation', () => {
       const methods = r.method === 'ALL' ? ['get', 'post', 'put', 'delete'] : [r.method.toLowerCase()]
       for (const m of methods) {
         const op = ops?.[m]
-        if (!op || op.summary === 'undocumented') missing.push(`${r.method} ${r.path}`)
+        if (!op || !op.summary || op.summary === 'undocumented') missing.push(`${r.method} ${r.path}`)
       }
     }
     expect(missing).toEqual([])

@@ -1,0 +1,69 @@
+/** Builds a Backend from its flag table and the few things that differ between backends. */
+import type { BackendKey } from '../config/settings'
+import { BadRequest } from '../errors'
+import { parseArgs } from './parse'
+import { buildFlags, type Dialect, type FlagSpec, FlagTable, optionsSchema, validateAgainst } from './spec'
+import { tokenize } from './tokenize'
+import type { Backend, BackendType, ParsedCommand } from './types'
+
+export interface BackendDef {
+  type: BackendType
+  configKey: BackendKey
+  label: string
+  routeName: string
+  seedKey: string
+  flags: FlagSpec[]
+  subcommand?: string[]
+  /** The option given without a flag (vLLM's model). */
+  positional?: string
+  dialect: Dialect
+  /** How many leading words of a command line name the program (`vllm serve`: 2); 0 when there is none. */
+  programLength(words: string[]): number
+}
+
+const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s
+
+export function defineBackend(def: BackendDef): Backend {
+  const table = new FlagTable(def.flags, def.dialect)
+  const positional = def.positional
+  return {
+    type: def.type,
+    configKey: def.configKey,
+    label: def.label,
+    routeName: def.routeName,
+    seedKey: def.seedKey,
+    healthPath: '/health',
+    table,
+    schema: optionsSchema(table),
+    subcommand: def.subcommand ?? [],
+    validate(options) {
+      validateAgainst(table, options, def.label)
+    },
+    buildArgs(options, { host, port }) {
+      const { host: _h, port: _p, ...rest } = options
+      const head: string[] = []
+      // A value that would read as a flag goes as `--model=…` instead.
+      if (positional && typeof rest[positional] === 'string' && !(rest[positional] as string).startsWith('-')) {
+        head.push(String(rest[positional]))
+        delete rest[positional]
+      }
+      return [...head, ...buildFlags(table, rest), '--host', host, '--port', String(port)]
+    },
+    parseCommand(command): ParsedCommand {
+      const words = tokenize(command)
+      const environment: Record<string, string> = {}
+      let at = 0
+      for (let m; at < words.length && (m = ENV_ASSIGNMENT.exec(words[at]!)); at++) environment[m[1]!] = m[2]!
+      const rest = words.slice(at)
+      if (!rest.length) throw new BadRequest('command is empty')
+      const options = parseArgs(table, rest.slice(def.programLength(rest)), def.label, positional)
+      validateAgainst(table, options, def.label)
+      return { options, environment }
+    },
+  }
+}
+
+/** The usual program detection: a first word that is not a flag is the program. */
+export function firstWordIsProgram(words: string[]): number {
+  return words[0] !== undefined && !words[0].startsWith('-') ? 1 : 0
+}

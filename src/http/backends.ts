@@ -1,0 +1,46 @@
+/**
+ * The seed's Backend-Specific Endpoints: POST /api/v1/backends/{llama-cpp|mlx|vllm}/parse-command
+ * with {"command": "..."} answers the options that command line means, under the seed's key
+ * (llama_server_options, …) and as backend_options, so the answer is a create body as it is.
+ */
+import { Type as T } from '@sinclair/typebox'
+import { Elysia } from 'elysia'
+import { doc } from './openapi'
+import { type Backend, backendFor } from '../backends'
+import { BadRequest } from '../errors'
+import { readJson } from './body'
+
+const ParseCommandSchema = T.Object({ command: T.String({ description: 'the command line, as you would type it' }) }, { additionalProperties: false })
+const parseDoc = (program: string) =>
+  doc({
+    summary: `Read a ${program} command line into instance options`,
+    tag: 'Backends',
+    body: ParseCommandSchema,
+    ok: [200, T.Object({ backend_type: T.String(), backend_options: T.Record(T.String(), T.Unknown()), environment: T.Optional(T.Record(T.String(), T.String())) }, { additionalProperties: true })],
+    errors: [400, 413],
+    description: 'The answer has the options under the seed\'s key and as `backend_options`, so it can be POSTed as a create body unchanged. Unknown flags go to `extra_args`.',
+  })
+
+export function backendRoutes(bodyLimit: number) {
+  const parseCommand = (backend: Backend) => async ({ request }: { request: Request }) => {
+    const body = await readJson(request, bodyLimit)
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new BadRequest('the request body must be a JSON object: {"command": "llama-server -m /models/m.gguf ..."}')
+    }
+    const extra = Object.keys(body).find((k) => k !== 'command')
+    if (extra !== undefined) throw new BadRequest(`unknown field ${JSON.stringify(extra)}; the body is {"command": "..."}`)
+    const { command } = body as { command?: unknown }
+    if (typeof command !== 'string') throw new BadRequest('command: must be a string, the command line to read')
+    const { options, environment } = backend.parseCommand(command)
+    const answer: Record<string, unknown> = { backend_type: backend.type, [backend.seedKey]: options, backend_options: options }
+    if (Object.keys(environment).length) answer.environment = environment
+    return new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json' } })
+  }
+  const llama = backendFor('llama_cpp')
+  const mlx = backendFor('mlx_lm')
+  const vllm = backendFor('vllm')
+  return new Elysia({ name: 'backends' }).guard({ parse: 'none' }, (app) => app
+    .post(`/api/v1/backends/${llama.routeName}/parse-command`, parseCommand(llama), { detail: parseDoc('llama-server') })
+    .post(`/api/v1/backends/${mlx.routeName}/parse-command`, parseCommand(mlx), { detail: parseDoc('mlx_lm.server') })
+    .post(`/api/v1/backends/${vllm.routeName}/parse-command`, parseCommand(vllm), { detail: parseDoc('vllm serve') }))
+}

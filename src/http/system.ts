@@ -1,0 +1,61 @@
+/**
+ * The seed's llama-server System Endpoints: GET /api/v1/server/{help,version,devices} run the
+ * configured llama-server (its Docker form when backends.llama-cpp.docker.enabled) with
+ * --help, --version or --list-devices and answer what it printed, as plain text. 500 {"error"}
+ * with the reason when it cannot run, fails or takes longer than the timeout.
+ */
+import { Elysia } from 'elysia'
+import { doc } from './openapi'
+import type { Config } from '../config/load'
+import { CommandFailed } from '../errors'
+import { dockerRun } from '../instances/launch'
+import { runToEnd } from '../supervisor/run'
+
+export const SERVER_INFO_TIMEOUT_MS = 15_000
+
+/** llama.cpp's own log lines (`0.00.000.626 I srv  llama_server: …`), which are not the answer. */
+const LLAMA_LOG_LINE = /^\d+\.\d+\.\d+\.\d+ [A-Z] .*(\n|$)/gm
+
+export async function runLlamaServer(config: Config, flag: string, timeoutMs: number): Promise<string> {
+  const bc = config.backends['llama-cpp']
+  let argv: string[]
+  let env: Record<string, string>
+  if (bc.docker.enabled) {
+    const inner = { ...bc.environment, ...bc.docker.environment }
+    try {
+      argv = dockerRun('llama-cpp', bc, inner, { args: [flag] })
+    } catch (e) {
+      throw new CommandFailed((e as Error).message)
+    }
+    env = { ...(process.env as Record<string, string>), ...inner }
+  } else {
+    argv = [bc.command, ...bc.args, flag]
+    env = { ...(process.env as Record<string, string>), ...bc.environment }
+  }
+  const shown = argv.join(' ')
+  let r
+  try {
+    r = await runToEnd(argv, env, { timeoutMs })
+  } catch (e) {
+    throw new CommandFailed(`cannot run ${shown}: ${(e as Error).message}`)
+  }
+  if (r.timedOut) throw new CommandFailed(`${shown} did not finish within ${timeoutMs / 1000} s`)
+  if (r.code !== 0) {
+    const last = r.stderr.trim().split('\n').slice(-5).join('\n')
+    throw new CommandFailed(`${shown} exited with code ${r.code}${last ? `: ${last}` : ''}`)
+  }
+  // llama-server prints --help and --list-devices on stdout, --version on stderr.
+  return r.stdout.trim() ? r.stdout : r.stderr.replace(LLAMA_LOG_LINE, '')
+}
+
+const infoDoc = (flag: string) =>
+  doc({ summary: `What the configured llama-server prints for ${flag}`, tag: 'System', ok: [200, 'text'], errors: [500] })
+
+export function systemRoutes(config: Config, timeoutMs = SERVER_INFO_TIMEOUT_MS) {
+  const text = async (flag: string) =>
+    new Response(await runLlamaServer(config, flag, timeoutMs), { headers: { 'content-type': 'text/plain; charset=utf-8' } })
+  return new Elysia({ name: 'system' }).guard({ parse: 'none' }, (app) => app
+    .get('/api/v1/server/help', () => text('--help'), { detail: infoDoc('--help') })
+    .get('/api/v1/server/version', () => text('--version'), { detail: infoDoc('--version') })
+    .get('/api/v1/server/devices', () => text('--list-devices'), { detail: infoDoc('--list-devices') }))
+}

@@ -1,0 +1,78 @@
+/**
+ * What to run for an instance: the argv, its environment and, in Docker mode, the container to
+ * clean up. Native: `command [args] [subcommand] <options>` with llamactl's environment, the
+ * backend's and the instance's. Docker: `docker run --rm --name llamactl-<instance> … IMAGE
+ * [args] <options>`, the environment passed into the container with `-e NAME` (the values
+ * travel in the Docker client's environment, so they appear in no process list or log).
+ */
+import { backendFor } from '../backends'
+import type { BackendConfig } from '../config/load'
+import type { ContainerRef } from '../supervisor/container'
+import type { InstanceOptions } from './options'
+
+export interface LaunchPlan {
+  argv: string[]
+  env: Record<string, string>
+  container: ContainerRef | null
+}
+
+export function containerName(instance: string): string {
+  return `llamactl-${instance}`
+}
+
+export function launchPlan(
+  name: string,
+  options: InstanceOptions,
+  bc: BackendConfig,
+  where: { host: string; port: number },
+  baseEnv: Record<string, string>,
+): LaunchPlan {
+  const backend = backendFor(options.backend_type)
+  const own = backend.buildArgs(options.backend_options, where)
+  if (!options.docker_enabled) {
+    return {
+      argv: [options.command_override ?? bc.command, ...bc.args, ...backend.subcommand, ...own],
+      env: { ...baseEnv, ...bc.environment, ...options.environment },
+      container: null,
+    }
+  }
+  const container = { docker: bc.docker.command, name: containerName(name) }
+  const inner = { ...bc.environment, ...bc.docker.environment, ...options.environment }
+  const argv = dockerRun(backend.configKey, bc, inner, {
+    name: container.name,
+    entrypoint: options.command_override,
+    // The backend listens on the host's loopback, where llamactl checks its health.
+    network: true,
+    args: own,
+  })
+  return { argv, env: { ...baseEnv, ...inner }, container }
+}
+
+/**
+ * `docker run --rm …` for a backend: the configured run arguments (a leading `run` is
+ * tolerated, as older configs have it), `-e NAME` for each variable, the image, the configured
+ * args, then `args`. Throws when no image is configured.
+ */
+export function dockerRun(
+  key: string,
+  bc: BackendConfig,
+  inner: Record<string, string>,
+  o: { name?: string; entrypoint?: string | null; network?: boolean; args: string[] },
+): string[] {
+  if (!bc.docker.image) throw new Error(`backends.${key}.docker.image is not set in the configuration, so there is no image to run`)
+  const runArgs = bc.docker.args[0] === 'run' ? bc.docker.args.slice(1) : bc.docker.args
+  const hasNetwork = runArgs.some((a) => /^--(network|net)(=|$)/.test(a))
+  return [
+    bc.docker.command,
+    'run',
+    '--rm',
+    ...(o.name ? ['--name', o.name] : []),
+    ...(o.network && !hasNetwork ? ['--network', 'host'] : []),
+    ...runArgs,
+    ...Object.keys(inner).flatMap((k) => ['-e', k]),
+    ...(o.entrypoint ? ['--entrypoint', o.entrypoint] : []),
+    bc.docker.image,
+    ...bc.args,
+    ...o.args,
+  ]
+}

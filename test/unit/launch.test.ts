@@ -1,0 +1,52 @@
+import { describe, expect, test } from 'bun:test'
+import { loadConfig } from '../../src/config/load'
+import { launchPlan } from '../../src/instances/launch'
+import { withDefaults } from '../../src/instances/options'
+
+function setup(env: Record<string, string>) {
+  const { config } = loadConfig({ env, cwd: '/nonexistent', home: '/nonexistent' })
+  return config
+}
+const where = { host: '127.0.0.1', port: 8001 }
+
+describe('launch plan', () => {
+  test('native: command, configured args, subcommand, options; environment layered', () => {
+    const config = setup({ LLAMACTL_VLLM_COMMAND: '/venv/bin/vllm', LLAMACTL_VLLM_ARGS: '--x', LLAMACTL_VLLM_ENV: 'A=backend,B=backend' })
+    const options = withDefaults({ backend_type: 'vllm', backend_options: { model: 'org/m' }, environment: { B: 'instance' } }, config)
+    const plan = launchPlan('v', options, config.backends.vllm, where, { A: 'base', PATH: '/bin' })
+    expect(plan.argv).toEqual(['/venv/bin/vllm', '--x', 'serve', 'org/m', '--host', '127.0.0.1', '--port', '8001'])
+    expect(plan.env).toEqual({ A: 'backend', B: 'instance', PATH: '/bin' })
+    expect(plan.container).toBeNull()
+  })
+
+  test('command_override replaces only the executable', () => {
+    const config = setup({ LLAMACTL_LLAMACPP_ARGS: '--log-disable' })
+    const options = withDefaults({ backend_options: { model: 'm' }, command_override: '/opt/cuda/llama-server' }, config)
+    expect(launchPlan('l', options, config.backends['llama-cpp'], where, {}).argv).toEqual([
+      '/opt/cuda/llama-server', '--log-disable', '--model', 'm', '--host', '127.0.0.1', '--port', '8001',
+    ])
+  })
+
+  test('Docker: a leading "run" in the configured args is tolerated, a configured network kept, no subcommand', () => {
+    const config = setup({
+      LLAMACTL_VLLM_DOCKER_ENABLED: 'true',
+      LLAMACTL_VLLM_DOCKER_IMAGE: 'vllm/vllm-openai:latest',
+      LLAMACTL_VLLM_DOCKER_ARGS: 'run --network=llm -p 8001:8001 --gpus all',
+      LLAMACTL_VLLM_DOCKER_ENV: 'HF_HOME=/hf',
+    })
+    const options = withDefaults({ backend_type: 'vllm', backend_options: { model: 'org/m' }, environment: { TOKEN: 's3cret' } }, config)
+    const plan = launchPlan('v', options, config.backends.vllm, where, { PATH: '/bin' })
+    expect(plan.argv).toEqual([
+      'docker', 'run', '--rm', '--name', 'llamactl-v', '--network=llm', '-p', '8001:8001', '--gpus', 'all',
+      '-e', 'HF_HOME', '-e', 'TOKEN', 'vllm/vllm-openai:latest', 'org/m', '--host', '127.0.0.1', '--port', '8001',
+    ])
+    expect(plan.argv.join(' ')).not.toContain('s3cret')
+    expect(plan.env).toEqual({ PATH: '/bin', HF_HOME: '/hf', TOKEN: 's3cret' })
+    expect(plan.container).toEqual({ docker: 'docker', name: 'llamactl-v' })
+  })
+
+  test('Docker without an image cannot launch', () => {
+    const config = setup({ LLAMACTL_LLAMACPP_DOCKER_ENABLED: 'true' })
+    expect(() => launchPlan('l', withDefaults({}, config), config.backends['llama-cpp'], where, {})).toThrow('backends.llama-cpp.docker.image is not set')
+  })
+})
