@@ -15,6 +15,9 @@ export type RestartDecision = { action: 'restart'; delayMs: number; attempt: num
 /** A backend that stayed ready this long has recovered: its restart count starts over. */
 export const HEALTHY_RESET_MS = 60_000
 
+/** Backoff: the delay doubles with each consecutive restart, up to this (or restart_delay, if larger). */
+export const MAX_BACKOFF_MS = 300_000
+
 export function decideRestart(
   policy: RestartPolicy,
   restartsSoFar: number,
@@ -26,5 +29,7 @@ export function decideRestart(
   if (policy.max_restarts >= 0 && count >= policy.max_restarts) {
     return { action: 'fail', reason: `exited unexpectedly; gave up after ${count} restart${count === 1 ? '' : 's'} (max_restarts)` }
   }
-  return { action: 'restart', delayMs: Math.round(policy.restart_delay * 1000), attempt: count + 1 }
+  const base = policy.restart_delay * 1000
+  const delayMs = Math.round(Math.min(base * 2 ** Math.min(count, 20), Math.max(base, MAX_BACKOFF_MS)))
+  return { action: 'restart', delayMs, attempt: count + 1 }
 }
