@@ -15,6 +15,7 @@ import { mapError } from './errors'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
 import { openaiRoutes } from './openai'
+import { pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { bindServer } from './timeouts'
@@ -26,7 +27,9 @@ export interface AppDeps {
 }
 
 export function createRoutes({ manager, keys, sessions }: AppDeps) {
-  return new Elysia()
+  // The page calls some API routes in-process (they belong to other modules); set once built.
+  let api: (request: Request) => Promise<Response> = () => Promise.reject(new Error('routes are not built yet'))
+  const routes = new Elysia()
     .onError(({ code, error, request }) => mapError(code, error, request))
     .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
     .use(instanceRoutes(manager))
@@ -34,6 +37,9 @@ export function createRoutes({ manager, keys, sessions }: AppDeps) {
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(sessionRoutes(keys, sessions))
+    .use(pageRoutes({ manager, keys, sessions, api: (request) => api(request) }))
+  api = (request) => routes.handle(request)
+  return routes
 }
 
 export function createApp(deps: AppDeps) {
