@@ -187,11 +187,11 @@ ${errors.form ? html`<p class="error" role="alert" id="err-form">${errors.form}<
   </div>
   <button type="button" hx-post="/ui/form/import" hx-target="#instance-form" hx-swap="outerHTML">Fill the form</button>
 </details>
-<fieldset>
+<fieldset class="grid">
   <legend>Model</legend>
   ${fields.map((f) => {
     const e = err(f.name)
-    return html`<div class="field">
+    return html`<div class="field${f.numeric ? '' : ' wide'}">
     <label for="f-${f.name}">${f.label}</label>
     <input id="f-${f.name}" name="${f.name}" value="${s.common[f.name] ?? ''}" autocomplete="off" spellcheck="false"
       placeholder="${f.hint}"${f.numeric ? html` inputmode="numeric"` : ''}${e.attrs}>

@@ -46,7 +46,7 @@ function row(i: InstanceItem, now: number): Html {
   <td data-label="Port">${i.port ?? '—'}</td>
   <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>
   <td data-label="Last request">${ago(i.lastRequest, now)}</td>
-  <td class="actions">
+  <td class="cell-actions"><div class="actions">
     ${canStart ? actionButton(i.name, 'start', 'Start') : ''}
     ${canStop ? actionButton(i.name, 'stop', 'Stop') : ''}
     ${i.status === 'running' ? actionButton(i.name, 'restart', 'Restart') : ''}
@@ -55,7 +55,7 @@ function row(i: InstanceItem, now: number): Html {
     <button type="button" class="danger" id="delete-${i.name}" hx-post="/ui/instances/${seg(i.name)}/delete"
       hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace"
       hx-confirm="Delete the instance ${i.name}? It is stopped first and its logs are removed.">Delete<span class="vh"> ${i.name}</span></button>
-  </td>
+  </div></td>
 </tr>
 ${why
     ? html`<tr class="why s-${i.status}"><td colspan="7">

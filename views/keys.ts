@@ -74,8 +74,8 @@ ${v.keys.length === 0
     <td data-label="Created">${utc(k.created_at)}</td>
     <td data-label="Expires">${expiry(k, v.now)}</td>
     <td data-label="Instances">${k.instances ? k.instances.join(', ') : 'all'}</td>
-    <td class="actions"><button type="button" class="danger" id="revoke-${k.id}" hx-post="/ui/keys/${k.id}/revoke" hx-target="#keys" hx-swap="outerHTML"
-      hx-confirm="Revoke the key ${k.name}? Applications using it stop working at once.">Revoke<span class="vh"> ${k.name}</span></button></td>
+    <td class="cell-actions"><div class="actions"><button type="button" class="danger" id="revoke-${k.id}" hx-post="/ui/keys/${k.id}/revoke" hx-target="#keys" hx-swap="outerHTML"
+      hx-confirm="Revoke the key ${k.name}? Applications using it stop working at once.">Revoke<span class="vh"> ${k.name}</span></button></div></td>
   </tr>`,
   )}
   </tbody>

@@ -26,7 +26,7 @@ export function logsPage(ctx: PageContext, v: LogsView): Html {
   <a class="button" href="/ui/instances/${seg(v.name)}/edit">Edit</a>
   <a class="button" href="/ui">All instances</a>
 </div>
-<p class="muted small">The last ${v.lines.length} lines; new lines appear as they are written.
+<p class="muted small">The latest lines; new ones appear as they are written.
 ${v.file ? html`The whole log is in <code>${v.file}</code>.` : ''}
 <span class="log-state" data-log-state role="status"></span></p>
 <pre id="log" class="log" tabindex="0" aria-label="Log of ${v.name}"
