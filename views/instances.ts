@@ -29,10 +29,10 @@ export function statusBadge(status: string, id?: string): Html {
   return html`<span class="badge s-${status}"${id ? html` id="${id}"` : ''}>${status}</span>`
 }
 
-function actionButton(name: string, action: 'start' | 'stop' | 'restart', label: string, extra: Html | string = ''): Html {
+function actionButton(name: string, action: 'start' | 'stop' | 'restart', label: string): Html {
   // The id lets htmx put keyboard focus back on the button after a poll replaces the list.
   return html`<button type="button" id="${action}-${name}" hx-post="/ui/instances/${seg(name)}/${action}"
-    hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace"${extra}>${label}<span class="vh"> ${name}</span></button>`
+    hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace">${label}<span class="vh"> ${name}</span></button>`
 }
 
 function row(i: InstanceItem, now: number): Html {
