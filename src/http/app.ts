@@ -18,6 +18,7 @@ import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
 import { openaiRoutes } from './openai'
+import { pageRouteDoc, pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { systemRoutes } from './system'
@@ -34,6 +35,8 @@ export interface AppDeps {
 }
 
 export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: AppDeps) {
+  // The page calls some API routes in-process (they belong to other modules); set once built.
+  let api: (request: Request) => Promise<Response> = () => Promise.reject(new Error('routes are not built yet'))
   const routes = new Elysia()
     .onError(({ code, error, request }) => mapError(code, error, request))
     .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }), {
@@ -46,12 +49,14 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(sessionRoutes(keys, sessions))
+    .use(pageRoutes({ manager, keys, sessions, api: (request) => api(request) }))
+  api = (request) => routes.handle(request)
   if (manager.config.metrics.enabled) {
     routes.get('/metrics', () => new Response(manager.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }), {
       detail: doc({ summary: 'Prometheus metrics: per instance and for llamactl itself', tag: 'System', auth: 'management', ok: [200, 'text'], description: 'A management key, the metrics key (`metrics.key`), or none when `metrics.public` is on.' }),
     })
   }
-  if (manager.config.server.enable_swagger) routes.use(swaggerRoutes(() => buildOpenApi(routes)))
+  if (manager.config.server.enable_swagger) routes.use(swaggerRoutes(() => buildOpenApi(routes, pageRouteDoc)))
   return routes
 }
 

@@ -80,11 +80,15 @@ function strip(schema: TSchema): unknown {
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']
 
-/** Every registered route, as OpenAPI. Routes without a `detail` are listed too, marked undocumented. */
-export function buildOpenApi(app: Elysia<any, any, any, any, any, any, any>) {
+/**
+ * Every registered route, as OpenAPI. A route's `detail`, else what `fallback` says of it
+ * (the page keeps its routes' summaries in a table); anything else is listed as undocumented.
+ */
+export function buildOpenApi(app: Elysia<any, any, any, any, any, any, any>, fallback: (method: string, path: string) => unknown = () => undefined) {
   const paths: Record<string, Record<string, unknown>> = {}
   for (const route of app.routes) {
-    const detail = (route.hooks as { detail?: Record<string, unknown> } | undefined)?.detail
+    const own = (route.hooks as { detail?: Record<string, unknown> } | undefined)?.detail
+    const detail = own?.summary || own?.hide ? own : ((fallback(route.method, route.path) as Record<string, unknown> | undefined) ?? own)
     if (detail?.hide) continue
     const path = route.path
       .split('/')

@@ -39,6 +39,8 @@ export class Instance {
   error: string | null = null
   /** Unix ms of the last request's end (or start, while one is in flight). */
   lastUsed = 0
+  /** Unix ms of the last request's start or end (0: none yet); unlike lastUsed, a start does not set it. */
+  lastRequest = 0
   /** Requests being forwarded to the backend now. */
   inflight = 0
   /** Requests waiting for this instance to start. */
@@ -78,13 +80,13 @@ export class Instance {
   /** A request starts being forwarded. Health checks are not activity: they don't keep an instance from idling. */
   beginRequest(activity = true) {
     this.inflight++
-    if (activity) this.lastUsed = Date.now()
+    if (activity) this.lastUsed = this.lastRequest = Date.now()
   }
 
   /** A forwarded request has ended (completed, failed or abandoned by its client). */
   endRequest(activity = true) {
     this.inflight--
-    if (activity) this.lastUsed = Date.now()
+    if (activity) this.lastUsed = this.lastRequest = Date.now()
     if (this.inflight === 0) this.drained?.()
     this.armIdle()
   }
@@ -120,6 +122,11 @@ export class Instance {
       restarts: this.restarts,
       error: this.error,
     }
+  }
+
+  /** Unix ms since the backend has been ready, while it is running; null otherwise. */
+  get readySince(): number | null {
+    return this.status === 'running' ? this.readyAt : null
   }
 
   /** Holds a process, or is about to: counts against max_running_instances. */

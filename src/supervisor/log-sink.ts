@@ -30,6 +30,7 @@ export class LogSink {
   private ring: string[]
   private head = 0
   private count = 0
+  private total = 0
   private partial: Record<'out' | 'err', string[]> = { out: [], err: [] }
   private partialLen: Record<'out' | 'err', number> = { out: 0, err: 0 }
   private spilled: Record<'out' | 'err', boolean> = { out: false, err: false }
@@ -116,6 +117,7 @@ export class LogSink {
     this.ring[(this.head + this.count) % cap] = line
     if (this.count < cap) this.count++
     else this.head = (this.head + 1) % cap
+    this.total++
     for (const l of this.listeners) l.line(line)
   }
 
@@ -148,6 +150,23 @@ export class LogSink {
     const out: string[] = []
     for (let i = this.count - take; i < this.count; i++) out.push(this.ring[(this.head + i) % this.ring.length]!)
     return out
+  }
+
+  /** Lines kept since the sink was made: a cursor for since(). */
+  get written(): number {
+    return this.total
+  }
+
+  /**
+   * The lines after cursor `after` (a value of `written`) that are still in memory, and how
+   * many in between are no longer kept. A cursor from another sink (larger than `written`)
+   * counts from the start.
+   */
+  since(after: number): { lines: string[]; missed: number } {
+    const from = after > this.total || after < 0 ? 0 : after
+    const wanted = this.total - from
+    const lines = this.tail(wanted)
+    return { lines, missed: wanted - lines.length }
   }
 
   /** Calls `line` for every new line; `end` when the log closes (the instance was deleted). */

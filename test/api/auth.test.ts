@@ -32,6 +32,17 @@ describe('every route is shut without the right key', () => {
       const cls = classify(concrete)
       if (cls === 'public') continue
       const m = method === 'ALL' ? 'GET' : method
+      if (cls === 'page') {
+        // the page checks its own session: without one (a Bearer key is no session) it sends you to sign in
+        for (const headers of [{}, bearer(MGMT)]) {
+          const res = await call(m, concrete, headers)
+          expect([`${m} ${concrete}`, res.status, res.headers.get('location')]).toEqual([`${m} ${concrete}`, 303, '/ui/login'])
+        }
+        const hx = await call(m, concrete, { 'hx-request': 'true' })
+        expect([`${m} ${concrete}`, hx.status, hx.headers.get('hx-redirect')]).toEqual([`${m} ${concrete}`, 401, '/ui/login'])
+        checked.push(`${m} ${concrete}`)
+        continue
+      }
       const none = await call(m, concrete)
       expect([`${m} ${concrete}`, none.status]).toEqual([`${m} ${concrete}`, 401])
       expect(none.json().error).toContain('Authorization: Bearer')

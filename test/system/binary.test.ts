@@ -24,6 +24,11 @@ test('the built binary runs from an empty folder: create, chat through /v1, stop
   expect(r.output()).toContain(`data: ${empty}`)
   const version = await fetch(`${r.url}/api/v1/version`, { headers: AUTH })
   expect(await version.text()).toMatch(/^Version: \d+\.\d+\.\d+\nCommit: \w+\nBuild Time: \d{4}-\d\d-\d\dT/)
+  // the page and its files (htmx included) are inside the binary
+  expect((await fetch(`${r.url}/ui/login`)).status).toBe(200)
+  const htmx = await fetch(`${r.url}/ui/assets/htmx.min.js`)
+  expect(await htmx.text()).toBe(await Bun.file(resolve(import.meta.dir, '../../node_modules/htmx.org/dist/htmx.min.js')).text())
+  expect((await fetch(`${r.url}/ui/assets/style.css`)).status).toBe(200)
   expect((await r.api('POST', '/api/v1/instances/first', { backend_options: { model: 'x' } })).body.status).toBe('running')
   const chat = await fetch(`${r.url}/v1/chat/completions`, {
     method: 'POST',

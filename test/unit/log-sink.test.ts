@@ -33,6 +33,24 @@ describe('log sink', () => {
     expect(log.tail(100)).toHaveLength(5)
   })
 
+  test('since(cursor) gives the lines after a cursor, and how many are no longer kept', () => {
+    const { log } = sink()
+    expect(log.written).toBe(0)
+    log.write('out', enc('a\nb\n'))
+    const cursor = log.written
+    expect(cursor).toBe(2)
+    expect(log.since(cursor)).toEqual({ lines: [], missed: 0 })
+    log.note('c')
+    log.write('out', enc('d\n'))
+    const after = log.since(cursor)
+    expect(after.lines).toHaveLength(2)
+    expect(after.lines[1]).toBe('d')
+    for (let i = 0; i < 10; i++) log.write('out', enc(`n${i}\n`))
+    expect(log.since(cursor)).toEqual({ lines: ['n5', 'n6', 'n7', 'n8', 'n9'], missed: 7 })
+    // a cursor from another sink (an instance deleted and made again) starts over
+    expect(log.since(1000).lines).toEqual(log.tail())
+  })
+
   test('a huge line is written whole to the file and cut in memory', () => {
     const { log, file } = sink()
     const huge = 'x'.repeat(MAX_TAIL_LINE * 4 + 17)

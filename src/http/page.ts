@@ -1,0 +1,575 @@
+/**
+ * The admin page under /ui: server-rendered HTML (views/) with htmx. Every handler here checks
+ * the page session itself (the API guard lets /ui through) and sends visitors without one to
+ * /ui/login; everything that changes state also needs the session's CSRF token (htmx sends it
+ * as X-CSRF-Token, plain forms as the `_csrf` field) and a same-origin Origin when there is one.
+ * Handlers call the manager and the key ring directly and answer a whole page, or for htmx
+ * requests (HX-Request) only the fragment that changes.
+ */
+import { doc } from './openapi'
+import { randomBytes } from 'node:crypto'
+import { Elysia } from 'elysia'
+import type { KeyRing } from '../auth/keys'
+import { csrfMatches, readCookie, SESSION_COOKIE, type Session, type Sessions } from '../auth/sessions'
+import { AppError, BadRequest, NotFound } from '../errors'
+import type { Instance } from '../instances/instance'
+import type { InstanceManager } from '../instances/manager'
+import { checkName } from '../instances/options'
+import { versionText } from '../version'
+import { ASSETS } from '../../views/assets'
+import { html, type Html } from '../../views/html'
+import { blankRow, emptyForm, type FormErrors, type FormState, instanceForm, instanceFormPage } from '../../views/instance-form'
+import { flashBox, type Flash, type InstanceItem, instanceList, instancesPage } from '../../views/instances'
+import { keyForm, keyList, keysPage, type KeysView } from '../../views/keys'
+import { errorPage, loginPage, type PageContext } from '../../views/layout'
+import { logsPage, logStatus } from '../../views/logs'
+import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
+import { readBody } from './body'
+import { sameOrigin } from './cors'
+import { checkForm, fieldOfError, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
+import { unlimited } from './timeouts'
+
+export interface PageDeps {
+  manager: InstanceManager
+  keys: KeyRing
+  sessions: Sessions
+  /** llamactl's own HTTP routes, called in-process (for routes another module owns, like parse-command). */
+  api: (request: Request) => Promise<Response>
+}
+
+// The page loads only its own files: no inline script or style, no other host.
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'same-origin',
+}
+
+/** How long an action waits for its result before answering with the state so far (polling shows the rest). */
+const ACTION_WAIT_MS = 300
+/** How long the system page waits for llama-server's answers. */
+const API_WAIT_MS = 20000
+const FORM_LIMIT = 256 * 1024
+
+function page(body: Html, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(body.value, {
+    status,
+    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers },
+  })
+}
+
+/** Where to go next: htmx follows HX-Redirect, a plain form post follows the 303. */
+function goTo(location: string, hx: boolean): Response {
+  if (hx) return new Response(null, { status: 200, headers: { 'hx-redirect': location } })
+  return new Response(null, { status: 303, headers: { location } })
+}
+
+type Settled<T> = { state: 'done'; value: T } | { state: 'failed'; error: unknown } | { state: 'pending' }
+
+/** The outcome of `p` if it settles within `ms`; the operation goes on either way. */
+async function within<T>(p: Promise<T>, ms: number): Promise<Settled<T>> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const outcome = p.then(
+    (value): Settled<T> => ({ state: 'done', value }),
+    (error): Settled<T> => ({ state: 'failed', error }),
+  )
+  const late = new Promise<Settled<T>>((r) => (timer = setTimeout(() => r({ state: 'pending' }), ms)))
+  try {
+    return await Promise.race([outcome, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+interface Ctx {
+  request: Request
+  session: Session
+  page: PageContext
+  hx: boolean
+  /** The posted form (mutating routes only). */
+  form: URLSearchParams
+}
+
+type Handler = (c: Ctx, params: Record<string, string>) => Response | Promise<Response>
+
+export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
+  const config = manager.config
+  const authOn = config.auth.require_management_auth
+  // With management auth off there is no sign-in, but changes still need a token a foreign page cannot know.
+  const open: Session = { csrf: randomBytes(24).toString('base64url'), expires: Number.POSITIVE_INFINITY }
+
+  const sessionOf = (request: Request): Session | null =>
+    authOn ? sessions.get(readCookie(request.headers.get('cookie'), SESSION_COOKIE)) : open
+
+  /** Wraps a handler: session, then (for changes) origin and CSRF token; AppErrors become a page. */
+  const guard =
+    (handler: Handler, opts: { mutates?: boolean } = {}) =>
+    async ({ request, params }: { request: Request; params: Record<string, string> }): Promise<Response> => {
+      const hx = request.headers.get('hx-request') === 'true'
+      const session = sessionOf(request)
+      if (!session) {
+        // htmx would swap a redirect's page into the target: tell it to navigate instead.
+        if (hx) return new Response(null, { status: 401, headers: { 'hx-redirect': '/ui/login' } })
+        return new Response(null, { status: 303, headers: { location: '/ui/login' } })
+      }
+      const ctx: PageContext = { csrf: session.csrf, canSignOut: authOn }
+      let form = new URLSearchParams()
+      if (opts.mutates) {
+        const origin = request.headers.get('origin')
+        if (origin && !sameOrigin(request, origin)) {
+          return page(errorPage(null, 'Refused', 'This page only takes changes from itself.'), 403)
+        }
+        form = new URLSearchParams(new TextDecoder().decode(await readBody(request, FORM_LIMIT)))
+        if (!csrfMatches(session, request.headers.get('x-csrf-token') ?? form.get('_csrf'))) {
+          return page(errorPage(null, 'Refused', 'The form is out of date (missing or wrong CSRF token). Reload the page and try again.'), 403)
+        }
+      }
+      try {
+        return await handler({ request, session, page: ctx, hx, form }, params)
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e
+        const title = e instanceof NotFound ? 'Not found' : 'Refused'
+        return page(errorPage(ctx, title, e.message), e.status)
+      }
+    }
+
+  const instance = (name: string): Instance => manager.get(name)
+
+  const items = (): InstanceItem[] =>
+    manager
+      .list()
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((i) => ({
+        name: i.name,
+        status: i.status,
+        backend: i.options.backend_type,
+        port: i.port,
+        readySince: i.readySince,
+        lastRequest: i.lastRequest || null,
+        restarts: i.restarts,
+        error: i.error,
+        lastLines: i.error !== null && (i.status === 'failed' || i.status === 'restarting') ? i.log.tail(10) : [],
+      }))
+
+  const defaults = () => {
+    const d = config.instances
+    return {
+      auto_restart: d.default_auto_restart,
+      max_restarts: d.default_max_restarts,
+      restart_delay: d.default_restart_delay,
+      on_demand_start: d.default_on_demand_start,
+      idle_timeout: d.default_idle_timeout,
+    }
+  }
+
+  const formView = (c: Ctx, mode: 'create' | 'edit', state: FormState, errors: FormErrors = {}) => ({
+    mode,
+    state,
+    errors,
+    defaults: defaults(),
+    knownOptions: knownOptions(state.backend_type),
+    csrf: c.session.csrf,
+  })
+
+  /** The form again: only the form for htmx, the whole page otherwise (422 when refused). */
+  const formAnswer = (c: Ctx, mode: 'create' | 'edit', state: FormState, errors: FormErrors = {}) => {
+    const v = formView(c, mode, state, errors)
+    if (c.hx) return page(instanceForm(v))
+    return page(instanceFormPage(c.page, v), Object.keys(errors).length ? 422 : 200)
+  }
+
+  /** An action on the list: the list and a message for htmx, back to the list otherwise. */
+  const listAnswer = (c: Ctx, flash: Flash) => {
+    if (!c.hx) return goTo('/ui', false)
+    return page(html`${instanceList(items(), Date.now())}\n${flashBox(flash, true)}`)
+  }
+
+  const act = async (name: string, op: 'start' | 'stop' | 'restart' | 'delete'): Promise<Flash> => {
+    const run: Promise<unknown> = op === 'delete' ? manager.remove(name) : manager[op](name)
+    const r = await within(run, ACTION_WAIT_MS)
+    if (r.state === 'failed') return { kind: 'error', message: messageOf(r.error).split('\n')[0]! }
+    const done = { start: 'Started', stop: 'Stopped', restart: 'Restarted', delete: 'Deleted' }[op]
+    const doing = { start: 'Starting', stop: 'Stopping', restart: 'Restarting', delete: 'Deleting' }[op]
+    if (r.state === 'pending') {
+      run.catch(() => {}) // the outcome shows in the instance's status and log
+      return { kind: 'ok', message: `${doing} ${name}…` }
+    }
+    return { kind: 'ok', message: `${done} ${name}.` }
+  }
+
+  /** Calls one of llamactl's own API routes in-process; the answer's text, or its error message. */
+  const callApi = async (method: string, path: string, body?: unknown): Promise<Answer & { json?: unknown }> => {
+    const request = new Request(`http://127.0.0.1${path}`, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    })
+    const r = await within(api(request), API_WAIT_MS)
+    if (r.state === 'pending') return { ok: false, error: `no answer from ${method} ${path} within ${API_WAIT_MS / 1000} s` }
+    if (r.state === 'failed') return { ok: false, error: messageOf(r.error) }
+    const res = r.value
+    const text = await res.text()
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (!res.ok) {
+      const msg = (json as { error?: unknown } | undefined)?.error
+      return { ok: false, error: `${method} ${path} answered ${res.status}: ${typeof msg === 'string' ? msg : text.slice(0, 500)}` }
+    }
+    return { ok: true, text: json !== undefined && typeof json !== 'string' ? JSON.stringify(json, null, 2) : text, json }
+  }
+
+  const keysView = (c: Ctx, extra: Partial<KeysView> = {}): KeysView => ({
+    keys: keys.list(),
+    instanceNames: manager
+      .list()
+      .map((i) => i.name)
+      .sort(),
+    csrf: c.session.csrf,
+    now: Date.now(),
+    ...extra,
+  })
+
+  return new Elysia({ name: 'page' }).guard({ parse: 'none' }, (app) =>
+    app
+      .get('/', () => goTo('/ui', false))
+      .get('/ui/login', ({ request, query }) => {
+        if (sessionOf(request)) return goTo('/ui', false)
+        return page(loginPage({ error: query.error === '1' }))
+      })
+      .get('/ui/assets/:file', ({ params, query }) => {
+        const asset = Object.hasOwn(ASSETS, params.file) ? ASSETS[params.file] : undefined
+        if (!asset) return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } })
+        // Pages ask for ?v=<content hash>: that URL never changes meaning, so it may be kept for a year.
+        const fresh = query.v === asset.version
+        return new Response(asset.body, {
+          headers: {
+            'content-type': asset.type,
+            'cache-control': fresh ? 'public, max-age=31536000, immutable' : 'no-cache',
+            'x-content-type-options': 'nosniff',
+          },
+        })
+      })
+
+      // instances
+      .get(
+        '/ui',
+        guard((c) => {
+          if (c.hx) return page(instanceList(items(), Date.now()))
+          return page(instancesPage(c.page, items(), Date.now()))
+        }),
+      )
+      .get(
+        '/ui/instances/new',
+        guard((c) => formAnswer(c, 'create', emptyForm())),
+      )
+      .post(
+        '/ui/instances',
+        guard(
+          async (c) => {
+            const state = formFromParams(c.form)
+            const errors = checkForm(state)
+            try {
+              checkName(state.name)
+            } catch (e) {
+              errors.name = messageOf(e)
+            }
+            if (!errors.name && manager.find(state.name)) errors.name = `an instance named ${JSON.stringify(state.name)} already exists`
+            if (Object.keys(errors).length) return formAnswer(c, 'create', state, errors)
+            const run = manager.create(state.name, optionsFromForm(state))
+            const r = await within(run, ACTION_WAIT_MS)
+            if (r.state === 'failed' && !manager.find(state.name)) {
+              // Refused before anything was made: the options (or a limit), not the start.
+              const msg = messageOf(r.error)
+              return formAnswer(c, 'create', state, { [fieldOfError(msg, state)]: msg })
+            }
+            run.catch(() => {}) // a failed start shows in the list
+            return goTo('/ui', c.hx)
+          },
+          { mutates: true },
+        ),
+      )
+      .get(
+        '/ui/instances/:name/edit',
+        guard((c, p) => {
+          const inst = instance(p.name!)
+          const state = formFromOptions(inst.input as Record<string, unknown>, { ...emptyForm(), name: inst.name })
+          return formAnswer(c, 'edit', state)
+        }),
+      )
+      .post(
+        '/ui/instances/:name/edit',
+        guard(
+          async (c, p) => {
+            const inst = instance(p.name!)
+            const state = { ...formFromParams(c.form), name: inst.name }
+            const errors = checkForm(state)
+            if (Object.keys(errors).length) return formAnswer(c, 'edit', state, errors)
+            const run = manager.update(inst.name, optionsFromForm(state))
+            const r = await within(run, ACTION_WAIT_MS)
+            if (r.state === 'failed' && r.error instanceof BadRequest) {
+              const msg = messageOf(r.error)
+              return formAnswer(c, 'edit', state, { [fieldOfError(msg, state)]: msg })
+            }
+            run.catch(() => {}) // saved; a failed restart shows in the list
+            return goTo('/ui', c.hx)
+          },
+          { mutates: true },
+        ),
+      )
+      .post('/ui/instances/:name/start', guard(async (c, p) => listAnswer(c, await act(p.name!, 'start')), { mutates: true }))
+      .post('/ui/instances/:name/stop', guard(async (c, p) => listAnswer(c, await act(p.name!, 'stop')), { mutates: true }))
+      .post('/ui/instances/:name/restart', guard(async (c, p) => listAnswer(c, await act(p.name!, 'restart')), { mutates: true }))
+      .post('/ui/instances/:name/delete', guard(async (c, p) => listAnswer(c, await act(p.name!, 'delete')), { mutates: true }))
+      .get(
+        '/ui/instances/:name/status',
+        guard((_c, p) => {
+          const inst = instance(p.name!)
+          return page(logStatus(inst.name, inst.status))
+        }),
+      )
+
+      // the form's helpers
+      .get(
+        '/ui/form/row',
+        guard(({ request }) => {
+          const q = new URL(request.url).searchParams
+          return page(blankRow(q.get('kind') === 'env' ? 'env' : 'opt', q.get('backend') ?? 'llama_cpp'))
+        }),
+      )
+      .post(
+        '/ui/form/refresh',
+        guard((c) => formAnswer(c, c.form.get('_mode') === 'edit' ? 'edit' : 'create', formFromParams(c.form)), { mutates: true }),
+      )
+      .post(
+        '/ui/form/import',
+        guard(
+          async (c) => {
+            const mode = c.form.get('_mode') === 'edit' ? 'edit' : 'create'
+            const state = formFromParams(c.form)
+            if (state.command.trim() === '') return formAnswer(c, mode, state, { command: 'Paste a command line first.' })
+            const backend = { llama_cpp: 'llama-cpp', mlx_lm: 'mlx', vllm: 'vllm' }[state.backend_type] ?? 'llama-cpp'
+            const r = await callApi('POST', `/api/v1/backends/${backend}/parse-command`, { command: state.command })
+            if (!r.ok) return formAnswer(c, mode, state, { command: r.error })
+            if (!r.json || typeof r.json !== 'object' || Array.isArray(r.json)) {
+              return formAnswer(c, mode, state, { command: 'parse-command did not answer with options' })
+            }
+            return formAnswer(c, mode, formFromOptions(r.json as Record<string, unknown>, state))
+          },
+          { mutates: true },
+        ),
+      )
+
+      // logs
+      .get(
+        '/ui/instances/:name/logs',
+        guard((c, p) => {
+          const inst = instance(p.name!)
+          // The lines and the cursor are taken together, so the stream continues exactly after them.
+          const cursor = inst.log.written
+          const lines = inst.log.tail(500)
+          const file = config.instances.logs_dir ? `${config.instances.logs_dir}/${inst.name}.log` : null
+          return page(logsPage(c.page, { name: inst.name, status: inst.status, lines, cursor, file }))
+        }),
+      )
+      .get(
+        '/ui/instances/:name/logs/stream',
+        guard(({ request }, p) => logStream(request, instance(p.name!))),
+      )
+
+      // system
+      .get(
+        '/ui/system',
+        guard((c) => page(systemPage(c.page, { version: versionText() }))),
+      )
+      .get(
+        '/ui/system/llama-server',
+        guard(async () => {
+          const [version, devices] = await Promise.all([callApi('GET', '/api/v1/server/version'), callApi('GET', '/api/v1/server/devices')])
+          return page(llamaServerInfo(version, devices))
+        }),
+      )
+
+      // inference keys
+      .get(
+        '/ui/keys',
+        guard((c) => page(keysPage(c.page, keysView(c)))),
+      )
+      .post(
+        '/ui/keys',
+        guard(
+          (c) => {
+            const name = (c.form.get('name') ?? '').trim()
+            const days = (c.form.get('expires_days') ?? '').trim()
+            const only = c.form.getAll('instances')
+            const answer = (extra: Partial<KeysView>, ok: boolean) => {
+              const v = keysView(c, extra)
+              if (!c.hx) return page(keysPage(c.page, v), ok ? 200 : 422)
+              // after a success, a fresh form (out of band) so the next key starts empty
+              return page(html`${keyList(v)}\n${ok ? keyForm(v, true) : ''}`)
+            }
+            const body: Record<string, unknown> = { name }
+            if (days !== '') {
+              const n = Number(days)
+              if (!/^\d+(\.\d+)?$/.test(days) || n <= 0) return answer({ error: `Expires after: a number of days above 0, got ${JSON.stringify(days.slice(0, 40))}` }, false)
+              body.expires_at = Math.floor(Date.now() / 1000 + n * 86400)
+            }
+            if (only.length) {
+              const missing = only.find((n) => !manager.find(n))
+              if (missing !== undefined) return answer({ error: `no instance named ${JSON.stringify(missing)}` }, false)
+              body.instances = only
+            }
+            try {
+              const made = keys.create(body)
+              return answer({ created: { name: made.name, secret: made.key } }, true)
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e
+              return answer({ error: e.message }, false)
+            }
+          },
+          { mutates: true },
+        ),
+      )
+      .post(
+        '/ui/keys/:id/revoke',
+        guard(
+          (c, p) => {
+            let error: string | null = null
+            try {
+              if (!/^\d{1,15}$/.test(p.id!)) throw new BadRequest(`key id must be a number`)
+              keys.remove(Number(p.id))
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e
+              error = e.message
+            }
+            if (!c.hx) return goTo('/ui/keys', false)
+            return page(keyList(keysView(c, { error })))
+          },
+          { mutates: true },
+        ),
+      ),
+  )
+
+  /**
+   * Server-sent events: the lines after the page's cursor (or the browser's Last-Event-ID on
+   * a reconnect), then each new line, in batches. Each event's id is the cursor after it. Ends
+   * when the client goes away or its session does.
+   */
+  function logStream(request: Request, inst: Instance): Response {
+    const log = inst.log
+    const last = request.headers.get('last-event-id') ?? new URL(request.url).searchParams.get('after') ?? '0'
+    const after = /^\d{1,15}$/.test(last) ? Number(last) : 0
+    const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
+    unlimited(request)
+    const enc = new TextEncoder()
+    let stop = () => {}
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        let closed = false
+        let pending: string[] = []
+        let cursor = log.written
+        let timer: ReturnType<typeof setTimeout> | null = null
+        const send = (chunk: string) => {
+          if (closed) return
+          try {
+            ctrl.enqueue(enc.encode(chunk))
+          } catch {
+            stop()
+          }
+        }
+        const flush = () => {
+          timer = null
+          if (!pending.length) return
+          // JSON keeps every line on one data: line, whatever characters it holds.
+          send(`id: ${cursor}\nevent: lines\ndata: ${JSON.stringify(pending)}\n\n`)
+          pending = []
+        }
+        const { lines, missed } = log.since(after)
+        if (missed > 0) pending.push(`… ${missed} earlier lines are only in the log file`)
+        pending.push(...lines)
+        send('retry: 2000\n\n')
+        flush()
+        const unsubscribe = log.subscribe((line) => {
+          pending.push(line)
+          cursor = log.written
+          timer ??= setTimeout(flush, 50)
+        })
+        const heartbeat = setInterval(() => {
+          // gone: the instance was deleted, or the session ended
+          if (manager.find(inst.name) !== inst || (authOn && !sessions.get(cookie))) stop()
+          else send(': keep-alive\n\n')
+        }, 15000)
+        stop = () => {
+          if (closed) return
+          closed = true
+          unsubscribe()
+          clearInterval(heartbeat)
+          if (timer) clearTimeout(timer)
+          request.signal.removeEventListener('abort', stop)
+          try {
+            ctrl.close()
+          } catch {
+            // already closed by the client
+          }
+        }
+        request.signal.addEventListener('abort', stop)
+        if (request.signal.aborted) stop()
+      },
+      cancel() {
+        stop()
+      },
+    })
+    return new Response(body, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+    })
+  }
+}
+
+/** The page's routes in the OpenAPI document: HTML for browsers, listed so the document is whole. */
+const PAGE_ROUTES: Record<string, string> = {
+  'GET /': 'Go to the admin page (303 to /ui)',
+  'GET /ui/login': 'The sign-in form',
+  'GET /ui/assets/:file': 'The page\'s own files (htmx, script, style, icon), built into the binary',
+  'GET /ui': 'The instance list (htmx: the list fragment)',
+  'GET /ui/instances/new': 'The form for a new instance',
+  'POST /ui/instances': 'Create an instance from the form',
+  'GET /ui/instances/:name/edit': 'The form for an instance',
+  'POST /ui/instances/:name/edit': 'Save the form',
+  'POST /ui/instances/:name/start': 'Start an instance (answers the list)',
+  'POST /ui/instances/:name/stop': 'Stop an instance (answers the list)',
+  'POST /ui/instances/:name/restart': 'Restart an instance (answers the list)',
+  'POST /ui/instances/:name/delete': 'Delete an instance (answers the list)',
+  'GET /ui/instances/:name/status': 'An instance\'s status badge',
+  'GET /ui/form/row': 'An empty environment or option row for the form',
+  'POST /ui/form/refresh': 'The form again, after its backend changed',
+  'POST /ui/form/import': 'The form filled from a command line (parse-command)',
+  'GET /ui/instances/:name/logs': 'An instance\'s log page',
+  'GET /ui/instances/:name/logs/stream': 'An instance\'s new log lines, as server-sent events',
+  'GET /ui/system': 'Versions',
+  'GET /ui/system/llama-server': 'llama-server\'s version and devices',
+  'GET /ui/keys': 'Inference keys',
+  'POST /ui/keys': 'Create an inference key (the answer shows the secret once)',
+  'POST /ui/keys/:id/revoke': 'Revoke an inference key',
+}
+
+/** The OpenAPI operation for a page route, or undefined when it is not one. */
+export function pageRouteDoc(method: string, path: string) {
+  const summary = PAGE_ROUTES[`${method} ${path}`]
+  if (!summary) return undefined
+  const publicRoute = path === '/' || path === '/ui/login' || path.startsWith('/ui/assets/')
+  return doc({
+    summary,
+    tag: 'Page',
+    auth: 'none',
+    ok: [200, path.endsWith('/stream') ? 'stream' : 'html'],
+    description: publicRoute ? undefined : 'Needs the page session (else 303 to /ui/login); a POST also needs its CSRF token (else 403).',
+  })
+}

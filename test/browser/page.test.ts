@@ -1,0 +1,289 @@
+/**
+ * The page in a real browser: Debian's Chromium, driven by playwright-core, against llamactl on
+ * an ephemeral loopback port with authentication on and the fake llama-server as backend.
+ * Every request the page makes is recorded (all must go to llamactl) and every console error
+ * (there must be none). Screenshots of each screen, light and dark, desktop and phone, go to
+ * test-results/screenshots/.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { type Harness, harness, tempDir, waitFor } from '../helpers'
+
+const CHROMIUM = process.env.LLAMACTL_CHROMIUM ?? '/usr/bin/chromium'
+const KEY = 'browser-test-management-key-0123456789'
+const SHOTS = resolve(import.meta.dir, '../../test-results/screenshots')
+
+let h: Harness
+let base: string
+let profile: string
+let context: BrowserContext | undefined
+let page: Page
+const requests: string[] = []
+const consoleErrors: string[] = []
+
+async function shot(name: string) {
+  // caret 'initial': hiding it would inject a <style>, which the page's CSP refuses (and logs)
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, caret: 'initial', animations: 'allow' })
+}
+
+/** The status badge in an instance's row. */
+const badge = (name: string) => page.locator(`#row-${name} .badge`)
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not at ${CHROMIUM}: install it with "apt-get install chromium" (.ci/run does), or point LLAMACTL_CHROMIUM at one`)
+  }
+  mkdirSync(SHOTS, { recursive: true })
+  h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: KEY })
+  base = h.listen()
+  profile = tempDir('llamactl-chromium-')
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport: { width: 1280, height: 800 },
+  })
+  context.on('request', (r) => requests.push(r.url()))
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+  page = context.pages()[0] ?? (await context.newPage())
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`)
+  })
+  page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`))
+}, 60000)
+
+afterAll(async () => {
+  await context?.close()
+  await h?.close()
+  if (profile) rmSync(profile, { recursive: true, force: true })
+})
+
+describe('the page in Chromium', () => {
+  test('sign in with the keyboard (a wrong key is refused)', async () => {
+    await page.goto(`${base}/`)
+    expect(page.url()).toBe(`${base}/ui/login`)
+    await shot('login')
+    await page.keyboard.type('not-the-key')
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${base}/ui/login?error=1`)
+    await expectVisible('#login-error')
+    await page.locator('#key').fill(KEY)
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${base}/ui`)
+    await expectVisible('text=No instances yet')
+    await shot('instances-empty')
+  })
+
+  test('create an instance with the fake llama-server and watch it become running without a reload', async () => {
+    await page.getByRole('link', { name: 'New instance' }).click()
+    await page.waitForURL(`${base}/ui/instances/new`)
+    await page.locator('#f-name').fill('demo')
+    await page.locator('#f-model').fill('load-3000')
+    await page.locator('#f-ctx_size').fill('2048')
+    await page.locator('#env-rows input[name=env_key]').first().fill('DEMO_VAR')
+    await page.locator('#env-rows input[name=env_value]').first().fill('yes')
+    await page.getByRole('button', { name: 'Add variable' }).click()
+    await expect2(() => page.locator('#env-rows .kv-row').count(), 2)
+    await page.locator('#env-rows .kv-row').nth(1).getByRole('button', { name: 'Remove this variable' }).click()
+    await expect2(() => page.locator('#env-rows .kv-row').count(), 1)
+    await page.locator('details.advanced summary').click()
+    await page.locator('#opt-rows input[name=opt_key]').first().fill('threads')
+    await page.locator('#opt-rows input[name=opt_value]').first().fill('2')
+    await shot('instance-form')
+    await page.getByRole('button', { name: 'Create and start' }).click()
+    await page.waitForURL(`${base}/ui`)
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42))
+    await expectText(badge('demo'), 'starting')
+    await expectText(badge('demo'), 'running', 10000)
+    // the same document: the status changed by polling, not by a reload
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42)
+    expect(h.manager.get('demo').input).toEqual({
+      backend_type: 'llama_cpp',
+      backend_options: { model: 'load-3000', ctx_size: 2048, threads: 2 },
+      environment: { DEMO_VAR: 'yes' },
+    })
+    await expect2(() => page.locator('#row-demo td[data-label=Port]').textContent(), String(h.manager.get('demo').port))
+    await shot('instances-running')
+  }, 30000)
+
+  test("invalid input shows the server's message next to the field and keeps what was typed", async () => {
+    await page.goto(`${base}/ui/instances/new`)
+    await page.locator('#f-name').fill('second')
+    await page.locator('#f-model').fill('/models/x.gguf')
+    await page.locator('#f-ctx_size').fill('lots')
+    await page.getByRole('button', { name: 'Create and start' }).click()
+    await expectText(page.locator('#err-ctx_size'), 'llama-server expects a whole number')
+    expect(await page.locator('#f-ctx_size').getAttribute('aria-invalid')).toBe('true')
+    expect(await page.locator('#f-name').inputValue()).toBe('second')
+    expect(await page.locator('#f-model').inputValue()).toBe('/models/x.gguf')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-ctx_size')
+    expect(page.url()).toBe(`${base}/ui/instances/new`)
+    expect(h.manager.find('second')).toBeUndefined()
+    await shot('instance-form-error')
+  })
+
+  test('import from command line: the answer of parse-command, or its message next to the command', async () => {
+    await page.locator('details.import summary').click()
+    await page.locator('#f-command').fill('llama-server -m /models/y.gguf -c 8192')
+    await page.getByRole('button', { name: 'Fill the form' }).click()
+    await waitFor(async () => (await page.locator('#f-model').inputValue()) === '/models/y.gguf')
+    expect(await page.locator('#f-ctx_size').inputValue()).toBe('8192')
+    expect(await page.locator('#f-name').inputValue()).toBe('second')
+    // a command that cannot be read: parse-command's message next to the command
+    // the form came back with the import section still open
+    await page.locator('#f-command').fill('llama-server -m "unclosed')
+    await page.getByRole('button', { name: 'Fill the form' }).click()
+    await expectText(page.locator('#err-command'), 'quote')
+  })
+
+  test('logs: the last lines, then new ones as they are written (as text, never markup)', async () => {
+    await page.goto(`${base}/ui`)
+    await page.locator('#logs-demo').click()
+    await page.waitForURL(`${base}/ui/instances/demo/logs`)
+    await expectText(page.locator('#log'), 'fake-llama-server: model load-3000')
+    await expectText(page.locator('[data-log-state]'), 'Following.')
+    h.manager.get('demo').log.note('<b>bold?</b> <img src=x onerror=alert(1)> a new line')
+    await expectText(page.locator('#log'), '<b>bold?</b> <img src=x onerror=alert(1)> a new line')
+    expect(await page.locator('#log b, #log img').count()).toBe(0)
+    for (let i = 0; i < 80; i++) h.manager.get('demo').log.note(`line ${i}`)
+    await expectText(page.locator('#log'), 'line 79')
+    // following: scrolled to the end
+    expect(await page.locator('#log').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(5)
+    await expectText(page.locator('#log-status .badge'), 'running')
+    await shot('logs')
+  })
+
+  test('a failed instance shows why: its error and last log lines', async () => {
+    expect((await h.request('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' }, auto_restart: false }, { authorization: `Bearer ${KEY}` })).status).toBe(500)
+    await page.goto(`${base}/ui`)
+    await expectText(badge('broken'), 'failed')
+    await expectText(page.locator('tr.why'), 'exited while loading (exit code 1)')
+    await expectText(page.locator('tr.why pre'), 'error: failed to load model: fake corruption in tensor 7')
+    await shot('instances-failed')
+  })
+
+  test('stop with the keyboard; delete asks first', async () => {
+    // Tab to the Stop button (focus survives the list being replaced by polls), press Enter.
+    await page.locator('#row-demo th a').focus()
+    for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.id)) !== 'stop-demo'; i++) await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('stop-demo')
+    await page.keyboard.press('Enter')
+    await expectText(badge('demo'), 'stopped', 10000)
+    await expectText(page.locator('#flash'), 'demo')
+
+    let question = ''
+    page.once('dialog', (d) => {
+      question = d.message()
+      d.dismiss()
+    })
+    await page.locator('#delete-demo').click()
+    await waitFor(() => question !== '')
+    expect(question).toContain('Delete the instance demo?')
+    await page.waitForTimeout(300)
+    expect(h.manager.find('demo')).toBeDefined()
+    page.once('dialog', (d) => d.accept())
+    await page.locator('#delete-demo').click()
+    await expect2(() => page.locator('#row-demo').count(), 0)
+    await waitFor(() => !h.manager.find('demo'))
+    await shot('instances-after-delete')
+  }, 30000)
+
+  test('inference keys: create (the secret once, with a copy button), list, revoke', async () => {
+    await page.getByRole('link', { name: 'Inference keys' }).click()
+    await page.waitForURL(`${base}/ui/keys`)
+    await page.locator('#k-name').fill('my app <1>')
+    await page.getByRole('button', { name: 'Create key' }).click()
+    const secret = await page.locator('#new-key').inputValue()
+    expect(secret).toMatch(/^llamactl-/)
+    expect(await page.locator('#k-name').inputValue()).toBe('') // a fresh form for the next key
+    await page.getByRole('button', { name: 'Copy' }).click()
+    await expectText(page.locator('[data-copy]'), 'Copied')
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret)
+    await shot('keys-created')
+    await page.reload()
+    expect(await page.content()).not.toContain(secret)
+    await expectText(page.locator('#keys table'), 'my app <1>')
+    page.once('dialog', (d) => d.accept())
+    await page.getByRole('button', { name: 'Revoke my app <1>' }).click()
+    await expectVisible('text=No inference keys yet')
+    expect(h.keys.list()).toHaveLength(0)
+  })
+
+  test('system: versions and devices', async () => {
+    await page.getByRole('link', { name: 'System' }).click()
+    await expectText(page.locator('main'), 'Version: ')
+    // To finish after merging issue 4: llama-server's version and devices (until then, the server's 404 message).
+    await waitFor(async () => (await page.locator('#llama-server[aria-busy]').count()) === 0, 25000)
+    await shot('system')
+  }, 30000)
+
+  test('light and dark, desktop and phone', async () => {
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    await page.goto(`${base}/ui`)
+    await page.emulateMedia({ colorScheme: 'light' })
+    const light = await bg()
+    await page.emulateMedia({ colorScheme: 'dark' })
+    const dark = await bg()
+    expect(light).not.toBe(dark)
+    await shot('instances-dark')
+    await page.goto(`${base}/ui/instances/new`)
+    await shot('instance-form-dark')
+    await page.goto(`${base}/ui/keys`)
+    await shot('keys-dark')
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.goto(`${base}/ui`)
+    await shot('instances-phone-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
+    await shot('instances-phone')
+    // nothing wider than the phone's screen
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await page.goto(`${base}/ui/instances/new`)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await shot('instance-form-phone')
+    await page.setViewportSize({ width: 1280, height: 800 })
+  })
+
+  test('sign out', async () => {
+    await page.goto(`${base}/ui`)
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL(`${base}/ui/login`)
+    await page.goto(`${base}/ui/keys`)
+    expect(page.url()).toBe(`${base}/ui/login`)
+  })
+
+  test('the page asked no other host for anything and logged no console error', () => {
+    expect(requests.length).toBeGreaterThan(20)
+    const mine = new URL(base).host
+    expect(requests.filter((u) => new URL(u).host !== mine)).toEqual([])
+    expect(requests.every((u) => u.startsWith(`${base}/`))).toBe(true)
+    expect(consoleErrors).toEqual([])
+  })
+})
+
+async function expectVisible(selector: string) {
+  await page.locator(selector).first().waitFor({ state: 'visible', timeout: 5000 })
+}
+
+async function expectText(locator: ReturnType<Page['locator']>, text: string, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  for (;;) {
+    last = (await locator.first().textContent({ timeout: timeoutMs }).catch(() => '')) ?? ''
+    if (last.includes(text)) return
+    if (Date.now() > deadline) throw new Error(`expected ${JSON.stringify(text)} in ${locator}, got ${JSON.stringify(last.slice(0, 500))}`)
+    await Bun.sleep(50)
+  }
+}
+
+async function expect2<T>(get: () => Promise<T>, want: T, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs
+  let last: T
+  for (;;) {
+    last = await get()
+    if (last === want) return
+    if (Date.now() > deadline) throw new Error(`expected ${JSON.stringify(want)}, got ${JSON.stringify(last)}`)
+    await Bun.sleep(50)
+  }
+}

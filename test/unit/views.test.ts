@@ -1,0 +1,141 @@
+import { describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
+import { escapeHtml, html, raw } from '../../views/html'
+import { duration } from '../../views/format'
+import { emptyForm, instanceForm, type FormView } from '../../views/instance-form'
+import { type InstanceItem, instanceList, instancesPage } from '../../views/instances'
+import { keyList } from '../../views/keys'
+import { layout, loginPage } from '../../views/layout'
+import { logsPage } from '../../views/logs'
+import { llamaServerInfo } from '../../views/system'
+
+const ctx = { csrf: 'tok', canSignOut: true }
+
+/** The markup around a value: the output with every place the value went blanked. */
+function skeleton(out: string, value: string): string {
+  return out.split(escapeHtml(value)).join('§')
+}
+
+/** Every view that shows something a user, a backend or a key's creator wrote. */
+function renderAll(s: string): string[] {
+  const item: InstanceItem = {
+    name: s,
+    status: 'failed',
+    backend: s,
+    port: 8001,
+    readySince: null,
+    lastRequest: null,
+    restarts: 1,
+    error: s,
+    lastLines: [s, `x${s}`],
+  }
+  const state = { ...emptyForm(), name: s, common: { model: s, ctx_size: s }, advanced: [[s, s]] as [string, string][], environment: [[s, s]] as [string, string][], command: s, max_restarts: s }
+  const form: FormView = {
+    mode: 'create',
+    state,
+    errors: { model: s, advanced: s, form: s },
+    defaults: { auto_restart: true, max_restarts: 3, restart_delay: 5, on_demand_start: true, idle_timeout: 0 },
+    knownOptions: [s],
+    csrf: 'tok',
+  }
+  return [
+    instancesPage(ctx, [item], 1000, { kind: 'error', message: s }).value,
+    instanceForm(form).value,
+    logsPage(ctx, { name: s, status: 'running', lines: [s, s], cursor: 3, file: s }).value,
+    keyList({ keys: [{ id: 1, name: s, created_at: 0, expires_at: null, instances: [s] }], instanceNames: [s], created: { name: s, secret: s }, error: s, csrf: 'tok', now: 0 }).value,
+    llamaServerInfo({ ok: true, text: s }, { ok: false, error: s }).value,
+  ]
+}
+
+describe('the html template', () => {
+  test('escapes every interpolation unless it is markup made by html or raw', () => {
+    const evil = `<script>alert("x")</script>&'`
+    expect(html`<p title="${evil}">${evil}</p>`.value).toBe(
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</p>',
+    )
+    expect(html`<div>${html`<b>${evil}</b>`}</div>`.value).toBe('<div><b>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</b></div>')
+    expect(html`${raw('<hr>')}`.value).toBe('<hr>')
+    expect(html`${[1, '<', html`<i></i>`]}${null}${undefined}${false}${0}`.value).toBe('1&lt;<i></i>0')
+  })
+
+  test('a value never changes the markup around it, in any view (names, log lines, errors, key names)', () => {
+    const reference = renderAll('plain').map((out) => skeleton(out, 'plain'))
+    fc.assert(
+      fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('<', '>', '"', "'", '&', '=', '/', ' ', '\n'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 40 }), (s) => {
+        fc.pre(!/^[a-z]*$/.test(s)) // a bare word could also occur in the template itself
+        const outs = renderAll(s)
+        outs.forEach((out, i) => {
+          // No markup character of the value survives unescaped...
+          const marks = (x: string) => (x.match(/[<>"']/g) ?? []).length
+          expect(marks(skeleton(out, s))).toBe(marks(reference[i]!))
+        })
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  test('the usual attacks come out as text', () => {
+    const attacks = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "' onmouseover='alert(1)", '</pre><script>x</script>', '&lt;b&gt;']
+    for (const a of attacks) {
+      for (const out of renderAll(a)) {
+        expect(out).not.toContain(a)
+        expect(out).toContain(escapeHtml(a))
+      }
+    }
+  })
+})
+
+describe('views', () => {
+  test('the list shows status, backend, port, uptime, last request, and why a failed instance failed', () => {
+    const now = 10_000_000
+    const out = instanceList(
+      [
+        { name: 'a', status: 'running', backend: 'llama_cpp', port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [] },
+        { name: 'b', status: 'failed', backend: 'vllm', port: null, readySince: null, lastRequest: null, restarts: 3, error: 'exited while loading (exit code 1)', lastLines: ['error: bad tensor'] },
+      ],
+      now,
+    ).value
+    expect(out).toContain('hx-trigger="every 2s"')
+    expect(out).toContain('2 min 5 s')
+    expect(out).toContain('3 s ago')
+    expect(out).toContain('never')
+    expect(out).toContain('exited while loading (exit code 1)')
+    expect(out).toContain('error: bad tensor')
+    expect(out).toContain('id="stop-a"')
+    expect(out).toContain('id="start-b"')
+    expect(out).not.toContain('id="stop-b"')
+    expect(out).toContain('hx-confirm="Delete the instance b?')
+  })
+
+  test('pages carry the CSRF token for htmx and load only their own files', () => {
+    const out = layout({ csrf: 'abc', canSignOut: true }, { title: 't', section: 'keys', body: html`x` }).value
+    expect(out).toContain('<meta name="csrf-token" content="abc">')
+    expect(out).toContain('hx-headers="{&quot;X-CSRF-Token&quot;:&quot;abc&quot;}"')
+    expect(out).toContain('<a href="/ui/keys" aria-current="page">')
+    for (const [, url] of out.matchAll(/(?:src|href)="([^"]+)"/g)) expect(url!.startsWith('/') || url!.startsWith('#')).toBe(true)
+    expect(out).not.toMatch(/<script>|style="/)
+    expect(loginPage({ error: true }).value).toContain('role="alert"')
+  })
+
+  test('the form keeps what was typed and puts the message next to its field', () => {
+    const state = { ...emptyForm(), name: 'x', common: { model: '/m.gguf', ctx_size: 'abc' } }
+    const out = instanceForm({
+      mode: 'create',
+      state,
+      errors: { ctx_size: 'backend_options.ctx_size: llama-server expects a whole number, got "abc"' },
+      defaults: { auto_restart: true, max_restarts: 3, restart_delay: 5, on_demand_start: true, idle_timeout: 0 },
+      knownOptions: ['threads'],
+      csrf: 't',
+    }).value
+    expect(out).toContain('value="/m.gguf"')
+    expect(out).toMatch(/name="ctx_size" value="abc"[^>]*aria-invalid="true" aria-describedby="err-ctx_size" autofocus>\s*<p class="field-error" id="err-ctx_size">backend_options.ctx_size: llama-server expects a whole number, got &quot;abc&quot;<\/p>/)
+    expect(out).toContain('Default (yes)')
+  })
+
+  test('durations', () => {
+    expect(duration(0)).toBe('0 s')
+    expect(duration(59_000)).toBe('59 s')
+    expect(duration(3_600_000 + 5000)).toBe('1 h')
+    expect(duration(90_061_000)).toBe('1 d 1 h')
+  })
+})

@@ -1,0 +1,95 @@
+/** The instance list: the page, and the fragment the page polls every 2 s for live status. */
+import { ago, duration } from './format'
+import { html, type Html, seg } from './html'
+import { layout, type PageContext } from './layout'
+
+export interface InstanceItem {
+  name: string
+  status: string
+  backend: string
+  port: number | null
+  /** Unix ms since the backend has been ready (null unless running). */
+  readySince: number | null
+  /** Unix ms of the last request through /v1 (null: none since llamactl started). */
+  lastRequest: number | null
+  restarts: number
+  error: string | null
+  /** The last log lines, shown when the instance failed or is waiting to restart. */
+  lastLines: string[]
+}
+
+export interface Flash {
+  kind: 'ok' | 'error'
+  message: string
+}
+
+const ACTIVE = new Set(['starting', 'running', 'restarting'])
+
+export function statusBadge(status: string, id?: string): Html {
+  return html`<span class="badge s-${status}"${id ? html` id="${id}"` : ''}>${status}</span>`
+}
+
+function actionButton(name: string, action: 'start' | 'stop' | 'restart', label: string): Html {
+  // The id lets htmx put keyboard focus back on the button after a poll replaces the list.
+  return html`<button type="button" id="${action}-${name}" hx-post="/ui/instances/${seg(name)}/${action}"
+    hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace">${label}<span class="vh"> ${name}</span></button>`
+}
+
+function row(i: InstanceItem, now: number): Html {
+  const canStart = !ACTIVE.has(i.status) && i.status !== 'stopping'
+  const canStop = ACTIVE.has(i.status)
+  const why = i.error !== null && (i.status === 'failed' || i.status === 'restarting')
+  return html`<tr id="row-${i.name}" class="instance s-${i.status}">
+  <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a></th>
+  <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}</td>
+  <td data-label="Backend">${i.backend}</td>
+  <td data-label="Port">${i.port ?? '—'}</td>
+  <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>
+  <td data-label="Last request">${ago(i.lastRequest, now)}</td>
+  <td class="cell-actions"><div class="actions">
+    ${canStart ? actionButton(i.name, 'start', 'Start') : ''}
+    ${canStop ? actionButton(i.name, 'stop', 'Stop') : ''}
+    ${i.status === 'running' ? actionButton(i.name, 'restart', 'Restart') : ''}
+    <a class="button" id="logs-${i.name}" href="/ui/instances/${seg(i.name)}/logs">Logs<span class="vh"> of ${i.name}</span></a>
+    <a class="button" id="edit-${i.name}" href="/ui/instances/${seg(i.name)}/edit">Edit<span class="vh"> ${i.name}</span></a>
+    <button type="button" class="danger" id="delete-${i.name}" hx-post="/ui/instances/${seg(i.name)}/delete"
+      hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace"
+      hx-confirm="Delete the instance ${i.name}? It is stopped first and its logs are removed.">Delete<span class="vh"> ${i.name}</span></button>
+  </div></td>
+</tr>
+${why
+    ? html`<tr class="why s-${i.status}"><td colspan="7">
+  <p class="error"><strong>${i.status === 'failed' ? 'Failed' : 'Restarting'}:</strong> ${i.error}</p>
+  ${i.lastLines.length ? html`<pre class="log small" aria-label="Last log lines of ${i.name}">${i.lastLines.map((l) => html`${l}\n`)}</pre>` : ''}
+</td></tr>`
+    : ''}`
+}
+
+/** The polled fragment: replaces itself every 2 s (and after each action). */
+export function instanceList(items: InstanceItem[], now: number): Html {
+  return html`<section id="instances" class="instances" aria-label="Instances" hx-get="/ui" hx-trigger="every 2s" hx-swap="outerHTML">
+${items.length === 0
+    ? html`<p class="empty">No instances yet. <a href="/ui/instances/new">Create the first one</a>.</p>`
+    : html`<table class="list">
+  <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Backend</th><th scope="col">Port</th><th scope="col">Uptime</th><th scope="col">Last request</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
+  <tbody>
+${items.map((i) => row(i, now))}
+  </tbody>
+</table>`}
+</section>`
+}
+
+/** The message after an action, swapped in out of band so the next poll leaves it alone. */
+export function flashBox(flash: Flash | null, oob = false): Html {
+  return html`<div id="flash" class="flash${flash ? ` ${flash.kind}` : ''}" role="status"${oob ? html` hx-swap-oob="true"` : ''}>${flash?.message ?? ''}</div>`
+}
+
+export function instancesPage(ctx: PageContext, items: InstanceItem[], now: number, flash: Flash | null = null): Html {
+  const body = html`<div class="page-head">
+  <h1>Instances</h1>
+  <a class="button primary" href="/ui/instances/new">New instance</a>
+</div>
+${flashBox(flash)}
+${instanceList(items, now)}`
+  return layout(ctx, { title: 'Instances', section: 'instances', body })
+}
