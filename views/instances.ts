@@ -16,6 +16,8 @@ export interface InstanceItem {
   error: string | null
   /** The last log lines, shown when the instance failed or is waiting to restart. */
   lastLines: string[]
+  /** Requests, errors and tokens/s of the last ten minutes, in words. */
+  activity: string
 }
 
 export interface Flash {
@@ -46,6 +48,7 @@ function row(i: InstanceItem, now: number): Html {
   <td data-label="Port">${i.port ?? '—'}</td>
   <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>
   <td data-label="Last request">${ago(i.lastRequest, now)}</td>
+  <td data-label="Last 10 min" class="small">${i.activity}</td>
   <td class="cell-actions"><div class="actions">
     ${canStart ? actionButton(i.name, 'start', 'Start') : ''}
     ${canStop ? actionButton(i.name, 'stop', 'Stop') : ''}
@@ -58,7 +61,7 @@ function row(i: InstanceItem, now: number): Html {
   </div></td>
 </tr>
 ${why
-    ? html`<tr class="why s-${i.status}"><td colspan="7">
+    ? html`<tr class="why s-${i.status}"><td colspan="8">
   <p class="error"><strong>${i.status === 'failed' ? 'Failed' : 'Restarting'}:</strong> ${i.error}</p>
   ${i.lastLines.length ? html`<pre class="log small" aria-label="Last log lines of ${i.name}">${i.lastLines.map((l) => html`${l}\n`)}</pre>` : ''}
 </td></tr>`
@@ -71,7 +74,7 @@ export function instanceList(items: InstanceItem[], now: number): Html {
 ${items.length === 0
     ? html`<p class="empty">No instances yet. <a href="/ui/instances/new">Create the first one</a>.</p>`
     : html`<table class="list">
-  <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Backend</th><th scope="col">Port</th><th scope="col">Uptime</th><th scope="col">Last request</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
+  <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Backend</th><th scope="col">Port</th><th scope="col">Uptime</th><th scope="col">Last request</th><th scope="col">Last 10 min</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
   <tbody>
 ${items.map((i) => row(i, now))}
   </tbody>

@@ -1,4 +1,6 @@
 /** An instance's log: the last lines, then new ones as they come (server-sent events, see page.js). */
+import type { ActivitySeries } from '../src/metrics/recent'
+import { activityChart } from './activity'
 import { html, type Html, seg } from './html'
 import { statusBadge } from './instances'
 import { layout, type PageContext } from './layout'
@@ -11,6 +13,7 @@ export interface LogsView {
   cursor: number
   /** Where the whole log is kept. */
   file: string | null
+  activity: ActivitySeries
 }
 
 /** The status next to the title, polled every 2 s. */
@@ -26,6 +29,7 @@ export function logsPage(ctx: PageContext, v: LogsView): Html {
   <a class="button" href="/ui/instances/${seg(v.name)}/edit">Edit</a>
   <a class="button" href="/ui">All instances</a>
 </div>
+${activityChart(v.name, v.activity)}
 <p class="muted small">The latest lines; new ones appear as they are written.
 ${v.file ? html`The whole log is in <code>${v.file}</code>.` : ''}
 <span class="log-state" data-log-state role="status"></span></p>

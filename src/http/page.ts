@@ -22,6 +22,7 @@ import { blankRow, emptyForm, type FormErrors, type FormState, instanceForm, ins
 import { flashBox, type Flash, type InstanceItem, instanceList, instancesPage } from '../../views/instances'
 import { keyForm, keyList, keysPage, type KeysView } from '../../views/keys'
 import { errorPage, loginPage, type PageContext } from '../../views/layout'
+import { activityChart, activitySummary } from '../../views/activity'
 import { logsPage, logStatus } from '../../views/logs'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { readBody } from './body'
@@ -154,6 +155,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         restarts: i.restarts,
         error: i.error,
         lastLines: i.error !== null && (i.status === 'failed' || i.status === 'restarting') ? i.log.tail(10) : [],
+        activity: activitySummary(manager.metrics.recent.series(i.name)),
       }))
 
   const defaults = () => {
@@ -377,8 +379,12 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
           const cursor = inst.log.written
           const lines = inst.log.tail(500)
           const file = config.instances.logs_dir ? `${config.instances.logs_dir}/${inst.name}.log` : null
-          return page(logsPage(c.page, { name: inst.name, status: inst.status, lines, cursor, file }))
+          return page(logsPage(c.page, { name: inst.name, status: inst.status, lines, cursor, file, activity: manager.metrics.recent.series(inst.name) }))
         }),
+      )
+      .get(
+        '/ui/instances/:name/activity',
+        guard((_c, p) => page(activityChart(instance(p.name!).name, manager.metrics.recent.series(p.name!)))),
       )
       .get(
         '/ui/instances/:name/logs/stream',
@@ -553,6 +559,7 @@ const PAGE_ROUTES: Record<string, string> = {
   'POST /ui/form/import': 'The form filled from a command line (parse-command)',
   'GET /ui/instances/:name/logs': 'An instance\'s log page',
   'GET /ui/instances/:name/logs/stream': 'An instance\'s new log lines, as server-sent events',
+  'GET /ui/instances/:name/activity': 'An instance\'s last ten minutes: requests, errors and tokens/s as a chart',
   'GET /ui/system': 'Versions',
   'GET /ui/system/llama-server': 'llama-server\'s version and devices',
   'GET /ui/keys': 'Inference keys',

@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs'
 import type { Instance } from '../instances/instance'
 import { STATUSES } from '../instances/options'
 import { BUILD } from '../version'
+import { RecentActivity } from './recent'
 import { Registry } from './registry'
 import type { Usage } from './usage'
 
@@ -37,6 +38,8 @@ export type InstanceEvent = 'start' | 'restart' | 'crash' | 'eviction' | 'idle_s
 
 export class Metrics {
   readonly registry = new Registry()
+  /** The last ten minutes per instance, for the page. */
+  readonly recent = new RecentActivity()
   private started = Date.now()
   readonly requests = this.registry.counter('llamactl_requests_total', 'Requests forwarded to an instance, by route and status', ['instance', 'route', 'status'])
   readonly duration = this.registry.histogram('llamactl_request_duration_seconds', 'Time from the request to the end of the response', ['instance', 'route'], LATENCY_BUCKETS)
@@ -73,6 +76,7 @@ export class Metrics {
       this.promptTokens.inc([instance], usage.prompt)
       this.completionTokens.inc([instance], usage.completion)
     }
+    this.recent.record(instance, status, usage?.completion ?? 0)
   }
 
   event(instance: string, event: InstanceEvent) {
@@ -81,6 +85,7 @@ export class Metrics {
 
   forgetInstance(name: string) {
     this.registry.forget('instance', name)
+    this.recent.forget(name)
   }
 
   render(): string {

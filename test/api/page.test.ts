@@ -173,6 +173,12 @@ describe('instances', () => {
     expect(chat.status).toBe(200)
     await chat.text()
     expect(await (await get(s, '/ui', true)).text()).toMatch(/<td data-label="Last request">(just now|\d+ s ago)<\/td>/)
+    // the last ten minutes: the request and its tokens, in the list and as the instance's chart
+    await Bun.sleep(20)
+    expect(await (await get(s, '/ui', true)).text()).toContain('1 request · 0 errors · 5 tokens')
+    const chart = await (await get(s, '/ui/instances/one/activity', true)).text()
+    expect(chart).toContain('<svg class="chart"')
+    expect(chart).toContain('1 request · 0 errors')
   })
 
   test('create from the form: typed values, environment rows, advanced rows (a repeat is a list, empty is a bare flag), supervision', async () => {

@@ -152,6 +152,7 @@ describe('the page in Chromium', () => {
     // following: scrolled to the end
     expect(await page.locator('#log').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(5)
     await expectText(page.locator('#log-status .badge'), 'running')
+    expect(await page.locator('#activity svg.chart').count()).toBe(1)
     await shot('logs')
   })
 

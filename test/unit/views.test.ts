@@ -1,3 +1,5 @@
+import { activityChart, activitySummary } from '../../views/activity'
+import { RecentActivity } from '../../src/metrics/recent'
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { escapeHtml, html, raw } from '../../views/html'
@@ -28,6 +30,7 @@ function renderAll(s: string): string[] {
     restarts: 1,
     error: s,
     lastLines: [s, `x${s}`],
+    activity: s,
   }
   const state = { ...emptyForm(), name: s, common: { model: s, ctx_size: s }, advanced: [[s, s]] as [string, string][], environment: [[s, s]] as [string, string][], command: s, max_restarts: s }
   const form: FormView = {
@@ -41,7 +44,7 @@ function renderAll(s: string): string[] {
   return [
     instancesPage(ctx, [item], 1000, { kind: 'error', message: s }).value,
     instanceForm(form).value,
-    logsPage(ctx, { name: s, status: 'running', lines: [s, s], cursor: 3, file: s }).value,
+    logsPage(ctx, { name: s, status: 'running', lines: [s, s], cursor: 3, file: s, activity: new RecentActivity().series(s) }).value,
     keyList({ keys: [{ id: 1, name: s, created_at: 0, expires_at: null, instances: [s] }], instanceNames: [s], created: { name: s, secret: s }, error: s, csrf: 'tok', now: 0 }).value,
     llamaServerInfo({ ok: true, text: s }, { ok: false, error: s }).value,
   ]
@@ -85,19 +88,48 @@ describe('the html template', () => {
   })
 })
 
+describe('activity', () => {
+  test('ten minutes in 10-second buckets: requests, errors (5xx and lost), tokens per second', () => {
+    const r = new RecentActivity()
+    const t = 1_000_000_000
+    r.record('m', 200, 50, t)
+    r.record('m', 200, 30, t + 1000)
+    r.record('m', 502, 0, t + 2000)
+    r.record('m', 200, 100, t - 30_000)
+    r.record('m', 200, 999, t - 700_000) // older than ten minutes: gone
+    const s = r.series('m', t + 5000)
+    expect(s.requests).toHaveLength(60)
+    expect(s.requests.at(-1)).toBe(3)
+    expect(s.errors.at(-1)).toBe(1)
+    expect(s.tokensPerSecond.at(-1)).toBe(8)
+    expect(s.requests.reduce((a, b) => a + b, 0)).toBe(4)
+    expect(activitySummary(s)).toBe('4 requests · 1 error · 180 tokens')
+  })
+
+  test('the chart holds only numbers and polls itself', () => {
+    const r = new RecentActivity()
+    r.record('<img src=x>', 200, 10)
+    const out = activityChart('<img src=x>', r.series('<img src=x>')).value
+    expect(out).toContain('<svg class="chart"')
+    expect(out).not.toContain('<img')
+    expect(out).toContain('hx-get="/ui/instances/%3Cimg%20src%3Dx%3E/activity"')
+  })
+})
+
 describe('views', () => {
   test('the list shows status, backend, port, uptime, last request, and why a failed instance failed', () => {
     const now = 10_000_000
     const out = instanceList(
       [
-        { name: 'a', status: 'running', backend: 'llama_cpp', port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [] },
-        { name: 'b', status: 'failed', backend: 'vllm', port: null, readySince: null, lastRequest: null, restarts: 3, error: 'exited while loading (exit code 1)', lastLines: ['error: bad tensor'] },
+        { name: 'a', status: 'running', backend: 'llama_cpp', port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [], activity: '3 requests · 0 errors · 42 tokens' },
+        { name: 'b', status: 'failed', backend: 'vllm', port: null, readySince: null, lastRequest: null, restarts: 3, error: 'exited while loading (exit code 1)', lastLines: ['error: bad tensor'], activity: '0 requests · 0 errors · 0 tokens' },
       ],
       now,
     ).value
     expect(out).toContain('hx-trigger="every 2s"')
     expect(out).toContain('2 min 5 s')
     expect(out).toContain('3 s ago')
+    expect(out).toContain('3 requests · 0 errors · 42 tokens')
     expect(out).toContain('never')
     expect(out).toContain('exited while loading (exit code 1)')
     expect(out).toContain('error: bad tensor')
