@@ -134,6 +134,7 @@ export class InstanceManager {
     checkAgainstConfig(withDefaults(input, this.config), this.config)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
+    inst.gaveUp = false
     const wasActive = inst.active
     if (wasActive) await inst.stop()
     inst.options = withDefaults(input, this.config)
@@ -218,6 +219,13 @@ export class InstanceManager {
     if (!inst.options.on_demand_start) {
       throw new Unavailable(`instance ${JSON.stringify(name)} is not running and on_demand_start is off; start it first`)
     }
+    // A crash loop that ended failed stays failed until someone starts it: requests do not revive it.
+    const checkGaveUp = () => {
+      if (inst.status === 'failed' && inst.gaveUp) {
+        throw new Unavailable(`instance ${JSON.stringify(name)} is failed: ${inst.error}; start it again with POST /api/v1/instances/${name}/start`)
+      }
+    }
+    checkGaveUp()
     const timeoutS = this.config.instances.on_demand_start_timeout
     let timer: ReturnType<typeof setTimeout> | undefined
     const giveUp = new Promise<never>((_, reject) => {
@@ -234,8 +242,15 @@ export class InstanceManager {
     inst.waiting++
     try {
       // Loops only if the instance was stopped again between becoming ready and this request.
-      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); attempt++) {
-        if (attempt === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
+      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); ) {
+        if (inst.status === 'restarting') {
+          // After a crash: wait for the automatic restart rather than start it now, so clients
+          // neither skip its backoff nor reset its count (a crash loop still ends failed).
+          await Promise.race([inst.restartSettled(), giveUp])
+          checkGaveUp()
+          continue
+        }
+        if (attempt++ === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
         try {
           await Promise.race([this.startInstance(inst), giveUp])
         } catch (e) {
