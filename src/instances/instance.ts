@@ -214,6 +214,8 @@ export class Instance {
     this.proc = proc
     this.host.recordProcess(this, proc)
     proc.exited.then((info) => this.onExit(proc, info.requested, info.code, info.signal))
+    // Recorded: a llamactl killed from now on leaves a pid its next start will end.
+    proc.open()
     try {
       await proc.waitReady(healthUrl, this.host.config.instances.startup_timeout * 1000, signal)
     } catch (e) {
