@@ -37,9 +37,22 @@ export class InstanceManager {
         return this.ports.acquire()
       },
       releasePort: (port) => this.ports.release(port),
-      recordProcess: (inst, proc) =>
-        this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime }),
-      forgetProcess: (inst, proc) => this.store.forgetBackendProcess(inst.name, proc.pid),
+      // The backend runs even when its pid cannot be recorded (a full disk must not stop
+      // inference); the log says what that risks.
+      recordProcess: (inst, proc) => {
+        try {
+          this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime })
+        } catch (e) {
+          inst.log.note(`${(e as Error).message}: pid ${proc.pid} is not recorded, so if llamactl is killed its next start will not end this backend`)
+        }
+      },
+      forgetProcess: (inst, proc) => {
+        try {
+          this.store.forgetBackendProcess(inst.name, proc.pid)
+        } catch {
+          // A stale record is harmless: the next start sees the process is gone (or another).
+        }
+      },
       statusChanged: (inst) => {
         for (const l of this.listeners) l(inst)
       },
@@ -61,7 +74,11 @@ export class InstanceManager {
     await Promise.all(
       this.store.backendProcesses().map(async (rec) => {
         if (await endOrphan(rec.pid, rec.start_time, grace)) orphansEnded++
-        this.store.forgetBackendProcess(rec.instance, rec.pid)
+        try {
+          this.store.forgetBackendProcess(rec.instance, rec.pid)
+        } catch {
+          // ended all the same; the stale record is harmless
+        }
       }),
     )
     const resumed: string[] = []
@@ -149,7 +166,11 @@ export class InstanceManager {
     await inst.dispose()
     this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
-    for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+    try {
+      for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+    } catch (e) {
+      console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
+    }
   }
 
   async start(name: string): Promise<InstanceView> {
