@@ -37,6 +37,14 @@ export function rssBytes(pid: number): number {
   return kb * 1024
 }
 
+/** CPU time a process has used (user + system), seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 /** Pids of the fake llama-servers this checkout started (others' checkouts run their own). */
 export function fakeServerPids(): number[] {
   const pids: number[] = []
