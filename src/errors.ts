@@ -33,6 +33,14 @@ export class BadGateway extends AppError {
 export class Unavailable extends AppError {
   override readonly status = 503
 }
+/** A change could not be saved because the database could not be written (read-only, I/O error). Nothing changed. */
+export class StorageFailed extends AppError {
+  override readonly status = 500
+}
+/** A change could not be saved because the disk is full. Nothing changed. */
+export class InsufficientStorage extends AppError {
+  override readonly status = 507
+}
 
 /** Start-up configuration problems: one line naming the key and where it came from. */
 export class ConfigError extends Error {}

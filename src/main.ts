@@ -1,5 +1,5 @@
 /** Command line → config → app. Nothing else. */
-import { existsSync, mkdirSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
 import { loadConfig } from './config/load'
 import { ConfigError } from './errors'
 import { KeyRing } from './auth/keys'
@@ -29,9 +29,13 @@ async function main() {
       }
     }
   }
-  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 })
-  mkdirSync(config.instances.logs_dir, { recursive: true })
-  const store = new Store(config.database.path)
+  for (const [dir, mode] of [[config.data_dir, 0o700], [config.instances.logs_dir, 0o755]] as const) writableDir(dir, mode)
+  let store: Store
+  try {
+    store = new Store(config.database.path)
+  } catch (e) {
+    throw new ConfigError(`cannot open the database ${config.database.path}: ${(e as Error).message}`)
+  }
   const manager = new InstanceManager(config, store)
   const { orphansEnded } = await manager.init()
   const keys = new KeyRing(config, store)
@@ -67,6 +71,20 @@ async function main() {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+  // A bug in one background task must not take every backend's supervisor down with it.
+  process.on('unhandledRejection', (e) => console.error('llamactl: internal error (still running):', e))
+}
+
+/** Creates the folder if needed and checks llamactl can write there, or stops with one line saying why. */
+function writableDir(dir: string, mode: number) {
+  try {
+    mkdirSync(dir, { recursive: true, mode })
+    accessSync(dir, constants.W_OK)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'EROFS' ? 'it is on a read-only file system' : code === 'EACCES' ? 'permission denied' : (e as Error).message
+    throw new ConfigError(`cannot write to ${dir} (${why}): llamactl keeps its database and logs there; make it writable or choose another folder with --data-dir`)
+  }
 }
 
 main().catch((e) => {

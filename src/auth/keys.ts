@@ -31,7 +31,7 @@ export type KeyView = Static<typeof KeyViewSchema>
 export const CreateKeySchema = T.Object(
   {
     name: T.String({ minLength: 1, maxLength: 100, description: 'a label for the key' }),
-    expires_at: T.Optional(T.Union([T.Integer({ description: 'unix seconds' }), T.Null()])),
+    expires_at: T.Optional(T.Union([T.Integer({ maximum: 253402300799, description: 'unix seconds (at most the end of year 9999)' }), T.Null()])),
     instances: T.Optional(
       T.Union([T.Array(T.String({ pattern: NAME_PATTERN.source }), { maxItems: 1000 }), T.Null()], {
         description: 'instances the key may use; absent or null: all',

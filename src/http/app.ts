@@ -13,7 +13,7 @@ import { versionText } from '../version'
 import { authorize } from './auth'
 import { backendRoutes } from './backends'
 import { decorate, preflight } from './cors'
-import { mapError } from './errors'
+import { errorResponse, mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps) {
       const pathStart = url.indexOf('/', url.indexOf('//') + 2)
       const q = url.indexOf('?', pathStart)
       const path = url.slice(pathStart, q === -1 ? undefined : q)
-      const early = (cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions)
+      const early = malformedPath(path) ?? ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
       const response = early ?? (await routes.handle(request))
       if (cors) decorate(response, request, config)
       for (const [k, v] of extra) response.headers.set(k, v)
@@ -96,3 +96,17 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * 400 for a path whose percent-encoding does not decode (`%zz`, a lone `%`, bytes that are not
+ * UTF-8): the router would hand such a name or id to the handlers as null.
+ */
+function malformedPath(path: string): Response | null {
+  if (!path.includes('%')) return null
+  try {
+    decodeURIComponent(path)
+    return null
+  } catch {
+    return errorResponse(400, `the path has a malformed percent-encoding: ${JSON.stringify(path.slice(0, 120))}`)
+  }
+}

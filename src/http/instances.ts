@@ -32,7 +32,7 @@ export function instanceRoutes(manager: InstanceManager) {
         tag: 'Instances',
         body: InstanceOptionsSchema,
         ok: [201, InstanceViewSchema],
-        errors: [400, 409, 413, 500],
+        errors: [400, 409, 413, 500, 507],
         description: 'The instance is kept even when its start fails (500); it is then `failed`.',
       }),
     })
@@ -46,22 +46,22 @@ export function instanceRoutes(manager: InstanceManager) {
         tag: 'Instances',
         body: InstanceOptionsSchema,
         ok: [200, InstanceViewSchema],
-        errors: [400, 404, 409, 413, 500],
+        errors: [400, 404, 409, 413, 500, 507],
       }),
     })
     .delete('/api/v1/instances/:name', async ({ params, request }) => {
       unlimited(request)
       await manager.remove(params.name)
       return new Response(null, { status: 204 })
-    }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404] }) })
+    }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404, 500, 507] }) })
     .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name))), {
-      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500] }),
+      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507] }),
     })
     .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))), {
-      detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404] }),
+      detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 500, 507] }),
     })
     .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))), {
-      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500] }),
+      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507] }),
     })
     .get('/api/v1/instances/:name/logs', ({ params, query, request }) => {
       const inst = manager.get(params.name)

@@ -30,7 +30,7 @@ export function keyRoutes(keys: KeyRing, manager: InstanceManager) {
           tag: 'Keys',
           body: CreateKeySchema,
           ok: [201, T.Composite([KeyViewSchema, T.Object({ key: T.String() })])],
-          errors: [400, 413],
+          errors: [400, 413, 500, 507],
         }),
       })
       .get('/api/v1/auth/keys/:id', ({ params }) => Response.json(keys.get(id(params.id))), {
@@ -39,6 +39,6 @@ export function keyRoutes(keys: KeyRing, manager: InstanceManager) {
       .delete('/api/v1/auth/keys/:id', ({ params }) => {
         keys.remove(id(params.id))
         return new Response(null, { status: 204 })
-      }, { detail: doc({ summary: 'Revoke an inference key', tag: 'Keys', ok: [204, null], errors: [400, 404] }) }),
+      }, { detail: doc({ summary: 'Revoke an inference key', tag: 'Keys', ok: [204, null], errors: [400, 404, 500, 507] }) }),
   )
 }

@@ -23,8 +23,9 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict: name taken or an instance limit reached',
   413: 'Body too large',
-  500: 'The backend failed to start or run',
+  500: 'The backend failed to start or run, or the change could not be saved (a read-only database)',
   502: 'The backend could not be reached',
+  507: 'The disk holding the database is full: the change was not saved',
   503: 'The instance is not running or could not be started in time',
 }
 

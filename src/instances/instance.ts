@@ -45,6 +45,8 @@ export class Instance {
   inflight = 0
   /** Requests waiting for this instance to start. */
   waiting = 0
+  /** It failed because the restart policy gave up (max_restarts, or auto_restart off): on-demand requests do not revive it. */
+  gaveUp = false
   readonly log: LogSink
 
   private proc: BackendProcess | null = null
@@ -52,6 +54,8 @@ export class Instance {
   private queue: Promise<unknown> = Promise.resolve()
   private starting: { promise: Promise<void>; abort: AbortController } | null = null
   private restartTimer: ReturnType<typeof setTimeout> | null = null
+  /** Settles once the automatic restart now pending has been tried, or was called off. */
+  private restartTried: PromiseWithResolvers<void> | null = null
   private idleTimer: ReturnType<typeof setTimeout> | null = null
   private drained: (() => void) | null = null
 
@@ -161,6 +165,7 @@ export class Instance {
     if (this.status === 'running') return Promise.resolve()
     this.cancelRestartTimer()
     this.restarts = 0
+    this.gaveUp = false
     return this.beginStart(after)
   }
 
@@ -216,6 +221,8 @@ export class Instance {
     this.proc = proc
     this.host.recordProcess(this, proc)
     proc.exited.then((info) => this.onExit(proc, info.requested, info.code, info.signal))
+    // Recorded: a llamactl killed from now on leaves a pid its next start will end.
+    proc.open()
     try {
       await proc.waitReady(healthUrl, this.host.config.instances.startup_timeout * 1000, signal)
     } catch (e) {
@@ -309,6 +316,7 @@ export class Instance {
     const decision = decideRestart(this.options, this.restarts, healthyForMs)
     if (decision.action === 'fail') {
       this.log.note(decision.reason)
+      this.gaveUp = true
       this.fail(`${decision.reason} (${how})`)
       return
     }
@@ -317,18 +325,36 @@ export class Instance {
     this.error = `exited unexpectedly (${how}); restart ${decision.attempt} in ${decision.delayMs / 1000} s`
     this.log.note(this.error)
     this.setStatus('restarting')
+    const tried = Promise.withResolvers<void>()
+    this.restartTried = tried
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null
-      this.beginStart().catch(() => {
-        // Stopped or cancelled meanwhile: nothing more to do. Failed to load: try again per policy.
-        if (this.status === 'failed') this.scheduleRestart(this.error ?? 'failed to start', 0)
-      })
+      this.beginStart()
+        .catch(() => {
+          // Stopped or cancelled meanwhile: nothing more to do. Failed to load: try again per policy.
+          if (this.status === 'failed') this.scheduleRestart(this.error ?? 'failed to start', 0)
+        })
+        .finally(() => {
+          if (this.restartTried === tried) this.restartTried = null
+          tried.resolve()
+        })
     }, decision.delayMs)
+  }
+
+  /**
+   * While `restarting`: settles once the pending automatic restart has been tried (the status
+   * then says how it went: running, restarting again, or failed) or was called off.
+   */
+  restartSettled(): Promise<void> {
+    // Never a resolved promise while restarting: a caller looping on the status must yield.
+    return this.restartTried?.promise ?? Bun.sleep(10)
   }
 
   private cancelRestartTimer() {
     if (this.restartTimer) clearTimeout(this.restartTimer)
     this.restartTimer = null
+    this.restartTried?.resolve()
+    this.restartTried = null
   }
 
   /** Stops and releases everything; the instance object is done after this. */

@@ -37,9 +37,22 @@ export class InstanceManager {
         return this.ports.acquire()
       },
       releasePort: (port) => this.ports.release(port),
-      recordProcess: (inst, proc) =>
-        this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime }),
-      forgetProcess: (inst, proc) => this.store.forgetBackendProcess(inst.name, proc.pid),
+      // The backend runs even when its pid cannot be recorded (a full disk must not stop
+      // inference); the log says what that risks.
+      recordProcess: (inst, proc) => {
+        try {
+          this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime })
+        } catch (e) {
+          inst.log.note(`${(e as Error).message}: pid ${proc.pid} is not recorded, so if llamactl is killed its next start will not end this backend`)
+        }
+      },
+      forgetProcess: (inst, proc) => {
+        try {
+          this.store.forgetBackendProcess(inst.name, proc.pid)
+        } catch {
+          // A stale record is harmless: the next start sees the process is gone (or another).
+        }
+      },
       statusChanged: (inst) => {
         for (const l of this.listeners) l(inst)
       },
@@ -61,7 +74,11 @@ export class InstanceManager {
     await Promise.all(
       this.store.backendProcesses().map(async (rec) => {
         if (await endOrphan(rec.pid, rec.start_time, grace)) orphansEnded++
-        this.store.forgetBackendProcess(rec.instance, rec.pid)
+        try {
+          this.store.forgetBackendProcess(rec.instance, rec.pid)
+        } catch {
+          // ended all the same; the stale record is harmless
+        }
       }),
     )
     const resumed: string[] = []
@@ -134,6 +151,7 @@ export class InstanceManager {
     checkAgainstConfig(withDefaults(input, this.config), this.config)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
+    inst.gaveUp = false
     const wasActive = inst.active
     if (wasActive) await inst.stop()
     inst.options = withDefaults(input, this.config)
@@ -148,7 +166,11 @@ export class InstanceManager {
     await inst.dispose()
     this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
-    for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+    try {
+      for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+    } catch (e) {
+      console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
+    }
   }
 
   async start(name: string): Promise<InstanceView> {
@@ -218,6 +240,13 @@ export class InstanceManager {
     if (!inst.options.on_demand_start) {
       throw new Unavailable(`instance ${JSON.stringify(name)} is not running and on_demand_start is off; start it first`)
     }
+    // A crash loop that ended failed stays failed until someone starts it: requests do not revive it.
+    const checkGaveUp = () => {
+      if (inst.status === 'failed' && inst.gaveUp) {
+        throw new Unavailable(`instance ${JSON.stringify(name)} is failed: ${inst.error}; start it again with POST /api/v1/instances/${name}/start`)
+      }
+    }
+    checkGaveUp()
     const timeoutS = this.config.instances.on_demand_start_timeout
     let timer: ReturnType<typeof setTimeout> | undefined
     const giveUp = new Promise<never>((_, reject) => {
@@ -234,8 +263,15 @@ export class InstanceManager {
     inst.waiting++
     try {
       // Loops only if the instance was stopped again between becoming ready and this request.
-      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); attempt++) {
-        if (attempt === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
+      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); ) {
+        if (inst.status === 'restarting') {
+          // After a crash: wait for the automatic restart rather than start it now, so clients
+          // neither skip its backoff nor reset its count (a crash loop still ends failed).
+          await Promise.race([inst.restartSettled(), giveUp])
+          checkGaveUp()
+          continue
+        }
+        if (attempt++ === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
         try {
           await Promise.race([this.startInstance(inst), giveUp])
         } catch (e) {

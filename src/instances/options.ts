@@ -13,9 +13,9 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** Refuses anything that could become a path or is not a plain name. */
 export function checkName(name: string): string {
-  if (!NAME_PATTERN.test(name) || name === '.' || name === '..' || name.includes('..')) {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name === '.' || name === '..' || name.includes('..')) {
     throw new BadRequest(
-      `invalid instance name ${JSON.stringify(name.slice(0, 80))}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      `invalid instance name ${JSON.stringify(String(name).slice(0, 80))}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
     )
   }
   return name

@@ -2,8 +2,11 @@
  * The embedded store: one SQLite file through bun:sqlite, the only place that writes SQL.
  * WAL with synchronous=FULL: a change is on disk before the API acknowledges it, and every
  * change is one transaction, so a crash at any moment leaves either the old row or the new.
+ * A change the database cannot take (a full disk, a read-only folder) fails as a whole with a
+ * StorageFailed / InsufficientStorage error that says so.
  */
 import { Database } from 'bun:sqlite'
+import { InsufficientStorage, StorageFailed } from '../errors'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { MIGRATIONS } from './migrations'
@@ -39,7 +42,7 @@ export class Store {
   readonly db: Database
   private q
 
-  constructor(path: string) {
+  constructor(private path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.db = new Database(path, { create: true, strict: true })
     this.db.run('PRAGMA journal_mode = WAL')
@@ -96,22 +99,46 @@ export class Store {
     return this.q.count.get()!.n
   }
 
+  /** Runs one change; a database that cannot take it becomes an error that says why. */
+  private write<T>(change: () => T): T {
+    try {
+      return change()
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? '')
+      const why = (e as Error).message
+      let error: Error
+      if (code === 'SQLITE_FULL') {
+        error = new InsufficientStorage(`cannot save the change: the disk holding ${this.path} is full; free some space and try again`)
+      } else if (code.startsWith('SQLITE_READONLY')) {
+        error = new StorageFailed(`cannot save the change: the database ${this.path} is read-only (${why}); make the data folder writable`)
+      } else if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_BUSY')) {
+        error = new StorageFailed(`cannot save the change: the database ${this.path} could not be written (${why})`)
+      } else {
+        throw e
+      }
+      console.error(`llamactl: ${error.message}`)
+      throw error
+    }
+  }
+
   insertInstance(row: StoredInstance) {
-    this.q.insert.run({ ...row })
+    this.write(() => this.q.insert.run({ ...row }))
   }
 
   updateOptions(name: string, options: string) {
-    this.q.update.run({ name, options })
+    this.write(() => this.q.update.run({ name, options }))
   }
 
   setDesired(name: string, desired: StoredInstance['desired']) {
-    this.q.setDesired.run({ name, desired })
+    this.write(() => this.q.setDesired.run({ name, desired }))
   }
 
   deleteInstance(name: string) {
-    this.db.transaction(() => {
-      this.q.remove.run(name)
-    })()
+    this.write(() =>
+      this.db.transaction(() => {
+        this.q.remove.run(name)
+      })(),
+    )
   }
 
   backendProcesses(): BackendProcessRecord[] {
@@ -119,11 +146,11 @@ export class Store {
   }
 
   recordBackendProcess(rec: BackendProcessRecord) {
-    this.q.procPut.run({ ...rec })
+    this.write(() => this.q.procPut.run({ ...rec }))
   }
 
   forgetBackendProcess(instance: string, pid: number) {
-    this.q.procRemove.run(instance, pid)
+    this.write(() => this.q.procRemove.run(instance, pid))
   }
 
   listKeys(): StoredKey[] {
@@ -135,11 +162,11 @@ export class Store {
   }
 
   insertKey(k: Omit<StoredKey, 'id'>): StoredKey {
-    return this.q.keyInsert.get({ ...k })!
+    return this.write(() => this.q.keyInsert.get({ ...k })!)
   }
 
   deleteKey(id: number) {
-    this.q.keyDelete.run(id)
+    this.write(() => this.q.keyDelete.run(id))
   }
 
   close() {

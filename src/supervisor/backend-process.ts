@@ -2,8 +2,17 @@
  * One running backend process: spawn (argv, never a shell, in its own process group), pump its
  * output into the instance's log, poll its health endpoint until ready, and stop it with
  * SIGTERM to the whole group, then SIGKILL after the grace period.
+ *
+ * A backend runs only once llamactl has recorded its pid: it is spawned behind a gate, a POSIX
+ * sh that waits for one line on its stdin and then execs the backend's argv as it is (no shell
+ * parsing: the arguments are sh's positional parameters; the pid and process start time stay
+ * the same; stdin becomes /dev/null). If llamactl dies before opening the gate, the gate reads
+ * end-of-file and exits, so a SIGKILL between spawn and record never leaves a backend running
+ * that no later llamactl knows to end.
  */
 import type { Subprocess } from 'bun'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { LogSink } from './log-sink'
 import { processStartTime, signalGroup } from './os-process'
 
@@ -27,6 +36,8 @@ export interface ExitInfo {
   requested: boolean
 }
 
+const GATE = ['/bin/sh', '-c', 'read -r _ || exit 125; exec "$@" </dev/null', 'llamactl-gate']
+
 /** How often readiness is polled: fast at first, then capped, so a ready backend is seen within ~25 ms. */
 const POLL_MS = 25
 const POLL_REQUEST_TIMEOUT_MS = 1000
@@ -35,12 +46,12 @@ export class BackendProcess {
   readonly pid: number
   readonly startTime: string
   readonly exited: Promise<ExitInfo>
-  private proc: Subprocess<'ignore', 'pipe', 'pipe'>
+  private proc: Subprocess<'pipe', 'pipe', 'pipe'>
   private stopRequested = false
   private done = false
 
   private constructor(
-    proc: Subprocess<'ignore', 'pipe', 'pipe'>,
+    proc: Subprocess<'pipe', 'pipe', 'pipe'>,
     private log: LogSink,
     private onStop?: (graceMs: number) => Promise<void>,
   ) {
@@ -58,24 +69,37 @@ export class BackendProcess {
     })
   }
 
-  /** Spawns the process; throws with a readable reason when the executable cannot run. */
+  /**
+   * Spawns the process behind its gate; throws with a readable reason when the executable
+   * cannot run. Call open() once its pid is recorded: until then it has not started.
+   */
   static spawn(spec: SpawnSpec, log: LogSink): BackendProcess {
-    let proc: Subprocess<'ignore', 'pipe', 'pipe'>
+    const [command, ...args] = spec.argv
+    const executable = findExecutable(command!, spec.env.PATH ?? process.env.PATH ?? '', spec.cwd)
+    let proc: Subprocess<'pipe', 'pipe', 'pipe'>
     try {
-      proc = Bun.spawn(spec.argv, {
+      proc = Bun.spawn([...GATE, executable, ...args], {
         env: spec.env,
         cwd: spec.cwd,
-        stdin: 'ignore',
+        stdin: 'pipe',
         stdout: 'pipe',
         stderr: 'pipe',
         detached: true,
       })
     } catch (e) {
-      const err = e as NodeJS.ErrnoException
-      const why = err.code === 'ENOENT' ? `executable not found: ${spec.argv[0]}` : `cannot run ${spec.argv[0]}: ${err.message}`
-      throw new Error(why)
+      throw new Error(`cannot run ${command}: ${(e as Error).message}`)
     }
     return new BackendProcess(proc, log, spec.onStop)
+  }
+
+  /** Lets the backend start (its pid is recorded). */
+  open() {
+    try {
+      this.proc.stdin.write('\n')
+      this.proc.stdin.end()
+    } catch {
+      // it was stopped before it could start
+    }
   }
 
   get running(): boolean {
@@ -130,4 +154,14 @@ export class BackendProcess {
       await hook
     }
   }
+}
+
+/** The executable the argv names, resolved as exec would (PATH, or a path from cwd). */
+function findExecutable(command: string, PATH: string, cwd?: string): string {
+  const found = Bun.which(command, { PATH, cwd })
+  if (found) return found
+  if (command.includes('/') && existsSync(resolve(cwd ?? process.cwd(), command))) {
+    throw new Error(`cannot run ${command}: not an executable file`)
+  }
+  throw new Error(`executable not found: ${command}`)
 }

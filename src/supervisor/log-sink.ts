@@ -40,8 +40,13 @@ export class LogSink {
   constructor(private opts: LogSinkOptions) {
     this.ring = new Array(opts.tailLines)
     if (opts.file) {
-      mkdirSync(dirname(opts.file), { recursive: true })
-      this.open()
+      try {
+        mkdirSync(dirname(opts.file), { recursive: true })
+        this.open()
+      } catch (e) {
+        // A read-only or full disk must not stop the instance: its log stays in memory.
+        this.note(`cannot write the log file (${(e as Error).message}); keeping the log in memory only`)
+      }
     }
   }
 
@@ -125,6 +130,7 @@ export class LogSink {
     if (this.fd === null) return
     const bytes = Buffer.from(text)
     if (this.opts.rotate && this.size > 0 && this.size + bytes.length > this.opts.maxFileBytes) this.rotate()
+    if (this.fd === null) return
     try {
       writeSync(this.fd, bytes)
       this.size += bytes.length
@@ -136,12 +142,24 @@ export class LogSink {
   private rotate() {
     const file = this.opts.file!
     closeSync(this.fd!)
-    rmSync(`${file}.${this.opts.maxFiles}`, { force: true })
-    for (let i = this.opts.maxFiles - 1; i >= 1; i--) {
-      if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`)
+    this.fd = null
+    let rotated = true
+    try {
+      rmSync(`${file}.${this.opts.maxFiles}`, { force: true })
+      for (let i = this.opts.maxFiles - 1; i >= 1; i--) {
+        if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`)
+      }
+      renameSync(file, `${file}.1`)
+    } catch {
+      rotated = false
     }
-    renameSync(file, `${file}.1`)
-    this.open()
+    try {
+      this.open()
+    } catch {
+      return // the file cannot be opened again: memory only from here
+    }
+    // Could not rotate (a read-only folder): go on appending, and try again after another maxFileBytes.
+    if (!rotated) this.size = 0
   }
 
   /** The last n lines (all kept lines when n is undefined or negative). */

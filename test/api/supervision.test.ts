@@ -38,6 +38,33 @@ describe('supervision', () => {
     expect(v.error).toContain('gave up after 2 restarts')
   })
 
+  test('on-demand clients of a crash loop wait for its restarts: the backoff holds, the loop ends failed, then 503', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/loop', {
+      backend_options: { model: 'crash-after-40' },
+      max_restarts: 2,
+      restart_delay: 0.2,
+      on_demand_start: true,
+    })
+    const statuses: number[] = []
+    while (h.manager.get('loop').status !== 'failed') {
+      const res = await h.request('POST', '/v1/chat/completions', { model: 'loop', messages: [] })
+      await res.arrayBuffer()
+      statuses.push(res.status)
+      if (statuses.length > 2000) throw new Error('the crash loop did not end')
+    }
+    const inst = h.manager.get('loop')
+    expect(inst.restarts).toBe(2)
+    expect(inst.log.tail().join('\n')).toContain('restart 2 in 0.4 s')
+    const res = await h.json('POST', '/v1/chat/completions', { model: 'loop', messages: [] })
+    expect(res.status).toBe(503)
+    expect(res.body.error).toContain('gave up after 2 restarts')
+    expect(h.manager.get('loop').status).toBe('failed')
+    // An explicit start begins again.
+    expect((await h.json('POST', '/api/v1/instances/loop/start')).body.status).toBe('running')
+    expect(h.manager.get('loop').restarts).toBe(0)
+  })
+
   test('auto_restart off: an unexpected exit is failed at once', async () => {
     h = await harness()
     await h.json('POST', '/api/v1/instances/once', { backend_options: { model: 'crash-after-50' }, auto_restart: false })

@@ -79,6 +79,16 @@ describe('llamactl as a process', () => {
     expect(r.stderr).toContain("llamactl.yaml: key 'instances.port_range'")
   })
 
+  test('a data folder that cannot be written stops start-up with one line saying why', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'a-file'), '')
+    const r = await runLlamactl(dir, ['--data-dir', join(dir, 'a-file', 'data')])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toContain(`llamactl: cannot write to ${join(dir, 'a-file', 'data')} (`)
+    expect(r.stderr).toContain('choose another folder with --data-dir')
+  })
+
   test('--help, --version and unknown flags', async () => {
     const dir = tempDir()
     const help = await runLlamactl(dir, ['--help'])

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
 import { tempDir } from '../helpers'
@@ -82,5 +82,15 @@ describe('log sink', () => {
     log.write('out', bytes.slice(2, 9))
     log.write('out', bytes.slice(9))
     expect(log.tail()).toEqual(['héllo 🦙'])
+  })
+
+  test('a log file that cannot be written (its folder is a file, read-only, …) leaves a memory-only log, not an error', () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'not-a-dir'), '')
+    const log = new LogSink({ file: join(dir, 'not-a-dir', 'i.log'), maxFileBytes: 100, maxFiles: 2, rotate: true, tailLines: 5 })
+    log.write('out', enc('still here\n'))
+    expect(log.tail()[0]).toContain('cannot write the log file')
+    expect(log.tail()[1]).toBe('still here')
+    log.close()
   })
 })
