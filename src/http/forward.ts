@@ -77,6 +77,8 @@ export interface Observer {
   chunk(chunk: Uint8Array): void
   /** A small response read whole. */
   body(bytes: Uint8Array): void
+  /** The stream broke: the backend went away (502) or the client did (499). */
+  broken(status: 499 | 502): void
 }
 
 /** Builds the backend URL; refuses anything that would leave the backend's host and port. */
@@ -129,6 +131,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
       o.observe?.body(bytes)
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers })
     } catch (e) {
+      o.observe?.broken(o.signal.aborted ? 499 : 502)
       if (o.signal.aborted) return new Response(null, { status: 499 })
       throw new BadGateway(`the instance closed the connection mid-response: ${(e as Error).message}`)
     } finally {
@@ -149,15 +152,24 @@ export async function forward(o: ForwardOptions): Promise<Response> {
           o.observe?.chunk(value)
         }
       } catch (e) {
+        o.observe?.broken(o.signal.aborted ? 499 : 502)
         finish()
         ctrl.error(e)
       }
     },
     cancel(reason) {
+      o.observe?.broken(499)
       finish()
       return reader.cancel(reason)
     },
   })
-  o.signal.addEventListener('abort', finish, { once: true })
+  o.signal.addEventListener(
+    'abort',
+    () => {
+      if (!done) o.observe?.broken(499)
+      finish()
+    },
+    { once: true },
+  )
   return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers })
 }

@@ -19,6 +19,10 @@ export function watchResponse(): Observer & { status: number; headersAt: number;
     body(b) {
       body = b
     },
+    // A stream that broke after its headers is counted by what the client got, not the 200 it began with.
+    broken(status) {
+      this.status = status
+    },
     // Parsed later, off the response's path.
     usage() {
       return stream ? stream.usage : body ? usageOfBody(body) : null

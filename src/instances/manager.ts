@@ -136,6 +136,9 @@ export class InstanceManager {
     if (max >= 0 && this.instances.size >= max) {
       throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
     }
+    // Create means create and start: when it could not start for lack of room, nothing is made.
+    const room = this.roomFor(name)
+    if ('refused' in room) throw room.refused
     const created = Math.floor(Date.now() / 1000)
     this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
     const inst = this.make(name, input, created)
@@ -203,26 +206,33 @@ export class InstanceManager {
    */
   startInstance(inst: Instance): Promise<void> {
     if (inst.status === 'starting' || inst.status === 'running' || inst.status === 'restarting') return inst.start()
+    const room = this.roomFor(inst.name)
+    if ('refused' in room) return Promise.reject(room.refused)
+    if (!room.evict) return inst.start()
+    const victim = room.evict
+    this.metrics.event(victim.name, 'eviction')
     const max = this.config.instances.max_running_instances
-    if (max < 0) return inst.start()
-    const others = this.list().filter((i) => i !== inst && i.active)
-    if (others.length < max) return inst.start()
+    const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
+    return inst.start(stopped)
+  }
+
+  /** Whether one more instance may start now: yes, yes after evicting one, or the refusal. */
+  private roomFor(name: string): { evict: Instance | null } | { refused: Conflict } {
+    const max = this.config.instances.max_running_instances
+    if (max < 0) return { evict: null }
+    const others = this.list().filter((i) => i.name !== name && i.active)
+    if (others.length < max) return { evict: null }
     const victimName = this.config.instances.enable_lru_eviction
       ? chooseEviction(
           others.map((i) => ({ name: i.name, status: i.status, busy: i.busy, lastUsed: i.lastUsed })),
-          inst.name,
+          name,
         )
       : null
     if (!victimName) {
       const why = this.config.instances.enable_lru_eviction ? 'and every running instance is busy' : 'and enable_lru_eviction is off'
-      return Promise.reject(
-        new Conflict(`max_running_instances (${max}) reached ${why}; stop an instance first or raise the limit`),
-      )
+      return { refused: new Conflict(`max_running_instances (${max}) reached ${why}; stop an instance first or raise the limit`) }
     }
-    const victim = this.instances.get(victimName)!
-    this.metrics.event(victim.name, 'eviction')
-    const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
-    return inst.start(stopped)
+    return { evict: this.instances.get(victimName)! }
   }
 
   /**

@@ -31,16 +31,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Signals the process group led by pid (backends run in their own session), else the process. */
+/**
+ * Signals the process group led by pid (backends run in their own session). Never the bare pid:
+ * once the group is empty the pid may belong to someone else.
+ */
 export function signalGroup(pid: number, signal: NodeJS.Signals) {
   try {
     process.kill(-pid, signal)
   } catch {
-    try {
-      process.kill(pid, signal)
-    } catch {
-      // already gone
-    }
+    // the group is gone
   }
 }
 
@@ -53,7 +52,11 @@ export async function endOrphan(pid: number, startTime: string, graceMs: number)
   signalGroup(pid, 'SIGTERM')
   const deadline = Date.now() + graceMs
   while (Date.now() < deadline) {
-    if (processStartTime(pid) !== startTime) return true
+    if (processStartTime(pid) !== startTime) {
+      // The leader is gone; what it left in its group (a child ignoring SIGTERM) goes too.
+      signalGroup(pid, 'SIGKILL')
+      return true
+    }
     await Bun.sleep(20)
   }
   signalGroup(pid, 'SIGKILL')

@@ -111,6 +111,9 @@ describe('OpenAI-compatible routes', () => {
     ctrl.abort()
     await waitFor(() => h.manager.get('d').log.tail().some((l) => l.includes('aborted by client') || l.includes('cancelled by client')), 2000)
     await waitFor(() => h.manager.get('d').inflight === 0, 2000)
+    // counted as the client closing the request (499), not as the 200 the stream began with
+    await waitFor(() => h.manager.metrics.requests.get(['d', 'chat_completions', '499']) === 1, 2000)
+    expect(h.manager.metrics.requests.get(['d', 'chat_completions', '200'])).toBe(0)
   })
 
   test('bad requests: no model, invalid JSON, unknown model, too large', async () => {
@@ -240,8 +243,9 @@ describe('idle stop, capacity and drain', () => {
 
   test('eviction off: 409 at the limit', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
+    await create('two', { on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/two/stop')
     await create('one')
-    expect((await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' }, on_demand_start: true })).status).toBe(409)
     const res = await h.request('POST', '/v1/chat/completions', '{"model":"two"}')
     expect(res.status).toBe(409)
     expect((await res.json()).error).toContain('enable_lru_eviction is off')

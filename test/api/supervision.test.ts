@@ -112,13 +112,19 @@ describe('supervision', () => {
     expect(created.body.error).toContain('cancelled')
   })
 
-  test('max_running_instances refuses one more start with 409 (eviction off)', async () => {
+  test('max_running_instances refuses one more start with 409 (eviction off); a refused create makes nothing', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
+    expect((await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' } })).status).toBe(201)
+    await h.json('POST', '/api/v1/instances/two/stop')
     expect((await h.json('POST', '/api/v1/instances/one', { backend_options: { model: 'x' } })).status).toBe(201)
-    const two = await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' } })
-    expect(two.status).toBe(409)
-    expect(two.body.error).toContain('max_running_instances')
+    const start = await h.json('POST', '/api/v1/instances/two/start')
+    expect(start.status).toBe(409)
+    expect(start.body.error).toContain('max_running_instances')
     expect(h.manager.get('two').status).toBe('stopped')
+    const three = await h.json('POST', '/api/v1/instances/three', { backend_options: { model: 'x' } })
+    expect(three.status).toBe(409)
+    expect(h.manager.find('three')).toBeUndefined()
+    expect(h.store.getInstance('three')).toBeNull()
     await h.json('POST', '/api/v1/instances/one/stop')
     expect((await h.json('POST', '/api/v1/instances/two/start')).body.status).toBe('running')
   })

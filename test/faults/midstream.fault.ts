@@ -86,6 +86,9 @@ describe('a backend SIGKILLed mid-stream', () => {
     expect(metric(m, 'llamactl_instance_events_total', { instance: 'story', event: 'restart' })).toBe(1)
     expect(metric(m, 'llamactl_instance_events_total', { instance: 'story', event: 'start' })).toBe(2)
     expect(metric(m, 'llamactl_requests_in_flight', { instance: 'story' })).toBe(0)
+    // the cut stream is counted by what the client got: a bad gateway, not the 200 it began with
+    expect(metric(m, 'llamactl_requests_total', { instance: 'story', route: 'chat_completions', status: '502' })).toBe(1)
+    expect(metric(m, 'llamactl_requests_total', { instance: 'story', route: 'chat_completions', status: '200' })).toBe(0)
     const logs = (await r.api('GET', '/api/v1/instances/story/logs')).body as string
     expect(logs).toContain('exited (signal SIGKILL)')
     expect(logs).toContain('restart 1 in 0 s')
