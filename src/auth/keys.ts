@@ -4,7 +4,7 @@
  * is right: checking a key is one SHA-256 and one map lookup, whatever the number of keys, and
  * the lookup is on hashes, so its timing says nothing about a stored secret.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Static, Type as T } from '@sinclair/typebox'
@@ -43,7 +43,7 @@ export const CreateKeySchema = T.Object(
 const checkCreate = TypeCompiler.Compile(CreateKeySchema)
 
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex')
+  return Bun.SHA256.hash(key, 'hex')
 }
 
 export function generateKey(prefix: string): string {

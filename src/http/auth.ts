@@ -38,11 +38,13 @@ export function classify(path: string): RouteClass {
   return 'other'
 }
 
+/** The Bearer key; '' for an Authorization header of another form; null without one. */
 function bearer(request: Request): string | null {
   const h = request.headers.get('authorization')
   if (!h) return null
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
-  return m ? m[1]! : ''
+  if (h.length < 8 || h.slice(0, 7).toLowerCase() !== 'bearer ') return ''
+  const key = h.slice(7).trim()
+  return key && !/\s/.test(key) ? key : ''
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])

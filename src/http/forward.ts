@@ -24,34 +24,29 @@ const HOP_BY_HOP = new Set([
 
 /** Request headers for the backend: hop-by-hop and llamactl's own credentials removed. */
 export function upstreamHeaders(incoming: Headers, backendKey: string | null): Headers {
-  const out = new Headers()
-  const named = connectionTokens(incoming)
-  for (const [k, v] of incoming) {
-    if (HOP_BY_HOP.has(k) || named.has(k) || k === 'authorization' || k === 'cookie') continue
-    out.append(k, v)
-  }
+  // Copying all and deleting the few is cheaper than appending each one we keep.
+  const out = new Headers(incoming)
+  for (const k of connectionTokens(incoming)) out.delete(k)
+  for (const k of HOP_BY_HOP) out.delete(k)
+  out.delete('authorization')
+  out.delete('cookie')
   if (backendKey) out.set('authorization', `Bearer ${backendKey}`)
   return out
 }
 
-function connectionTokens(h: Headers): Set<string> {
+function connectionTokens(h: Headers): string[] {
   const c = h.get('connection')
-  return new Set(c ? c.split(',').map((t) => t.trim().toLowerCase()) : [])
+  return c ? c.split(',').map((t) => t.trim().toLowerCase()) : []
 }
 
 export function responseHeaders(upstream: Headers, extra: Record<string, string>): Headers {
-  const out = new Headers()
-  const named = connectionTokens(upstream)
-  for (const [k, v] of upstream) {
-    if (HOP_BY_HOP.has(k) || named.has(k)) {
-      // content-length is kept: the body passes through unchanged, so it stays true.
-      if (k !== 'content-length') continue
-    }
-    out.append(k, v)
-  }
+  const out = new Headers(upstream)
+  for (const k of connectionTokens(upstream)) if (k !== 'content-length') out.delete(k)
+  // content-length is kept: the body passes through unchanged, so it stays true.
+  for (const k of HOP_BY_HOP) if (k !== 'content-length') out.delete(k)
   // Tell nginx (and friends) in front of llamactl not to buffer streams either.
   out.set('x-accel-buffering', 'no')
-  for (const [k, v] of Object.entries(extra)) out.set(k, v)
+  for (const k in extra) out.set(k, extra[k]!)
   return out
 }
 
@@ -81,12 +76,14 @@ export interface Observer {
   broken(status: 499 | 502): void
 }
 
-/** Builds the backend URL; refuses anything that would leave the backend's host and port. */
+/**
+ * Builds the backend URL; refuses anything that would leave the backend's host and port.
+ * `base` is an origin (scheme, host, port; no path), as Instance.upstream gives it.
+ */
 export function targetUrl(base: string, pathAndQuery: string): URL {
   if (!pathAndQuery.startsWith('/')) pathAndQuery = `/${pathAndQuery}`
-  const baseUrl = new URL(base)
-  const url = new URL(baseUrl.origin + pathAndQuery)
-  if (url.origin !== baseUrl.origin) throw new BadGateway('the proxied path would leave the instance')
+  const url = new URL(base + pathAndQuery)
+  if (url.origin !== base) throw new BadGateway('the proxied path would leave the instance')
   return url
 }
 

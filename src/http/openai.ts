@@ -24,6 +24,11 @@ const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(Mode
 /** Only `model` is read; everything else goes to the backend untouched. */
 const InferenceBodySchema = T.Object({ model: T.String({ description: 'instance name, or instance/model' }) }, { additionalProperties: true })
 
+/** The path and query of a request URL, as sent (no parsing, no normalising). */
+function pathOf(url: string): string {
+  return url.slice(url.indexOf('/', url.indexOf('//') + 2))
+}
+
 export function openaiRoutes(manager: InstanceManager) {
   const limit = manager.config.server.max_inference_body_size
   const model = (i: { name: string; created: number }) => ({ id: i.name, object: 'model', created: i.created, owned_by: 'llamactl' })
@@ -56,12 +61,13 @@ export function openaiRoutes(manager: InstanceManager) {
         unlimited(request)
         const startedAt = performance.now()
         const { instance, upstream } = await manager.acquire(name, request.signal)
-        const url = new URL(request.url)
         const watch = watchResponse()
-        const route = routeLabel(url.pathname)
+        const pathAndQuery = pathOf(request.url)
+        const q = pathAndQuery.indexOf('?')
+        const route = routeLabel(q === -1 ? pathAndQuery : pathAndQuery.slice(0, q))
         return forward({
           base: upstream,
-          pathAndQuery: url.pathname + url.search,
+          pathAndQuery,
           method: 'POST',
           headers: upstreamHeaders(request.headers, backendKey(instance)),
           body,

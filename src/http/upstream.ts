@@ -13,8 +13,7 @@ export function backendKey(inst: Instance): string | null {
   return typeof first === 'string' && first ? first : null
 }
 
-/** server.response_headers, then the backend's response_headers. */
+/** The backend's response_headers (server.response_headers go on every answer, in app.ts). */
 export function backendResponseHeaders(config: Config, inst: Instance): Record<string, string> {
-  const backend = config.backends[backendFor(inst.options.backend_type).configKey]
-  return { ...config.server.response_headers, ...backend.response_headers }
+  return config.backends[backendFor(inst.options.backend_type).configKey].response_headers
 }
