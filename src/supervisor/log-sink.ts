@@ -38,7 +38,8 @@ export class LogSink {
   private decoder = { out: new TextDecoder(), err: new TextDecoder() }
 
   constructor(private opts: LogSinkOptions) {
-    this.ring = new Array(opts.tailLines)
+    // Grows as lines come, up to tailLines: a thousand quiet instances cost next to nothing.
+    this.ring = []
     if (opts.file) {
       try {
         mkdirSync(dirname(opts.file), { recursive: true })
@@ -118,8 +119,9 @@ export class LogSink {
   }
 
   private remember(line: string) {
-    const cap = this.ring.length
-    this.ring[(this.head + this.count) % cap] = line
+    const cap = this.opts.tailLines
+    if (this.ring.length < cap) this.ring.push(line)
+    else this.ring[(this.head + this.count) % cap] = line
     if (this.count < cap) this.count++
     else this.head = (this.head + 1) % cap
     this.total++
@@ -166,7 +168,7 @@ export class LogSink {
   tail(n?: number): string[] {
     const take = n === undefined || n < 0 ? this.count : Math.min(n, this.count)
     const out: string[] = []
-    for (let i = this.count - take; i < this.count; i++) out.push(this.ring[(this.head + i) % this.ring.length]!)
+    for (let i = this.count - take; i < this.count; i++) out.push(this.ring[(this.head + i) % this.opts.tailLines]!)
     return out
   }
 
