@@ -16,11 +16,6 @@ export const PUBLIC_EXACT = new Set(['/', '/ui/logout'])
 
 const principals = new WeakMap<Request, Principal>()
 
-/** The principal the request was authenticated as (null when auth is off for its route). */
-export function principalOf(request: Request): Principal | null {
-  return principals.get(request) ?? null
-}
-
 /** 403 unless the principal may use the instance. */
 export function mayUse(request: Request, instance: string): boolean {
   const p = principals.get(request)

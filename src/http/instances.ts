@@ -100,7 +100,9 @@ function followLog(log: LogSink, lines: number, signal: AbortSignal): Response {
   const stream = new ReadableStream<Uint8Array>(
     {
       start(ctrl) {
-        const send = (line: string) => ctrl.enqueue(enc.encode(`data: ${line}\n\n`))
+        // A carriage return inside a line (progress bars) would end an SSE line: send each part as
+        // its own data line, which the client joins again.
+        const send = (line: string) => ctrl.enqueue(enc.encode(`data: ${line.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`))
         // A comment first, so the headers go out at once even when there is no line yet.
         ctrl.enqueue(enc.encode(': following\n\n'))
         for (const line of log.tail(lines)) send(line)

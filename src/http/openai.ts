@@ -77,7 +77,8 @@ export function openaiRoutes(manager: InstanceManager) {
           onDone: () => {
             instance.endRequest()
             const status = watch.status || (request.signal.aborted ? 499 : 502)
-            setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
+            // A request that outlived its instance's deletion leaves no series behind.
+            if (manager.find(name) === instance) setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
           },
         })
       }, {

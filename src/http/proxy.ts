@@ -49,7 +49,9 @@ export function proxyRoutes(manager: InstanceManager) {
       onDone: () => {
         instance.endRequest(activity)
         const status = watch.status || (request.signal.aborted ? 499 : 502)
-        setImmediate(() => manager.metrics.request(instance.name, 'proxy', status, startedAt, watch.headersAt, watch.usage()))
+        if (manager.find(instance.name) === instance) {
+          setImmediate(() => manager.metrics.request(instance.name, 'proxy', status, startedAt, watch.headersAt, watch.usage()))
+        }
       },
     })
   }

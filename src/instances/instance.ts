@@ -161,6 +161,7 @@ export class Instance {
    * Rejects with StartFailed carrying the backend's last log lines.
    */
   start(after?: Promise<unknown>): Promise<void> {
+    if (this.disposed) return Promise.reject(new StartFailed(`instance ${this.name} has been deleted`))
     if (this.starting) return this.starting.promise
     if (this.status === 'running') return Promise.resolve()
     this.cancelRestartTimer()
@@ -174,6 +175,7 @@ export class Instance {
    * after `after` settles (an evicted instance's stop) and after any operation already queued.
    */
   private beginStart(after?: Promise<unknown>): Promise<void> {
+    if (this.disposed) return Promise.reject(new StartFailed(`instance ${this.name} has been deleted`))
     const abort = new AbortController()
     this.error = null
     this.setStatus('starting')
@@ -195,8 +197,9 @@ export class Instance {
     try {
       port = this.host.acquirePort(this)
     } catch (e) {
+      // No port is a failed start (500, the instance kept as failed), like any other.
       this.fail((e as Error).message)
-      throw e
+      throw new StartFailed(`instance ${this.name} failed to start: ${(e as Error).message}`)
     }
     this.port = port
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
@@ -209,7 +212,7 @@ export class Instance {
         await removeStaleContainer(container, env)
         onStop = (graceMs) => stopContainer(container, graceMs, env, (line) => this.log.note(line))
       }
-      this.log.note(`starting: ${argv.map(quoteArg).join(' ')}`)
+      this.log.note(`starting: ${shownArgv(argv)}`)
       proc = BackendProcess.spawn({ argv, env, healthUrl, onStop }, this.log)
     } catch (e) {
       this.releasePort()
@@ -358,7 +361,11 @@ export class Instance {
   }
 
   /** Stops and releases everything; the instance object is done after this. */
+  /** Set once the instance is being deleted: it never starts again. */
+  disposed = false
+
   async dispose() {
+    this.disposed = true
     await this.stop()
     this.log.close()
   }
@@ -374,6 +381,18 @@ function connectHost(o: InstanceOptions): string {
   const h = bindHost(o)
   if (h === '0.0.0.0' || h === '' || h === '::') return '127.0.0.1'
   return h.includes(':') ? `[${h}]` : h
+}
+
+/** The argv as logged: values of key, token, secret and password flags masked. */
+export function shownArgv(argv: string[]): string {
+  return argv
+    .map((a, i) => {
+      const prev = argv[i - 1] ?? ''
+      if (/^--?[\w-]*(key|token|secret|password)[\w-]*=/i.test(a)) return `${a.slice(0, a.indexOf('=') + 1)}***`
+      if (i > 0 && /^--?[\w-]*(key|token|secret|password)[\w-]*$/i.test(prev) && !a.startsWith('-')) return '***'
+      return quoteArg(a)
+    })
+    .join(' ')
 }
 
 function quoteArg(a: string): string {

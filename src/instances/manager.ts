@@ -58,6 +58,7 @@ export class InstanceManager {
       },
       idle: (inst) => {
         this.metrics.event(inst.name, 'idle_stop')
+        this.remember(inst, 'stopped')
         inst.stop(`idle for ${inst.options.idle_timeout} min: stopping`).catch(() => {})
       },
       event: (inst, event) => this.metrics.event(inst.name, event),
@@ -95,8 +96,13 @@ export class InstanceManager {
       this.instances.set(row.name, inst)
     }
     for (const name of resumed) {
-      this.startInstance(this.instances.get(name)!).catch(() => {
-        // recorded in the instance's status and log
+      const inst = this.instances.get(name)!
+      this.startInstance(inst).catch((e: Error) => {
+        // A failed start is in the status and log already; a refusal (no room) is not.
+        if (!(e instanceof StartFailed)) {
+          inst.error = `not resumed at start-up: ${e.message}`
+          inst.log.note(inst.error)
+        }
       })
     }
     return { orphansEnded, resumed }
@@ -131,7 +137,10 @@ export class InstanceManager {
     checkName(name)
     const input = parseOptions(body)
     checkAgainstConfig(withDefaults(input, this.config), this.config)
-    if (this.instances.has(name)) throw new Conflict(`instance ${JSON.stringify(name)} already exists`)
+    const existing = this.instances.get(name)
+    if (existing) {
+      throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
+    }
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) {
       throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
@@ -162,11 +171,16 @@ export class InstanceManager {
     return inst.view()
   }
 
+  /**
+   * Stops and deletes an instance. The name stays taken until the backend has stopped (a new
+   * instance of the same name must not share its port, logs or pid record with the old).
+   */
   async remove(name: string): Promise<void> {
     const inst = this.get(checkName(name))
+    if (inst.disposed) throw new Conflict(`instance ${JSON.stringify(name)} is already being deleted`)
     this.store.deleteInstance(name)
-    this.instances.delete(name)
     await inst.dispose()
+    this.instances.delete(name)
     this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
     try {
@@ -211,9 +225,23 @@ export class InstanceManager {
     if (!room.evict) return inst.start()
     const victim = room.evict
     this.metrics.event(victim.name, 'eviction')
+    this.remember(victim, 'stopped')
     const max = this.config.instances.max_running_instances
     const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
     return inst.start(stopped)
+  }
+
+  /**
+   * What a restart of llamactl brings back: instances stopped for being idle or evicted stay
+   * stopped (they start on demand); those started on demand come back like any other.
+   */
+  private remember(inst: Instance, desired: 'running' | 'stopped') {
+    if (inst.disposed) return
+    try {
+      this.store.setDesired(inst.name, desired)
+    } catch (e) {
+      inst.log.note(`could not record that it should be ${desired}: ${(e as Error).message}`)
+    }
   }
 
   /** Whether one more instance may start now: yes, yes after evicting one, or the refusal. */
@@ -274,6 +302,7 @@ export class InstanceManager {
     try {
       // Loops only if the instance was stopped again between becoming ready and this request.
       for (let attempt = 0; !(inst.status === 'running' && inst.upstream); ) {
+        if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
         if (inst.status === 'restarting') {
           // After a crash: wait for the automatic restart rather than start it now, so clients
           // neither skip its backoff nor reset its count (a crash loop still ends failed).
@@ -284,11 +313,14 @@ export class InstanceManager {
         if (attempt++ === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
         try {
           await Promise.race([this.startInstance(inst), giveUp])
+          this.remember(inst, 'running')
         } catch (e) {
-          if (e instanceof StartFailed) throw new Unavailable(`instance ${JSON.stringify(name)} could not be started: ${e.message}`)
+          // Inference clients get the reason's first line; the backend's log lines are for management.
+          if (e instanceof StartFailed) throw new Unavailable(`instance ${JSON.stringify(name)} could not be started: ${e.message.split('\n')[0]!.replace(/; last log lines:$/, '')}`)
           throw e
         }
       }
+      if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
       inst.beginRequest()
       this.metrics.onDemandWait.observe([name], (performance.now() - waitStarted) / 1000)
       return { instance: inst, upstream: inst.upstream! }

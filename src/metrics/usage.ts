@@ -29,6 +29,9 @@ function fromObject(o: unknown): Usage | null {
 /** Usage in a whole JSON response body. */
 export function usageOfBody(bytes: Uint8Array): Usage | null {
   if (bytes.length === 0 || bytes[0] !== 0x7b) return null
+  // Most bodies (embeddings, /health, /props) carry no usage: don't parse them to find out.
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (b.indexOf('"usage"') === -1 && b.indexOf('"timings"') === -1) return null
   try {
     return fromObject(JSON.parse(new TextDecoder().decode(bytes)))
   } catch {

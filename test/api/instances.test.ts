@@ -243,3 +243,15 @@ describe('errors', () => {
     }
   })
 })
+
+test('secrets in the backend command line are masked in the log', async () => {
+  const h2 = await harness()
+  try {
+    await h2.json('POST', '/api/v1/instances/sec', { backend_options: { model: 'x', api_key: 'sk-very-secret-123' } })
+    const logs = await (await h2.request('GET', '/api/v1/instances/sec/logs')).text()
+    expect(logs).toContain('--api-key ***')
+    expect(logs).not.toContain('sk-very-secret-123')
+  } finally {
+    await h2.close()
+  }
+})

@@ -168,6 +168,22 @@ describe('log streaming', () => {
     }
   })
 
+  test('a carriage return inside a line cannot break an event: each part is its own data line', async () => {
+    h = await harness()
+    await h.json('POST', '/api/v1/instances/cr', { backend_options: { model: 'x' } })
+    const base = h.listen()
+    const ctrl = new AbortController()
+    const res = await fetch(`${base}/api/v1/instances/cr/logs?follow=true&lines=0`, { signal: ctrl.signal })
+    const reader = res.body!.getReader()
+    await fetch(`${base}/api/v1/instances/cr/proxy/print?text=${encodeURIComponent('50%\revent: injected')}`)
+    let got = ''
+    while (!got.includes('injected')) got += new TextDecoder().decode((await reader.read()).value)
+    ctrl.abort()
+    expect(got).toContain('data: printed 50%\ndata: event: injected')
+    expect(got).not.toContain('\r')
+    expect(got.split('\n').some((l) => l.startsWith('event:'))).toBe(false)
+  })
+
   test('bad follow values are 400', async () => {
     h = await harness()
     await h.json('POST', '/api/v1/instances/b', { backend_options: { model: 'x' } })

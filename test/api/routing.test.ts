@@ -368,3 +368,47 @@ describe('capacity under concurrency', () => {
     expect(maxRunning).toBe(1)
   })
 })
+
+describe('deleting under load', () => {
+  test('a request waiting for a deleted instance gets 404, and nothing starts it again', async () => {
+    h = await harness()
+    await create('gone', { on_demand_start: true, backend_options: { model: 'load-400' } })
+    await h.json('POST', '/api/v1/instances/gone/stop')
+    const base = h.listen()
+    const waiting = chat(base, 'gone')
+    await waitFor(() => h.manager.get('gone').waiting === 1)
+    const inst = h.manager.get('gone')
+    expect((await h.request('DELETE', '/api/v1/instances/gone')).status).toBe(204)
+    const res = await waiting
+    expect([404, 503]).toContain(res.status)
+    await Bun.sleep(600)
+    expect(inst.status).not.toBe('running')
+    expect(inst.port).toBeNull()
+    expect(h.manager.find('gone')).toBeUndefined()
+  })
+
+  test('the name stays taken until the deleted backend has stopped', async () => {
+    h = await harness({ LLAMACTL_STOP_GRACE_PERIOD: '1' })
+    await create('busy', { backend_options: { model: 'ignore-sigterm' } })
+    const deleting = h.request('DELETE', '/api/v1/instances/busy')
+    await waitFor(() => h.manager.find('busy')?.disposed === true)
+    const again = await h.json('POST', '/api/v1/instances/busy', { backend_options: { model: 'x' } })
+    expect(again.status).toBe(409)
+    expect(again.body.error).toContain('is being deleted')
+    expect((await deleting).status).toBe(204)
+    expect((await h.json('POST', '/api/v1/instances/busy', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect(h.manager.get('busy').log.tail().join('\n')).not.toContain('ignoring SIGTERM')
+  })
+
+  test('requests that end after a delete leave no metric series for the deleted name', async () => {
+    h = await harness()
+    await create('brief', { environment: { FAKE_TOKEN_DELAY_MS: '50' } })
+    const base = h.listen()
+    const stream = await chat(base, 'brief', { stream: true, max_tokens: 20 })
+    const reading = stream.text().catch(() => '')
+    await h.request('DELETE', '/api/v1/instances/brief')
+    await reading
+    await Bun.sleep(30)
+    expect(h.manager.metrics.render()).not.toContain('instance="brief"')
+  })
+})

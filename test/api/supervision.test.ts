@@ -154,8 +154,10 @@ describe('supervision', () => {
     const blocker = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('busy') })
     try {
       const res = await h.json('POST', '/api/v1/instances/p', { backend_options: { model: 'x', port: blocker.port } })
-      expect(res.status).toBe(409)
+      // a failed start like any other: 500, the instance kept as failed with the reason
+      expect(res.status).toBe(500)
       expect(res.body.error).toContain(`port ${blocker.port}`)
+      expect(h.manager.get('p').status).toBe('failed')
     } finally {
       blocker.stop(true)
     }

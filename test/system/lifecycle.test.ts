@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Store } from '../../src/store/db'
 import { isAlive, processStartTime } from '../../src/supervisor/os-process'
 import { tempDir, waitFor } from '../helpers'
-import { type Running, runLlamactl, startLlamactl } from './process'
+import { AUTH, type Running, runLlamactl, startLlamactl } from './process'
 
 const started: Running[] = []
 afterEach(async () => {
@@ -35,6 +35,25 @@ describe('llamactl as a process', () => {
     expect(list.map((i: any) => i.name).sort()).toEqual(['keep-running', 'keep-stopped'])
     await waitFor(async () => (await b.api('GET', '/api/v1/instances/keep-running')).body.status === 'running', 10000)
     expect((await b.api('GET', '/api/v1/instances/keep-stopped')).body.status).toBe('stopped')
+  })
+
+  test('instances stopped for being idle stay stopped after a restart; one started on demand comes back', async () => {
+    const dir = tempDir()
+    const a = await start(dir)
+    await a.api('POST', '/api/v1/instances/idler', { backend_options: { model: 'x' }, idle_timeout: 0.005 })
+    await a.api('POST', '/api/v1/instances/ondemand', { backend_options: { model: 'x' }, on_demand_start: true })
+    await a.api('POST', '/api/v1/instances/ondemand/stop')
+    const chat = await fetch(`${a.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...AUTH },
+      body: JSON.stringify({ model: 'ondemand', messages: [] }),
+    })
+    expect(chat.status).toBe(200)
+    await waitFor(async () => (await a.api('GET', '/api/v1/instances/idler')).body.status === 'stopped', 5000)
+    expect(await a.stop('SIGTERM')).toBe(0)
+    const b = await start(dir)
+    await waitFor(async () => (await b.api('GET', '/api/v1/instances/ondemand')).body.status === 'running', 10000)
+    expect((await b.api('GET', '/api/v1/instances/idler')).body.status).toBe('stopped')
   })
 
   test('after llamactl is SIGKILLed, the next start ends the old backends and resumes the instances', async () => {
