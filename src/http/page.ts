@@ -14,7 +14,7 @@ import { csrfMatches, readCookie, SESSION_COOKIE, type Session, type Sessions } 
 import { AppError, BadRequest, NotFound } from '../errors'
 import type { Instance } from '../instances/instance'
 import type { InstanceManager } from '../instances/manager'
-import { checkName } from '../instances/options'
+import { checkName, withDefaults } from '../instances/options'
 import { versionText } from '../version'
 import { ASSETS } from '../../views/assets'
 import { html, type Html } from '../../views/html'
@@ -158,15 +158,10 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         activity: activitySummary(manager.metrics.recent.series(i.name)),
       }))
 
+  // What an empty form means: the same defaults the API fills in.
   const defaults = () => {
-    const d = config.instances
-    return {
-      auto_restart: d.default_auto_restart,
-      max_restarts: d.default_max_restarts,
-      restart_delay: d.default_restart_delay,
-      on_demand_start: d.default_on_demand_start,
-      idle_timeout: d.default_idle_timeout,
-    }
+    const { auto_restart, max_restarts, restart_delay, on_demand_start, idle_timeout } = withDefaults({}, config)
+    return { auto_restart, max_restarts, restart_delay, on_demand_start, idle_timeout }
   }
 
   const formView = (c: Ctx, mode: 'create' | 'edit', state: FormState, errors: FormErrors = {}) => ({
