@@ -23,6 +23,7 @@ import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { systemRoutes } from './system'
 import { bindServer } from './timeouts'
+import { splitUrl } from './url'
 
 export interface AppDeps {
   manager: InstanceManager
@@ -72,10 +73,7 @@ export function createApp(deps: AppDeps) {
     async handle(request: Request, server?: Server<unknown>): Promise<Response> {
       const t0 = logRequests ? performance.now() : 0
       if (server) bindServer(request, server)
-      const url = request.url
-      const pathStart = url.indexOf('/', url.indexOf('//') + 2)
-      const q = url.indexOf('?', pathStart)
-      const path = url.slice(pathStart, q === -1 ? undefined : q)
+      const { path } = splitUrl(request.url)
       const early = malformedPath(path) ?? ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
       const response = early ?? (await routes.handle(request))
       if (cors) decorate(response, request, config)

@@ -13,6 +13,7 @@ import { watchResponse } from './watch'
 import { BadRequest, Forbidden, NotFound } from '../errors'
 import { mayUse } from './auth'
 import { unlimited } from './timeouts'
+import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
 import { readBody } from './body'
 import { forward, upstreamHeaders } from './forward'
@@ -23,11 +24,6 @@ const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), creat
 const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(ModelSchema) })
 /** Only `model` is read; everything else goes to the backend untouched. */
 const InferenceBodySchema = T.Object({ model: T.String({ description: 'instance name, or instance/model' }) }, { additionalProperties: true })
-
-/** The path and query of a request URL, as sent (no parsing, no normalising). */
-function pathOf(url: string): string {
-  return url.slice(url.indexOf('/', url.indexOf('//') + 2))
-}
 
 export function openaiRoutes(manager: InstanceManager) {
   const limit = manager.config.server.max_inference_body_size
@@ -62,12 +58,11 @@ export function openaiRoutes(manager: InstanceManager) {
         const startedAt = performance.now()
         const { instance, upstream } = await manager.acquire(name, request.signal)
         const watch = watchResponse()
-        const pathAndQuery = pathOf(request.url)
-        const q = pathAndQuery.indexOf('?')
-        const route = routeLabel(q === -1 ? pathAndQuery : pathAndQuery.slice(0, q))
+        const { path, query } = splitUrl(request.url)
+        const route = routeLabel(path)
         return forward({
           base: upstream,
-          pathAndQuery,
+          pathAndQuery: path + query,
           method: 'POST',
           headers: upstreamHeaders(request.headers, backendKey(instance)),
           body,

@@ -9,6 +9,7 @@ import type { InstanceManager } from '../instances/manager'
 import { forward, upstreamHeaders } from './forward'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
+import { splitUrl } from './url'
 import { watchResponse } from './watch'
 import { backendKey, backendResponseHeaders } from './upstream'
 
@@ -29,9 +30,9 @@ export function proxyRoutes(manager: InstanceManager) {
     noteInstance(request, instance.name)
     const upstream = instance.upstream
     if (!upstream) throw new Unavailable(`instance ${JSON.stringify(params.name)} is not running (status ${instance.status})`)
-    const url = new URL(request.url)
+    const { path, query } = splitUrl(request.url)
     // The raw (still percent-encoded) path after /api/v1/instances/{name}/proxy.
-    const rest = `/${url.pathname.split('/').slice(6).join('/')}`
+    const rest = `/${path.split('/').slice(6).join('/')}`
     const activity = !NOT_ACTIVITY.has(rest)
     instance.beginRequest(activity)
     unlimited(request)
@@ -39,7 +40,7 @@ export function proxyRoutes(manager: InstanceManager) {
     const watch = watchResponse()
     return forward({
       base: upstream,
-      pathAndQuery: rest + url.search,
+      pathAndQuery: rest + query,
       method: request.method,
       headers: upstreamHeaders(request.headers, backendKey(instance)),
       body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
