@@ -20,6 +20,9 @@ export class Conflict extends AppError {
 export class PayloadTooLarge extends AppError {
   override readonly status = 413
 }
+export class UnsupportedMediaType extends AppError {
+  override readonly status = 415
+}
 export class StartFailed extends AppError {
   override readonly status = 500
 }

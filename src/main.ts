@@ -5,6 +5,7 @@ import { ConfigError } from './errors'
 import { KeyRing } from './auth/keys'
 import { Sessions } from './auth/sessions'
 import { createApp } from './http/app'
+import { errorResponse } from './http/errors'
 import { InstanceManager } from './instances/manager'
 import { Logger } from './log'
 import { Store } from './store/db'
@@ -46,7 +47,10 @@ async function main() {
     port: config.server.port,
     maxRequestBodySize: config.server.max_inference_body_size,
     idleTimeout: config.server.idle_timeout,
+    // Never Bun's debug page (a stack, the working directory, source lines) to a client.
+    development: false,
     fetch: (req, srv) => app.handle(req, srv),
+    error: serverError,
   })
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [
@@ -73,6 +77,12 @@ async function main() {
   process.on('SIGINT', () => void shutdown('SIGINT'))
   // A bug in one background task must not take every backend's supervisor down with it.
   process.on('unhandledRejection', (e) => console.error('llamactl: internal error (still running):', e))
+}
+
+/** Whatever escaped the app: one line in the log, a plain JSON 500 to the client. */
+function serverError(error: Error): Response {
+  console.error(`llamactl: internal error: ${error?.message ?? error}`)
+  return errorResponse(500, 'internal error; see the llamactl log')
 }
 
 /** Creates the folder if needed and checks llamactl can write there, or stops with one line saying why. */

@@ -22,6 +22,7 @@ export interface Config {
     host: string
     port: number
     allowed_origins: string[]
+    allowed_hosts: string[]
     allowed_headers: string[]
     enable_swagger: boolean
     response_headers: Record<string, string>

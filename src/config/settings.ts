@@ -54,6 +54,7 @@ export const SETTINGS: Setting[] = [
   { key: 'server.host', kind: 'string', default: '127.0.0.1', env: 'LLAMACTL_HOST', flag: '--host', doc: 'address to listen on (0.0.0.0 for every interface)' },
   { key: 'server.port', kind: 'int', default: 8080, env: 'LLAMACTL_PORT', flag: '--port', min: 0, max: 65535, doc: 'port to listen on (0 picks a free one)' },
   { key: 'server.allowed_origins', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_ORIGINS', doc: 'origins allowed cross-origin access (CORS)' },
+  { key: 'server.allowed_hosts', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_HOSTS', doc: 'host names llamactl is served under besides localhost, IP addresses, the machine\'s name and server.host (`.example.com` for a domain and its subdomains, `*` for any); other Host headers get 403 (DNS rebinding)' },
   { key: 'server.allowed_headers', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_HEADERS', doc: 'extra request headers allowed cross-origin' },
   { key: 'server.enable_swagger', kind: 'bool', default: false, env: 'LLAMACTL_ENABLE_SWAGGER', doc: 'serve the OpenAPI document and docs page at /swagger' },
   { key: 'server.response_headers', kind: 'map', default: {}, env: 'LLAMACTL_RESPONSE_HEADERS', doc: 'headers added to every response' },

@@ -10,10 +10,10 @@ import type { Sessions } from '../auth/sessions'
 import type { InstanceManager } from '../instances/manager'
 import { instanceOf, type Logger } from '../log'
 import { versionText } from '../version'
-import { authorize } from './auth'
+import { authorize, checkRouteGrant, grantInternal } from './auth'
 import { backendRoutes } from './backends'
-import { decorate, preflight } from './cors'
-import { errorResponse, mapError } from './errors'
+import { crossSiteRefusal, decorate, preflight } from './cors'
+import { mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
@@ -23,7 +23,7 @@ import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { systemRoutes } from './system'
 import { bindServer } from './timeouts'
-import { splitUrl } from './url'
+import { HostPolicy, pinUrl, readTarget } from './target'
 
 export interface AppDeps {
   manager: InstanceManager
@@ -40,6 +40,8 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
   let api: (request: Request) => Promise<Response> = () => Promise.reject(new Error('routes are not built yet'))
   const routes = new Elysia()
     .onError(({ code, error, request }) => mapError(code, error, request))
+    // Every route, before anything of its own runs: was the request let in as this route's class?
+    .onTransform({ as: 'global' }, ({ request, route }) => checkRouteGrant(request, route))
     .get('/api/v1/version', () => new Response(versionText(), { headers: { 'content-type': 'text/plain; charset=utf-8' } }), {
       detail: doc({ summary: 'llamactl version, commit and build time', tag: 'System', ok: [200, 'text'] }),
     })
@@ -50,7 +52,8 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(sessionRoutes(keys, sessions))
-    .use(pageRoutes({ manager, keys, sessions, api: (request) => api(request) }))
+    // The page has checked its session before it calls the API on the caller's behalf.
+    .use(pageRoutes({ manager, keys, sessions, api: (request) => (grantInternal(request, 'management'), api(request)) }))
   api = (request) => routes.handle(request)
   if (manager.config.metrics.enabled) {
     routes.get('/metrics', () => new Response(manager.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }), {
@@ -66,6 +69,7 @@ export function createApp(deps: AppDeps) {
   const config = deps.manager.config
   const extra = Object.entries(config.server.response_headers)
   const cors = config.server.allowed_origins.length > 0
+  const hosts = new HostPolicy(config.server.allowed_hosts, config.server.host)
   const logger = deps.logger
   const logRequests = !!logger && config.log.requests && logger.enabled('info')
   return {
@@ -73,9 +77,25 @@ export function createApp(deps: AppDeps) {
     async handle(request: Request, server?: Server<unknown>): Promise<Response> {
       const t0 = logRequests ? performance.now() : 0
       if (server) bindServer(request, server)
-      const { path } = splitUrl(request.url)
-      const early = malformedPath(path) ?? ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
-      const response = early ?? (await routes.handle(request))
+      // The one reading of the target: authorization, the router and the log all use it.
+      const target = readTarget(request, hosts)
+      let response: Response
+      let path: string
+      if (target instanceof Response) {
+        response = target
+        path = '-'
+      } else {
+        path = target.path
+        pinUrl(request, target)
+        const early =
+          crossSiteRefusal(request, target.host, config) ??
+          ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
+        try {
+          response = early ?? (await routes.handle(request))
+        } catch (e) {
+          response = mapError('UNKNOWN', e, request)
+        }
+      }
       if (cors) decorate(response, request, config)
       for (const [k, v] of extra) response.headers.set(k, v)
       if (logRequests) {
@@ -94,17 +114,3 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>
-
-/**
- * 400 for a path whose percent-encoding does not decode (`%zz`, a lone `%`, bytes that are not
- * UTF-8): the router would hand such a name or id to the handlers as null.
- */
-function malformedPath(path: string): Response | null {
-  if (!path.includes('%')) return null
-  try {
-    decodeURIComponent(path)
-    return null
-  } catch {
-    return errorResponse(400, `the path has a malformed percent-encoding: ${JSON.stringify(path.slice(0, 120))}`)
-  }
-}

@@ -8,11 +8,12 @@ import type { KeyRing, Principal } from '../auth/keys'
 import { csrfMatches, readCookie, SESSION_COOKIE, type Sessions } from '../auth/sessions'
 import type { Config } from '../config/load'
 import { sameOrigin } from './cors'
+import { BadRequest } from '../errors'
 import { errorResponse } from './errors'
 
 /** Routes anyone may call: the page's sign-in and its static files (the page itself checks its session). */
-export const PUBLIC_PREFIXES = ['/ui/login', '/ui/assets/']
-export const PUBLIC_EXACT = new Set(['/', '/ui/logout'])
+export const PUBLIC_PREFIXES = ['/ui/assets/']
+export const PUBLIC_EXACT = new Set(['/', '/ui/login', '/ui/logout'])
 
 const principals = new WeakMap<Request, Principal>()
 
@@ -24,13 +25,40 @@ export function mayUse(request: Request, instance: string): boolean {
 
 export type RouteClass = 'management' | 'inference' | 'metrics' | 'public' | 'page' | 'other'
 
+/**
+ * The class of a request path or of a route's pattern (`/api/v1/instances/:name`): the same
+ * function for both, and a trailing slash changes nothing (the router matches `/x/` to `/x`).
+ */
 export function classify(path: string): RouteClass {
   if (path.startsWith('/api/v1/') || path === '/api/v1') return 'management'
   if (path.startsWith('/v1/') || path === '/v1') return 'inference'
-  if (path === '/metrics') return 'metrics'
-  if (PUBLIC_EXACT.has(path) || PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return 'public'
-  if (path === '/ui' || path.startsWith('/ui/')) return 'page'
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+  if (p === '/metrics') return 'metrics'
+  if (PUBLIC_EXACT.has(p) || PUBLIC_PREFIXES.some((x) => path.startsWith(x))) return 'public'
+  if (p === '/ui' || path.startsWith('/ui/')) return 'page'
   return 'other'
+}
+
+/** The class each request was let through as: the route it reaches must be of the same class. */
+const granted = new WeakMap<Request, RouteClass>()
+
+/** For requests made in-process by code that has checked the caller itself (the page, with its session). */
+export function grantInternal(request: Request, cls: RouteClass) {
+  granted.set(request, cls)
+}
+
+const routeClasses = new Map<string, RouteClass>()
+
+/**
+ * Run by the router on the route it dispatched to, before anything of the route runs: the
+ * request must have been authorised for that route's class. The app's front door authorises
+ * before the body is read; this makes a disagreement between what it read and what the router
+ * matched a refusal rather than a way in.
+ */
+export function checkRouteGrant(request: Request, route: string): void {
+  let cls = routeClasses.get(route)
+  if (cls === undefined) routeClasses.set(route, (cls = classify(route)))
+  if (granted.get(request) !== cls) throw new BadRequest('the request path does not match the route it reaches; send it in its plain form')
 }
 
 /** The Bearer key; '' for an Authorization header of another form; null without one. */
@@ -47,6 +75,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 /** Returns a refusal, or null to let the request through (recording its principal). */
 export function authorize(request: Request, path: string, config: Config, keys: KeyRing, sessions: Sessions): Response | null {
   const cls = classify(path)
+  const refusal = check(request, cls, config, keys, sessions)
+  if (!refusal) granted.set(request, cls)
+  return refusal
+}
+
+function check(request: Request, cls: RouteClass, config: Config, keys: KeyRing, sessions: Sessions): Response | null {
   if (cls === 'public' || cls === 'other' || cls === 'page') return null
   const required =
     cls === 'management' ? config.auth.require_management_auth : cls === 'inference' ? config.auth.require_inference_auth : !config.metrics.public

@@ -41,3 +41,29 @@ export function decorate(response: Response, request: Request, config: Config) {
   response.headers.set('access-control-allow-origin', config.server.allowed_origins.includes('*') ? '*' : origin)
   response.headers.append('vary', 'Origin')
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Refuses a state-changing request that a browser sent from another site: with auth off (or a
+ * page session) any page the user visits could otherwise drive llamactl. A request with an
+ * Origin must come from llamactl's own host or from server.allowed_origins; one without an
+ * Origin but with Sec-Fetch-Site must be same-origin or user-initiated. Clients that are not
+ * browsers send neither and pass.
+ */
+export function crossSiteRefusal(request: Request, host: string, config: Config): Response | null {
+  if (SAFE_METHODS.has(request.method)) return null
+  const origin = request.headers.get('origin')
+  if (origin !== null) {
+    const o = origin.toLowerCase()
+    // Any scheme: behind a TLS proxy the page is https while llamactl sees http.
+    const own = o.startsWith('http://') ? o.slice(7) : o.startsWith('https://') ? o.slice(8) : null
+    if (own === host || (o !== 'null' && originAllowed(config, origin))) return null
+    return errorResponse(403, `cross-site ${request.method} from origin ${JSON.stringify(origin.slice(0, 200))} refused; add it to server.allowed_origins if it is yours`)
+  }
+  const site = request.headers.get('sec-fetch-site')
+  if (site !== null && site !== 'same-origin' && site !== 'none') {
+    return errorResponse(403, `cross-site ${request.method} refused (Sec-Fetch-Site: ${site.slice(0, 40)})`)
+  }
+  return null
+}

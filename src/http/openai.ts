@@ -15,7 +15,7 @@ import { mayUse } from './auth'
 import { unlimited } from './timeouts'
 import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
-import { readBody } from './body'
+import { readBody, requireJsonType } from './body'
 import { forward, upstreamHeaders } from './forward'
 import { findModel, replaceModel } from './json-model'
 import { backendResponseHeaders, backendKey } from './upstream'
@@ -41,6 +41,7 @@ export function openaiRoutes(manager: InstanceManager) {
         return Response.json(model(inst))
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })
       .post('/v1/*', async ({ request }) => {
+        requireJsonType(request)
         const bytes = await readBody(request, limit)
         let field
         try {
@@ -83,7 +84,7 @@ export function openaiRoutes(manager: InstanceManager) {
           auth: 'inference',
           body: InferenceBodySchema,
           ok: [200, 'stream'],
-          errors: [400, 404, 409, 413, 502, 503],
+          errors: [400, 404, 409, 413, 415, 502, 503],
           description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
         }),
       }),

@@ -58,8 +58,8 @@ describe('every route is shut without the right key', () => {
   })
 
   test('the public list is short and documented', () => {
-    expect([...PUBLIC_EXACT].sort()).toEqual(['/', '/ui/logout'])
-    expect(PUBLIC_PREFIXES).toEqual(['/ui/login', '/ui/assets/'])
+    expect([...PUBLIC_EXACT].sort()).toEqual(['/', '/ui/login', '/ui/logout'])
+    expect(PUBLIC_PREFIXES).toEqual(['/ui/assets/'])
   })
 
   test('a management key works everywhere; an inference key works for /v1 only', async () => {
