@@ -183,6 +183,36 @@ describe('errors', () => {
     expect(argv).not.toContain('--rerank')
   })
 
+  test('a port outside 1-65535 is 400 on create and on update, and creates or changes nothing', async () => {
+    const cases: [unknown, string][] = [
+      [{ backend_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_options: { model: 'x', port: 65536 } }, 'backend_options.port'],
+      [{ backend_options: { model: 'x', port: 0 } }, 'backend_options.port'],
+      [{ backend_options: { model: 'x', port: -1 } }, 'backend_options.port'],
+      [{ llama_server_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_type: 'mlx_lm', backend_options: { model: 'x', port: 70000 } }, 'backend_options.port'],
+      [{ backend_type: 'vllm', backend_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_type: 'vllm', backend_options: { model: 'x', data_parallel_rpc_port: 99999 } }, 'backend_options.data_parallel_rpc_port'],
+    ]
+    for (const [body, fragment] of cases) {
+      const res = await h.json('POST', '/api/v1/instances/p', body)
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400])
+      expect(res.body.error).toContain(fragment)
+      expect(res.body.error).toContain('1 to 65535')
+    }
+    expect(h.store.countInstances()).toBe(0)
+    expect(h.manager.list()).toHaveLength(0)
+
+    await h.json('POST', '/api/v1/instances/q', { backend_options: { model: 'x' } })
+    const put = await h.json('PUT', '/api/v1/instances/q', { backend_options: { model: 'x', port: 99999 } })
+    expect(put.status).toBe(400)
+    expect(put.body.error).toContain('backend_options.port')
+    const after = await h.json('GET', '/api/v1/instances/q')
+    expect(after.body.status).toBe('running')
+    expect(after.body.options.backend_options).toEqual({ model: 'x' })
+    expect(JSON.parse(h.store.getInstance('q')!.options).backend_options).toEqual({ model: 'x' })
+  })
+
   test('a rejected PUT changes nothing', async () => {
     await h.json('POST', '/api/v1/instances/k', { backend_options: { model: 'x' }, idle_timeout: 7 })
     const res = await h.json('PUT', '/api/v1/instances/k', { idle_timeout: 'soon' })
