@@ -8,6 +8,8 @@ import { Elysia } from 'elysia'
 import { doc } from './openapi'
 import type { Config } from '../config/load'
 import { CommandFailed } from '../errors'
+import { backendFor } from '../backends'
+import { shownArgv } from '../backends/mask'
 import { dockerRun } from '../instances/launch'
 import { runToEnd } from '../supervisor/run'
 
@@ -32,7 +34,7 @@ export async function runLlamaServer(config: Config, flag: string, timeoutMs: nu
     argv = [bc.command, ...bc.args, flag]
     env = { ...(process.env as Record<string, string>), ...bc.environment }
   }
-  const shown = argv.join(' ')
+  const shown = shownArgv(argv, backendFor('llama_cpp').table)
   let r
   try {
     r = await runToEnd(argv, env, { timeoutMs })

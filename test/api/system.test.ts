@@ -50,6 +50,14 @@ describe('GET /api/v1/server/{help,version,devices}', () => {
     expect(res.body).toEqual({ error: 'cannot run /nonexistent/llama-server --version: executable not found: /nonexistent/llama-server' })
   })
 
+  test('secret flags in the configured args are masked in its errors', async () => {
+    h = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '--api-key -sk-conf-1 --hf-token=hf-conf-2' })
+    const res = await h.json('GET', '/api/v1/server/version')
+    expect(res.status).toBe(500)
+    expect(res.body.error).toStartWith('cannot run /nonexistent/llama-server --api-key *** --hf-token=*** --version: ')
+    expect(res.body.error).not.toContain('conf-')
+  })
+
   test('500 {"error"} with its last words when it fails', async () => {
     h = await harness({ LLAMACTL_LLAMACPP_COMMAND: script('echo "error: unknown argument" >&2; exit 3'), LLAMACTL_LLAMACPP_ARGS: '' })
     const res = await h.json('GET', '/api/v1/server/help')
