@@ -206,7 +206,7 @@ export class Instance {
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
     let proc: BackendProcess
     try {
-      const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env as Record<string, string>)
+      const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env)
       const { argv, env, container } = plan
       let onStop: ((graceMs: number) => Promise<void>) | undefined
       if (container) {
