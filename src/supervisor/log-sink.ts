@@ -4,8 +4,9 @@
  * backend's pipes; a line of any length is written whole to the file and kept in memory
  * cut to MAX_TAIL_LINE, so a runaway line never blocks the backend or eats memory.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fchmodSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { makeDir, makePrivate, PRIVATE_FILE } from '../store/private'
 
 export const MAX_TAIL_LINE = 16 * 1024
 
@@ -42,7 +43,9 @@ export class LogSink {
     this.ring = []
     if (opts.file) {
       try {
-        mkdirSync(dirname(opts.file), { recursive: true })
+        makeDir(dirname(opts.file))
+        // Files an older llamactl left 0644 (rotated ones too) become private.
+        for (let i = 1; i <= opts.maxFiles; i++) makePrivate(`${opts.file}.${i}`)
         this.open()
       } catch (e) {
         // A read-only or full disk must not stop the instance: its log stays in memory.
@@ -52,7 +55,13 @@ export class LogSink {
   }
 
   private open() {
-    this.fd = openSync(this.opts.file!, 'a', 0o640)
+    this.fd = openSync(this.opts.file!, 'a', PRIVATE_FILE)
+    // 0600 whatever the umask, and for a file an older llamactl made 0644.
+    try {
+      fchmodSync(this.fd, PRIVATE_FILE)
+    } catch {
+      // not ours to change (another owner): it is written all the same
+    }
     this.size = fstatSync(this.fd).size
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
 import { tempDir } from '../helpers'
@@ -73,6 +73,31 @@ describe('log sink', () => {
     expect(existsSync(`${file}.2`)).toBe(true)
     expect(existsSync(`${file}.3`)).toBe(false)
     expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toBe('000000049')
+  })
+
+  test('the log file, its rotated files and the folder it makes are private (0600, 0700) whatever the umask; an older 0644 file too', () => {
+    const umask = process.umask(0o022)
+    const mode = (p: string) => (statSync(p).mode & 0o777).toString(8)
+    try {
+      const dir = join(tempDir(), 'logs')
+      const file = join(dir, 'i.log')
+      let log = new LogSink({ file, maxFileBytes: 100, maxFiles: 2, rotate: true, tailLines: 5 })
+      for (let i = 0; i < 25; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`))
+      log.close()
+      expect([file, `${file}.1`, `${file}.2`].map(mode)).toEqual(['600', '600', '600'])
+      expect(mode(dir)).toBe('700')
+
+      const old = join(tempDir(), 'old.log')
+      writeFileSync(old, 'from an older llamactl\n')
+      chmodSync(old, 0o644)
+      log = new LogSink({ file: old, maxFileBytes: 1 << 20, maxFiles: 2, rotate: true, tailLines: 5 })
+      log.write('out', enc('new line\n'))
+      log.close()
+      expect(mode(old)).toBe('600')
+      expect(readFileSync(old, 'utf8')).toBe('from an older llamactl\nnew line\n')
+    } finally {
+      process.umask(umask)
+    }
   })
 
   test('multi-byte characters split across chunks survive', () => {
