@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
-import { tempDir } from '../helpers'
+import { openFds, tempDir } from '../helpers'
 
 const enc = (s: string) => new TextEncoder().encode(s)
 
@@ -98,6 +98,29 @@ describe('log sink', () => {
     } finally {
       process.umask(umask)
     }
+  })
+
+  test('the file is open only while held (a backend runs); lines written meanwhile still reach it, rotation too', () => {
+    const { log, file } = sink({ maxFileBytes: 100, maxFiles: 2 })
+    expect(openFds(file)).toBe(0)
+    log.note('defined')
+    expect(openFds(file)).toBe(0)
+    log.hold()
+    log.write('out', enc('running\n'))
+    expect(openFds(file)).toBe(1)
+    for (let i = 0; i < 15; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`))
+    expect(openFds(file)).toBe(1)
+    log.release()
+    expect(openFds(file)).toBe(0)
+    log.note('stopped')
+    expect(openFds(file)).toBe(0)
+    expect(existsSync(`${file}.1`)).toBe(true)
+    expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toEndWith('stopped')
+    expect(log.tail(2)).toEqual(['000000014', expect.stringContaining('stopped')])
+    log.close()
+    log.write('out', enc('after close\n'))
+    expect(openFds(file)).toBe(0)
+    expect(readFileSync(file, 'utf8')).not.toContain('after close')
   })
 
   test('multi-byte characters split across chunks survive', () => {
