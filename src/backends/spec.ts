@@ -130,6 +130,7 @@ export function validateAgainst(table: FlagTable, options: Record<string, unknow
         break
       case 'int':
         if (!isInt(value)) throw wrong('a whole number')
+        if (isPortOption(spec) && (value < 1 || value > 65535)) throw wrong('a port number from 1 to 65535')
         break
       case 'float':
         if (typeof value !== 'number' || !Number.isFinite(value)) throw wrong('a number')
@@ -163,6 +164,11 @@ export function validateAgainst(table: FlagTable, options: Record<string, unknow
       }
     }
   }
+}
+
+/** A whole-number option that names a TCP port (`port`, `data_parallel_rpc_port`): 1 to 65535 only. */
+export function isPortOption(spec: FlagSpec): boolean {
+  return spec.type === 'int' && (spec.name === 'port' || spec.name.endsWith('_port'))
 }
 
 function isInt(v: unknown): v is number {
@@ -249,7 +255,7 @@ function schemaFor(s: FlagSpec, description: string): TSchema {
     case 'string':
       return T.String({ description })
     case 'int':
-      return T.Integer({ description })
+      return isPortOption(s) ? T.Integer({ description, minimum: 1, maximum: 65535 }) : T.Integer({ description })
     case 'float':
       return T.Number({ description })
     case 'bool':
