@@ -189,7 +189,6 @@ describe('errors', () => {
     const cases: [unknown, string][] = [
       [{ backend_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
       [{ backend_options: { model: 'x', port: 65536 } }, 'backend_options.port'],
-      [{ backend_options: { model: 'x', port: 0 } }, 'backend_options.port'],
       [{ backend_options: { model: 'x', port: -1 } }, 'backend_options.port'],
       [{ llama_server_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
       [{ backend_type: 'mlx_lm', backend_options: { model: 'x', port: 70000 } }, 'backend_options.port'],
@@ -204,6 +203,12 @@ describe('errors', () => {
     }
     expect(h.store.countInstances()).toBe(0)
     expect(h.manager.list()).toHaveLength(0)
+    // 0, as in the original llamactl, lets llamactl pick a port from instances.port_range
+    const zero = await h.json('POST', '/api/v1/instances/z', { backend_options: { model: 'x', port: 0 } })
+    expect(zero.status).toBe(201)
+    expect(zero.body.port).toBeGreaterThanOrEqual(h.config.instances.port_range[0])
+    expect(zero.body.port).toBeLessThanOrEqual(h.config.instances.port_range[1])
+    await h.json('DELETE', '/api/v1/instances/z')
 
     await h.json('POST', '/api/v1/instances/q', { backend_options: { model: 'x' } })
     const put = await h.json('PUT', '/api/v1/instances/q', { backend_options: { model: 'x', port: 99999 } })

@@ -117,8 +117,8 @@ describe('validating options', () => {
       [llama, { extra_args: '--x' }, 'backend_options.extra_args: must be a list of strings'],
       [vllm, { served_model_name: ['-x'] }, 'list items cannot start with'],
       [mlx, { kv_bits: 'four' }, 'backend_options.kv_bits: mlx_lm.server expects a whole number'],
-      [llama, { port: 99999 }, 'backend_options.port: llama-server expects a port number from 1 to 65535, got 99999'],
-      [mlx, { port: 0 }, 'backend_options.port: mlx_lm.server expects a port number from 1 to 65535'],
+      [llama, { port: 99999 }, 'backend_options.port: llama-server expects a port number from 1 to 65535 (or 0: llamactl picks one), got 99999'],
+      [mlx, { port: -1 }, 'backend_options.port: mlx_lm.server expects a port number from 1 to 65535 (or 0: llamactl picks one)'],
       [vllm, { data_parallel_rpc_port: -5 }, 'backend_options.data_parallel_rpc_port: vllm serve expects a port number from 1 to 65535'],
     ]
     for (const [backend, options, fragment] of cases) expect(errorOf(() => backend.validate(options))).toContain(fragment)
