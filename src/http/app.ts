@@ -77,7 +77,8 @@ export function createApp(deps: AppDeps) {
       const early = malformedPath(path) ?? ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
       const response = early ?? (await routes.handle(request))
       if (cors) decorate(response, request, config)
-      for (const [k, v] of extra) response.headers.set(k, v)
+      // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
+      for (const [k, v] of extra) k.toLowerCase() === 'content-security-policy' ? response.headers.append(k, v) : response.headers.set(k, v)
       if (logRequests) {
         // Streams are logged when their headers go out: duration is time to first byte.
         logger!.info('request', {
