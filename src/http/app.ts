@@ -22,6 +22,7 @@ import { pageRouteDoc, pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { systemRoutes } from './system'
+import { failed, keyFailed } from './throttle'
 import { bindServer } from './timeouts'
 import { splitUrl } from './url'
 
@@ -75,7 +76,7 @@ export function createApp(deps: AppDeps) {
       if (server) bindServer(request, server)
       const { path } = splitUrl(request.url)
       const early = malformedPath(path) ?? ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
-      const response = early ?? (await routes.handle(request))
+      const response = early ? (keyFailed(request) ? await failed(request, deps.keys.failures, early) : early) : await routes.handle(request)
       if (cors) decorate(response, request, config)
       // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
       for (const [k, v] of extra) k.toLowerCase() === 'content-security-policy' ? response.headers.append(k, v) : response.headers.set(k, v)

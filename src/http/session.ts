@@ -6,6 +6,7 @@ import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
 import { readCookie, SESSION_COOKIE, type Sessions } from '../auth/sessions'
 import { readBody } from './body'
+import { failed, refuseUnchecked } from './throttle'
 import { doc } from './openapi'
 
 /**
@@ -22,11 +23,14 @@ export function sessionRoutes(keys: KeyRing, sessions: Sessions) {
   return new Elysia({ name: 'session' }).guard({ parse: 'none' }, (app) =>
     app
       .post('/ui/login', async ({ request }) => {
+        const refused = refuseUnchecked(request, keys.failures)
+        if (refused) return refused
         const form = new URLSearchParams(new TextDecoder().decode(await readBody(request, 16 * 1024)))
         const principal = keys.authenticate(form.get('key') ?? '')
         const secure = request.url.startsWith('https:')
         if (!principal || principal.kind !== 'management') {
-          return new Response(null, { status: 303, headers: { location: '/ui/login?error=1' } })
+          // counted per address with wrong Bearer keys; past the limit, a 429 (throttle.ts)
+          return failed(request, keys.failures, new Response(null, { status: 303, headers: { location: '/ui/login?error=1' } }))
         }
         const { id } = sessions.create()
         return new Response(null, { status: 303, headers: { location: '/ui', 'set-cookie': cookie(id, 12 * 3600, secure) } })
