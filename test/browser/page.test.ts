@@ -132,6 +132,18 @@ describe('the page in Chromium', () => {
       expect(report).not.toContain('with the token')
       expect(report).not.toMatch(/: 20\d/) // no attempt got a success
       expect(await tab.locator('#cookie').textContent()).toBe('backend got cookie: none')
+      // a plain form posted from the page (a navigation, not a fetch) goes without the session
+      const [posted] = await Promise.all([
+        tab.waitForResponse((r) => r.url() === `${base}/ui/instances/demo/stop`),
+        tab.evaluate(() => {
+          const f = document.createElement('form')
+          f.method = 'post'
+          f.action = '/ui/instances/demo/stop'
+          document.body.append(f)
+          f.submit()
+        }),
+      ])
+      expect([303, 403]).toContain(posted.status())
       expect(h.manager.get('demo').status).toBe('running')
       expect(h.manager.find('evil')).toBeUndefined()
     } finally {
