@@ -15,6 +15,9 @@ import { makeDir, makePrivate, PRIVATE_FILE } from '../store/private'
 
 export const MAX_TAIL_LINE = 16 * 1024
 
+/** Bytes queued for a log follower (the API's or the page's) that is not reading before it is dropped. */
+export const FOLLOWER_QUEUE_LIMIT = 4 * 1024 * 1024
+
 export interface LogSinkOptions {
   /** null: memory only. */
   file: string | null
