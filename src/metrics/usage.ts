@@ -17,8 +17,9 @@
  * removing it would take from the client the timings it gets today, and putting them back
  * means rewriting the chunks it is sent. Requests and streams pass byte for byte (json-model.ts)
  * and no event is held back to be inspected; reading timings keeps both. The cost: a backend
- * that sends neither usage nor timings in a stream (vLLM, MLX unless the client asks for
- * usage) has its streamed tokens uncounted, never miscounted.
+ * that sends neither usage nor timings in a stream (vLLM, unless the client asks for usage or
+ * the instance runs with enable_force_include_usage) has its streamed tokens uncounted, never
+ * miscounted.
  */
 
 export interface Usage {
