@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { type Harness, harness } from '../helpers'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BUN, FAKE_SERVER, type Harness, harness } from '../helpers'
 import { realEnv, realLlama } from './real'
 
 // Token metrics against a real llama-server: whatever shape a response comes in (plain or
@@ -17,6 +19,11 @@ beforeAll(async () => {
   // one slot, so consecutive requests share its prompt cache
   const made = await h.json('POST', '/api/v1/instances/tok', { backend_options: { model, ctx_size: 512, threads: 1, parallel: 1 } })
   if (made.status !== 201 || made.body.status !== 'running') throw new Error(`set-up failed: ${JSON.stringify(made.body)}`)
+  // the fast suite's fake, given the same model path, to hold it to what the real one does
+  const wrapper = join(h.dir, 'fake-llama-server.sh')
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${FAKE_SERVER} "$@"\n`, { mode: 0o755 })
+  const fake = await h.json('POST', '/api/v1/instances/fake', { backend_options: { model }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } })
+  if (fake.status !== 201 || fake.body.status !== 'running') throw new Error(`set-up failed: ${JSON.stringify(fake.body)}`)
 }, 120000)
 afterAll(async () => {
   await h.close()
@@ -28,31 +35,31 @@ interface Usage {
   prompt_tokens_details?: { cached_tokens?: number }
 }
 
-/** A counter's value for instance "tok", 0 when absent. */
-function counter(text: string, name: string, labels = 'instance="tok"'): number {
+/** The sum of a metric's series for one instance, 0 when it has none. */
+function total(text: string, name: string, instance: string): number {
+  let sum = 0
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && line.slice(0, line.lastIndexOf(' ')).includes(labels)) return Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (line.startsWith(`${name}{`) && line.slice(0, line.lastIndexOf(' ')).includes(`instance="${instance}"`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
   }
-  return 0
+  return sum
 }
 
-async function snapshot() {
+async function snapshot(instance: string) {
   const res = await h.request('GET', '/metrics')
   expect(res.status).toBe(200)
   const text = await res.text()
-  let requests = 0
-  for (const line of text.split('\n')) if (line.startsWith('llamactl_requests_total{') && line.includes('instance="tok"')) requests += Number(line.slice(line.lastIndexOf(' ') + 1))
-  return { requests, prompt: counter(text, 'llamactl_prompt_tokens_total'), completion: counter(text, 'llamactl_completion_tokens_total') }
+  const of = (name: string) => total(text, name, instance)
+  return { requests: of('llamactl_requests_total'), prompt: of('llamactl_prompt_tokens_total'), completion: of('llamactl_completion_tokens_total') }
 }
 
-/** How far the token counters moved over one request (metrics are recorded just after it ends). */
-async function moved(send: () => Promise<void>): Promise<{ prompt: number; completion: number }> {
-  const before = await snapshot()
+/** How far an instance's token counters moved over one request (metrics are recorded just after it ends). */
+async function moved(instance: string, send: () => Promise<void>): Promise<{ prompt: number; completion: number }> {
+  const before = await snapshot(instance)
   await send()
-  let after = await snapshot()
+  let after = await snapshot(instance)
   for (let i = 0; i < 200 && after.requests === before.requests; i++) {
     await Bun.sleep(10)
-    after = await snapshot()
+    after = await snapshot(instance)
   }
   expect(after.requests).toBe(before.requests + 1)
   return { prompt: after.prompt - before.prompt, completion: after.completion - before.completion }
@@ -72,7 +79,7 @@ const chatBody = (content: string, extra: Record<string, unknown> = {}) => ({
 
 async function plain(path: string, body: Record<string, unknown>): Promise<{ usage: Usage; model: string; moved: { prompt: number; completion: number } }> {
   let r: { usage: Usage; model: string } | undefined
-  const m = await moved(async () => {
+  const m = await moved(String(body.model), async () => {
     const res = await post(path, body)
     expect(res.status).toBe(200)
     r = (await res.json()) as { usage: Usage; model: string }
@@ -84,7 +91,7 @@ async function plain(path: string, body: Record<string, unknown>): Promise<{ usa
 type Event = Record<string, any>
 async function streamed(path: string, body: Record<string, unknown>): Promise<{ events: Event[]; moved: { prompt: number; completion: number } }> {
   let events: Event[] = []
-  const m = await moved(async () => {
+  const m = await moved(String(body.model), async () => {
     const res = await post(path, { ...body, stream: true })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toContain('text/event-stream')
@@ -161,5 +168,68 @@ describe('token metrics through llamactl to a real llama-server', () => {
     expect((await plain('/v1/chat/completions', body)).model).toBe(model)
     const { events } = await streamed('/v1/chat/completions', body)
     expect(new Set(events.map((e) => e.model))).toEqual(new Set([model]))
+  })
+})
+
+/** Where a stream carries its counts: each of its last two events, and whether any earlier one has them. */
+function shape(events: Event[]) {
+  return {
+    earlier: events.slice(0, -2).some((e) => 'usage' in e || 'timings' in e),
+    last: events.slice(-2).map((e) => ({ usage: 'usage' in e, timings: 'timings' in e, choices: e.choices.length, finished: e.choices[0]?.finish_reason != null })),
+    models: [...new Set(events.map((e) => e.model))],
+  }
+}
+
+describe('the fake llama-server answers as the real one does', () => {
+  // Each request goes to both, the real one first; what must agree is where the counts are,
+  // what they mean and what the model is called, not the text or the tokenizer.
+  const both = async <T>(ask: (instance: string) => Promise<T>): Promise<[T, T]> => [await ask('tok'), await ask('fake')]
+
+  test('plain, then the same again: usage and timings, the repeat served from the cache but its last token', async () => {
+    const ask = async (instance: string) => {
+      const body = { ...chatBody('the same question to both servers'), model: instance }
+      const first = (await (await post('/v1/chat/completions', body)).json()) as Event
+      const again = (await (await post('/v1/chat/completions', body)).json()) as Event
+      return [first, again].map((r) => ({
+        model: r.model,
+        object: r.object,
+        cached: r.usage.prompt_tokens_details.cached_tokens === r.timings.cache_n,
+        whole: r.timings.prompt_n + r.timings.cache_n === r.usage.prompt_tokens,
+        fromCache: r.timings.cache_n === r.usage.prompt_tokens - 1,
+        completion: r.usage.completion_tokens === r.timings.predicted_n,
+      }))
+    }
+    const [real, fake] = await both(ask)
+    expect(real[1]!.fromCache).toBe(true)
+    expect(real[0]!.model).toBe(model)
+    expect(fake).toEqual(real)
+  })
+
+  test('chat streams: timings on the finish chunk unless usage is asked for, then usage and timings on an extra last chunk', async () => {
+    for (const extra of [{}, { stream_options: { include_usage: true } }, { stream_options: { include_usage: false } }]) {
+      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/chat/completions', { ...chatBody('stream me a few tokens'), ...extra, model: instance })).events))
+      expect(real.models).toEqual([model])
+      expect(fake).toEqual(real)
+    }
+  })
+
+  test('completion streams: usage and timings on the last chunk either way', async () => {
+    for (const extra of [{}, { stream_options: { include_usage: true } }]) {
+      const body = { prompt: 'Once upon a time', max_tokens: 4, temperature: 0, ignore_eos: true, ...extra }
+      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/completions', { ...body, model: instance })).events))
+      expect(real.last.at(-1)).toEqual({ usage: true, timings: true, choices: 1, finished: true })
+      expect(fake).toEqual(real)
+    }
+  })
+
+  test('/health once ready, and /v1/models naming the model path', async () => {
+    const [real, fake] = await both(async (instance) => {
+      const port = h.manager.get(instance).port
+      const health = await fetch(`http://127.0.0.1:${port}/health`)
+      const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: Event[] }
+      return { health: [health.status, await health.json()], models: models.data.map((m) => [m.id, m.object, m.owned_by]) }
+    })
+    expect(real.models).toEqual([[model, 'model', 'llamacpp']])
+    expect(fake).toEqual(real)
   })
 })
