@@ -21,6 +21,8 @@ export interface Noise {
   band: number
   /** how the band was measured, e.g. "two identical floors, interleaved" */
   how: string
+  /** what the band was taken from, in the figure's unit, e.g. the floors' observed difference */
+  parts?: { label: string; value: number }[]
 }
 
 export interface Figure {

@@ -29,11 +29,14 @@ export function verdict(f: Figure, t: Target): Verdict {
 
 export type FloorCall = 'within noise' | 'finding' | 'noise not measured'
 
-/** For a figure that is llamactl's difference from the floor: is it inside the floor-against-floor band? */
+/** How far a figure relative to the floor is from "the same as the floor": 0 for a difference, 1 for a ratio. */
+export const offFloor = (f: Figure) => (f.unit === 'ratio' ? f.value - 1 : f.value)
+
+/** For a figure that compares llamactl with the floor: is it inside the floor-against-floor band? */
 export function floorCall(f: Figure): FloorCall | null {
   if (f.relativeTo !== 'floor') return null
   if (!f.noise) return 'noise not measured'
-  return Math.abs(f.value) <= f.noise.band ? 'within noise' : 'finding'
+  return Math.abs(offFloor(f)) <= f.noise.band ? 'within noise' : 'finding'
 }
 
 export interface Change {
@@ -80,7 +83,9 @@ export function verdictText(f: Figure, t: Target): string {
 }
 
 export function noiseText(f: Figure): string {
-  return f.noise ? `±${fmtValue(f.noise.band, f.unit)} (${f.noise.how})` : 'not measured'
+  if (!f.noise) return 'not measured'
+  const parts = (f.noise.parts ?? []).map((x) => `${x.label} ${fmtValue(x.value, f.unit)}`)
+  return `±${fmtValue(f.noise.band, f.unit)} (${[f.noise.how, ...parts].join('; ')})`
 }
 
 export function changeText(f: Figure, c: Change): string {
@@ -95,7 +100,10 @@ export function changeText(f: Figure, c: Change): string {
 function floorText(f: Figure): string {
   const c = floorCall(f)
   if (c === null) return ''
-  if (c === 'finding') return `**a finding**: ${figureText(f)} ${f.value > 0 ? 'above' : 'below'} the floor, outside ±${fmtValue(f.noise!.band, f.unit)}`
+  if (c === 'finding') {
+    const what = f.unit === 'ratio' ? `${fmtValue(f.value, f.unit)} of the floor` : `${figureText(f)} ${f.value > 0 ? 'above' : 'below'} the floor`
+    return `**a finding**: ${what}, outside ±${fmtValue(f.noise!.band, f.unit)}`
+  }
   return c
 }
 
@@ -123,12 +131,21 @@ export function render(results: Results, previous?: Results | null): string {
   const missed = checks.filter((c) => !c.v.met)
   const findings = all.filter((f) => floorCall(f) === 'finding')
   const worse = all.filter((f) => change(f, prevFigures.get(f.id)).kind === 'worse')
+  const list = (title: string, items: string[]) => {
+    p(`${title}${items.length ? ':' : ': none.'}`)
+    if (items.length) {
+      p()
+      for (const i of items) p(`- ${i}`)
+    }
+    p()
+  }
   p('### Verdicts')
   p()
-  p(`${checks.length} targets: ${checks.length - missed.length} met, ${missed.length} missed${missed.length ? ` (${missed.map((c) => `${esc(c.f.label)} ${targetText(c.f, c.t)}`).join('; ')})` : ''}.`)
-  p(`Against the floor, outside its noise band: ${findings.length ? findings.map((f) => `${esc(f.label)} (${figureText(f)})`).join('; ') : 'none'}.`)
-  p(`Worse than the last run beyond the noise band: ${worse.length ? worse.map((f) => esc(f.label)).join('; ') : 'none'}.`)
+  p(`${checks.length} targets: ${checks.length - missed.length} met, ${missed.length} missed.`)
   p()
+  list('Missed', missed.map((c) => `${c.f.label}: ${figureText(c.f)} against ${targetText(c.f, c.t)}, missed by ${fmtValue(c.v.margin, c.f.unit)}${c.v.decisive ? '' : ' (inside the noise band)'}`))
+  list('Against the floor, outside its noise band (findings)', findings.map((f) => `${f.label}: ${floorText(f).replace('**a finding**: ', '')}`))
+  list('Worse than the last run beyond the noise band', worse.map((f) => `${f.label}: ${changeText(f, change(f, prevFigures.get(f.id))).replace(/\*\*/g, '')}`))
   p('| figure | value | samples | target | verdict | noise band | against the floor | against the last run |')
   p('|---|---|---|---|---|---|---|---|')
   for (const f of all) {
@@ -178,8 +195,63 @@ export function splice(doc: string, block: string): string {
 
 export function readResults(path: string): Results | null {
   if (!existsSync(path)) return null
-  const r = JSON.parse(readFileSync(path, 'utf8')) as Partial<Results>
-  return r.format === 2 ? (r as Results) : null
+  const r = JSON.parse(readFileSync(path, 'utf8'))
+  if (r.format === 2) return r as Results
+  return 'latency_health' in r ? fromFormat1(r) : null
+}
+
+/**
+ * The results of the harness before figures had ids (one floor, no noise band, no date), as
+ * figures of the same ids where they were measured the same way, so a run can be compared with
+ * the last run of the old harness. Figures it did not record (idle RSS, RSS with 1,000 instances)
+ * stay without a comparison.
+ */
+export function fromFormat1(old: Record<string, any>): Results {
+  const figures: Figure[] = []
+  const add = (id: string, value: number | undefined, unit: Unit, n: number | undefined, better: Figure['better'] = 'lower') => {
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      figures.push({ id, label: id, value, unit, n: n ?? 0, of: 'samples', relativeTo: 'absolute', better, noise: null, targets: [] })
+    }
+  }
+  for (const k of ['health', 'chat']) {
+    const l = old[`latency_${k}`]
+    if (!l) continue
+    const n = l.llamactl?.n
+    add(`latency.${k}.added_p50`, l.llamactl?.p50 - l.direct?.p50, 'ms', n)
+    add(`latency.${k}.added_p99`, l.llamactl?.p99 - l.direct?.p99, 'ms', n)
+    add(`latency.${k}.over_floor_p50`, l.llamactl?.p50 - l.passthrough?.p50, 'ms', n)
+    add(`latency.${k}.over_floor_p99`, l.llamactl?.p99 - l.passthrough?.p99, 'ms', n)
+    add(`latency.${k}.floor_added_p50`, l.passthrough?.p50 - l.direct?.p50, 'ms', n)
+  }
+  for (const b of ['fake', 'real']) {
+    for (const c of [16, 64]) {
+      const t = old[`throughput_${b}_${c}`]
+      if (!t) continue
+      add(`throughput.${b}.${c}.vs_direct`, t.llamactl / t.direct, 'ratio', undefined, 'higher')
+      add(`throughput.${b}.${c}.vs_floor`, t.llamactl / t.passthrough, 'ratio', undefined, 'higher')
+    }
+  }
+  const st = old.streaming
+  if (st) {
+    add('streaming.ttfb_added_p99', st.llamactl?.ttfb?.p99 - st.direct?.ttfb?.p99, 'ms', st.llamactl?.ttfb?.n)
+    add('streaming.gap_added_p99', st.llamactl?.gaps?.p99 - st.direct?.gaps?.p99, 'ms', st.llamactl?.gaps?.n)
+    add('streaming.ttfb_over_floor_p50', st.llamactl?.ttfb?.p50 - st.passthrough?.ttfb?.p50, 'ms', st.llamactl?.ttfb?.n)
+    add('streaming.gap_over_floor_p50', st.llamactl?.gaps?.p50 - st.passthrough?.gaps?.p50, 'ms', st.llamactl?.gaps?.n)
+    add('streaming.merged', st.llamactl?.events / st.llamactl?.reads - st.direct?.events / st.direct?.reads, 'events/read', st.llamactl?.reads)
+  }
+  add('on_demand.added_p50', old.on_demand?.added_p50, 'ms', old.on_demand?.via?.n)
+  add('footprint.instances_1000_p50', old.scale?.instances?.p50, 'ms', old.scale?.instances?.n)
+  add('footprint.models_1000_p50', old.scale?.models?.p50, 'ms', old.scale?.models?.n)
+  add('footprint.rss_256_streams', old.streams256?.peak / (1024 * 1024), 'MB', 1)
+  add('footprint.startup_p50', old.startup?.p50, 'ms', old.startup?.n)
+  return {
+    format: 2,
+    date: 'not recorded (the harness before figures had ids; converted)',
+    machine: String(old.machine ?? 'not recorded'),
+    commit: 'not recorded',
+    quick: false,
+    sections: [{ id: 'format1', title: 'converted', notes: [], tables: [], figures }],
+  }
 }
 
 export function writeDoc(docPath: string, results: Results, previous: Results | null) {

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Figure, Results } from '../../bench/figures'
-import { BEGIN, END, change, floorCall, render, splice, verdict } from '../../bench/report'
+import { BEGIN, END, change, floorCall, readResults, render, splice, verdict } from '../../bench/report'
+import { floorNoise } from '../../bench/lib'
 import { BUN, tempDir } from '../helpers'
 
 const FIXTURE = resolve(import.meta.dir, '../fixtures/bench-results.json')
@@ -74,6 +75,14 @@ describe('against the floor', () => {
     expect(floorCall({ ...fig(r, 'chat.over_floor_p50'), value: -0.05 })).toBe('finding')
   })
 
+  test('a ratio to the floor is judged by its distance from 1', () => {
+    const f = { ...fig(load(), 'throughput.ratio'), relativeTo: 'floor' as const } // band 0.01
+    expect(floorCall({ ...f, value: 0.995 })).toBe('within noise')
+    expect(floorCall({ ...f, value: 1.005 })).toBe('within noise')
+    expect(floorCall({ ...f, value: 0.93 })).toBe('finding')
+    expect(render({ ...load(), sections: [{ ...load().sections[0]!, figures: [{ ...f, value: 0.93 }] }] }, null)).toContain('**a finding**: 0.930 of the floor, outside ±0.010')
+  })
+
   test('only figures relative to the floor get the call', () => {
     expect(floorCall(fig(load(), 'health.added_p50'))).toBeNull()
   })
@@ -117,9 +126,24 @@ describe('rendering', () => {
 
   test('the summary counts what the figures say', () => {
     const md = render(load(), previousRun())
-    expect(md).toContain('4 targets: 2 met, 2 missed (/health: llamactl over the floor, p50 ≤ 0.050 ms over the floor (issue 20); throughput, llamactl / direct ≥ 0.900 (issue 8)).')
-    expect(md).toContain('Against the floor, outside its noise band: /health: llamactl over the floor, p50 (+0.090 ms).')
-    expect(md).toContain('Worse than the last run beyond the noise band: RSS idle.')
+    expect(md).toContain(
+      [
+        '4 targets: 2 met, 2 missed.',
+        '',
+        'Missed:',
+        '',
+        '- /health: llamactl over the floor, p50: +0.090 ms against ≤ 0.050 ms over the floor (issue 20), missed by 0.040 ms',
+        '- throughput, llamactl / direct: 0.310 against ≥ 0.900 (issue 8), missed by 0.590',
+        '',
+        'Against the floor, outside its noise band (findings):',
+        '',
+        '- /health: llamactl over the floor, p50: +0.090 ms above the floor, outside ±0.020 ms',
+        '',
+        'Worse than the last run beyond the noise band:',
+        '',
+        '- RSS idle: was 64.0 MB; +6.0 MB, worse beyond the noise band (±0.5 MB)',
+      ].join('\n'),
+    )
     expect(md).toContain('Last run, for comparison: 2026-11-30T12:00:00.000Z, commit def5678')
   })
 
@@ -132,6 +156,10 @@ describe('rendering', () => {
     expect(row(md, 'throughput, llamactl / direct')[4]).toBe('met, 0.070 to spare')
     expect(row(md, 'RSS idle')[7]).toBe('no earlier figure')
     expect(md).toContain('No earlier run to compare with.')
+    expect(md).toContain('4 targets: 2 met, 2 missed.')
+    expect(md).toContain('- /health: llamactl added over direct, p50: +0.500 ms against ≤ 0.300 ms over direct (issue 8), missed by 0.200 ms')
+    expect(md).not.toContain('- throughput, llamactl / direct:')
+    expect(md).toContain('Worse than the last run beyond the noise band: none.')
   })
 
   test("the sections' notes and tables follow, numbers in their column's unit", () => {
@@ -142,6 +170,50 @@ describe('rendering', () => {
 
   test('a QUICK run says so', () => {
     expect(render({ ...load(), quick: true }, null)).toContain('QUICK run: short windows, not for the record.')
+  })
+})
+
+describe('the noise band of two identical floors', () => {
+  test('two floors that came out equal still get the band their samples spread allows, the same every time', () => {
+    const a = Array.from({ length: 999 }, (_, i) => 1 + (i % 100) / 100)
+    const same = floorNoise(a, [...a].reverse(), 50)
+    expect(same.observed).toBe(0)
+    expect(same.resampled).toBeGreaterThan(0)
+    expect(floorNoise(a, [...a].reverse(), 50)).toEqual(same)
+  })
+
+  test('floors apart by more than their spread: the observed difference is the larger', () => {
+    const a = Array.from({ length: 500 }, (_, i) => 1 + (i % 10) / 1000)
+    const n = floorNoise(a, a.map((x) => x + 0.5), 50)
+    expect(n.observed).toBeCloseTo(0.5, 9)
+    expect(n.resampled).toBeGreaterThanOrEqual(0.5)
+  })
+})
+
+describe('results of the old harness', () => {
+  test('are read as figures of the same ids, without a noise band, so a run still compares with them', () => {
+    const dir = tempDir('llamactl-report-')
+    dirs.push(dir)
+    const path = join(dir, 'old.json')
+    const s = (p50: number, p99: number, n: number) => ({ p50, p99, mean: p50, n })
+    writeFileSync(path, JSON.stringify({
+      machine: 'old machine',
+      latency_health: { direct: s(0.1, 0.5, 3000), passthrough: s(0.3, 1.5, 3000), llamactl: s(0.35, 2, 3000) },
+      throughput_fake_16: { errors: 0, direct: 1000, passthrough: 400, llamactl: 300 },
+      streaming: { direct: { ttfb: s(4, 9, 60), gaps: s(0.3, 2, 1900), events: 2100, reads: 2000 }, passthrough: { ttfb: s(5, 9, 60), gaps: s(0.3, 2, 1900), events: 2100, reads: 1900 }, llamactl: { ttfb: s(5.5, 9, 60), gaps: s(0.4, 2.5, 1800), events: 2100, reads: 1750 } },
+      streams256: { peak: 90 * 1024 * 1024, before: 0, failed: 0 },
+    }))
+    const old = readResults(path)!
+    const f = (id: string) => old.sections[0]!.figures.find((x) => x.id === id)
+    expect(f('latency.health.added_p50')!.value).toBeCloseTo(0.25, 9)
+    expect(f('latency.health.over_floor_p50')!.value).toBeCloseTo(0.05, 9)
+    expect(f('throughput.fake.16.vs_floor')!.value).toBeCloseTo(0.75, 9)
+    expect(f('streaming.merged')!.value).toBeCloseTo(2100 / 1750 - 2100 / 2000, 9)
+    expect(f('footprint.rss_256_streams')!).toMatchObject({ value: 90, unit: 'MB', noise: null })
+    expect(f('latency.chat.added_p50')).toBeUndefined()
+    // This run's /health figure (0.25, band 0.02) against the old one (0.25): within noise.
+    expect(change(fig(load(), 'health.added_p50'), { ...f('latency.health.added_p50')!, id: 'health.added_p50' }).kind).toBe('within noise')
+    expect(readResults(join(dir, 'missing.json'))).toBeNull()
   })
 })
 
