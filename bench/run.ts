@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path'
 import { Store } from '../src/store/db'
 import { figure, ge, halves, le, type Figure, type Noise, type Results, type SectionResult, type Table } from './figures'
 import { BUN, floorNoise, interleaved, spawnUntil, summarize, WrongResponse, type Child, type Summary } from './lib'
+import { isChat, isHealth, readChecked, streamChat, type Body } from './check'
 import { readResults, render, writeDoc } from './report'
 
 const root = resolve(import.meta.dir, '..')
@@ -88,23 +89,6 @@ function rss(pid: number): number {
 // Checked requests: each returns a function that sends one request and throws on a wrong answer.
 
 type Req = () => Promise<void>
-type Body = Record<string, any>
-
-async function readChecked(measure: string, what: string, res: Response, ok: (j: Body) => boolean) {
-  const text = await res.text()
-  if (res.status !== 200) throw new WrongResponse(measure, `${what} answered ${res.status}: ${text.slice(0, 300)}`)
-  let j: Body
-  try {
-    j = JSON.parse(text)
-  } catch {
-    throw new WrongResponse(measure, `${what} answered 200 with a body that is not JSON: ${text.slice(0, 300)}`)
-  }
-  if (!ok(j)) throw new WrongResponse(measure, `${what} answered 200 with the wrong body: ${text.slice(0, 300)}`)
-}
-
-const isHealth = (j: Body) => j.status === 'ok'
-const isChat = (j: Body) => j.object === 'chat.completion' && typeof j.choices?.[0]?.message?.content === 'string'
-
 const get = (measure: string, url: string, ok: (j: Body) => boolean): Req => async () =>
   readChecked(measure, `GET ${url}`, await fetch(url, { headers: AUTH }), ok)
 
@@ -114,46 +98,8 @@ const post = (measure: string, url: string, body: string, ok: (j: Body) => boole
 const chatBody = (m: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model: m, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, temperature: 0, ...extra })
 
-/**
- * Streams one chat completion; returns time to first byte and the gaps between reads. The read
- * loop only takes the time and keeps the chunk: the stream is checked (whole, chunks of a chat
- * completion, ending in [DONE]) once it has ended, so checking cannot slow the reads it measures.
- */
-async function stream(measure: string, url: string, body: string) {
-  const t0 = performance.now()
-  const res = await fetch(url, { method: 'POST', headers: JSON_AUTH, body })
-  if (res.status !== 200) throw new WrongResponse(measure, `POST ${url} answered ${res.status}: ${(await res.text()).slice(0, 300)}`)
-  const type = res.headers.get('content-type') ?? ''
-  if (!type.startsWith('text/event-stream')) throw new WrongResponse(measure, `POST ${url} answered ${type}, not an event stream`)
-  const reader = res.body!.getReader()
-  const arrivals: number[] = []
-  const chunks: Uint8Array[] = []
-  for (;;) {
-    const r = await reader.read()
-    if (r.done) break
-    arrivals.push(performance.now())
-    chunks.push(r.value)
-  }
-  const text = new TextDecoder().decode(Buffer.concat(chunks))
-  const parts = text.split('\n\n')
-  const rest = parts.pop()!
-  const events = parts.filter((e) => e.startsWith('data: ')).map((e) => e.slice(6))
-  if (events.at(-1) !== '[DONE]' || rest.trim()) throw new WrongResponse(measure, `POST ${url}: the stream did not end with [DONE] (${events.length} events, left over: ${rest.slice(0, 200)})`)
-  let tokens = 0
-  for (const data of events.slice(0, -1)) {
-    let j: Body
-    try {
-      j = JSON.parse(data)
-    } catch {
-      throw new WrongResponse(measure, `POST ${url}: an event that is not JSON: ${data.slice(0, 200)}`)
-    }
-    if (j.object !== 'chat.completion.chunk') throw new WrongResponse(measure, `POST ${url}: an event that is not a chunk: ${data.slice(0, 200)}`)
-    if (j.choices?.[0]?.delta?.content) tokens++
-  }
-  if (!tokens) throw new WrongResponse(measure, `POST ${url}: a stream without a token`)
-  const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!)
-  return { ttfb: arrivals[0]! - t0, gaps, events: events.length, reads: chunks.length, tokens }
-}
+/** One streamed chat completion with the benchmark's key, checked (bench/check.ts). */
+const stream = (measure: string, url: string, body: string) => streamChat(measure, url, body, JSON_AUTH)
 
 // ---------------------------------------------------------------------------------------------
 // Sections
@@ -606,7 +552,7 @@ async function main() {
   const previousPath = join(root, 'bench/results.previous.json')
   if (QUICK || only) {
     writeFileSync(join(root, 'bench/results.scratch.json'), `${JSON.stringify(results, null, 2)}\n`)
-    console.log(render(results, readResults(resultsPath)))
+    console.log(render(results, readResults(resultsPath), { results: 'bench/results.scratch.json', previous: 'bench/results.json' }))
     return
   }
   // The last full run becomes the comparison; this run the record.
