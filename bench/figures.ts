@@ -63,6 +63,8 @@ export interface Results {
   machine: string
   commit: string
   quick: boolean
+  /** the machine's load average (1, 5, 15 min) as the run started and ended: others' work on it shows here */
+  load?: { start: number[]; end: number[] }
   sections: SectionResult[]
 }
 

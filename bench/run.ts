@@ -12,7 +12,7 @@
  *
  * Every request is checked (status and body); a wrong answer throws, naming the measurement.
  */
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -528,7 +528,7 @@ function commit(): string {
 
 async function main() {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / MB).toFixed(0)} MB RAM, Bun ${Bun.version}, ${process.platform}-${process.arch}`
-  const results: Results = { format: 2, date: new Date().toISOString(), machine, commit: commit(), quick: QUICK, sections: [] }
+  const results: Results = { format: 2, date: new Date().toISOString(), machine, commit: commit(), quick: QUICK, load: { start: loadavg(), end: [] }, sections: [] }
   // ONLY=prefix[,prefix] runs the sections whose id starts with one of them (a scratch run).
   const only = process.env.ONLY?.split(',').filter(Boolean)
   const chosen = only ? SECTIONS.filter((s) => only.some((o) => s.id.startsWith(o))) : SECTIONS
@@ -547,6 +547,7 @@ async function main() {
     console.error(`bench: ${section.title}: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   }
   for (const c of [...children]) await stopChild(c)
+  results.load!.end = loadavg()
 
   const resultsPath = join(root, 'bench/results.json')
   const previousPath = join(root, 'bench/results.previous.json')

@@ -168,6 +168,11 @@ describe('rendering', () => {
     expect(md).toContain('| path | p50 | n |\n|---|---|---|\n| direct | 0.100 ms | 3000 |\n| llamactl | 0.350 ms | 3000 |')
   })
 
+  test("the machine's load average is shown when the run recorded it", () => {
+    expect(render(load(), null)).not.toContain('Load average')
+    expect(render({ ...load(), load: { start: [3.5, 2, 1.25], end: [6, 4.5, 2] } }, null)).toContain('Load average of the machine (1 / 5 / 15 min) as the run started: 3.50 / 2.00 / 1.25; as it ended: 6.00 / 4.50 / 2.00.')
+  })
+
   test('a QUICK run says so', () => {
     expect(render({ ...load(), quick: true }, null)).toContain('QUICK run: short windows, not for the record.')
   })
