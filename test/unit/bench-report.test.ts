@@ -229,6 +229,16 @@ describe('the document', () => {
     expect(splice('', 'new')).toBe(`# Performance\n\n${BEGIN}\nnew\n${END}\n`)
   })
 
+  test("docs/PERFORMANCE.md's block is exactly what bench/results.json renders to: nothing in it edited by hand", () => {
+    const root = resolve(import.meta.dir, '../..')
+    const doc = readFileSync(join(root, 'docs/PERFORMANCE.md'), 'utf8')
+    const results = readResults(join(root, 'bench/results.json'))
+    expect(results).not.toBeNull()
+    const block = doc.slice(doc.indexOf(BEGIN) + BEGIN.length + 1, doc.indexOf(END) - 1)
+    expect(block).toBe(render(results!, readResults(join(root, 'bench/results.previous.json'))))
+    expect(results!.quick).toBe(false)
+  })
+
   test('bun bench/report.ts re-renders the document from the results files alone', () => {
     const dir = tempDir('llamactl-report-')
     dirs.push(dir)
