@@ -473,7 +473,20 @@ const footprintSection: Section = {
 
 /**
  * The benchmark: sections in order. A new measurement is one more entry: its processes (shared
- * or its own), its checked requests, its figures with their targets and noise bands.
+ * or its own), its checked requests, its figures with their targets and noise bands. For one
+ * that starts its own llamactl:
+ *
+ *   {
+ *     id: 'footprint.big_bodies', title: 'RSS under 8 concurrent 100 MB request bodies', shared: false,
+ *     async run() {
+ *       const p = await startLlamactl(mkdtempSync(join(tmpdir(), 'llamactl-bench-')), env)
+ *       // … send the requests, check each answer (throw WrongResponse), sample rss(p.child.proc.pid) …
+ *       await stopChild(p.child)
+ *       return { notes: ['how it measures'], tables: [], figures: [figure({ id: 'footprint.big_bodies.rss_peak',
+ *         label: '…', value: peak, unit: 'MB', n: 2, of: 'processes', relativeTo: 'absolute',
+ *         noise: { band: Math.abs(a - b), how: 'two processes' }, targets: [le(LIMIT, 'issue N')] })] }
+ *     },
+ *   }
  */
 const SECTIONS: Section[] = [
   latencySection('latency.health', '/health through the instance proxy', QUICK ? 300 : 3000, (s) => ({
