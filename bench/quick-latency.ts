@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { BUN, fmt, interleaved, spawnUntil, summarize } from './lib'
+import { BUN, fmt, interleaved, spawnUntil, summarize, WrongResponse } from './lib'
 
 const root = resolve(import.meta.dir, '..')
 const fake = join(root, 'test/fixtures/fake-llama-server.ts')
@@ -28,13 +28,19 @@ const pt = await spawnUntil([BUN, join(root, 'bench/passthrough.ts'), direct], /
 const ptBase = `http://127.0.0.1:${pt.match}`
 
 const chatBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })
-// The same headers go everywhere, so direct and pass-through carry them too.
-const get = (url: string) => async () => {
-  await (await fetch(url, { headers: auth })).arrayBuffer()
+// The same headers go everywhere, so direct and pass-through carry them too. Every answer is
+// checked: a wrong one ends the run.
+async function check(what: string, res: Response, ok: (j: any) => boolean) {
+  const text = await res.text()
+  let j: unknown = null
+  try {
+    j = JSON.parse(text)
+  } catch {}
+  if (res.status !== 200 || !ok(j)) throw new WrongResponse('quick-latency', `${what} answered ${res.status}: ${text.slice(0, 300)}`)
 }
-const post = (url: string) => async () => {
-  await (await fetch(url, { method: 'POST', body: chatBody, headers: { 'content-type': 'application/json', ...auth } })).arrayBuffer()
-}
+const get = (url: string) => async () => check(`GET ${url}`, await fetch(url, { headers: auth }), (j) => j?.status === 'ok')
+const post = (url: string) => async () =>
+  check(`POST ${url}`, await fetch(url, { method: 'POST', body: chatBody, headers: { 'content-type': 'application/json', ...auth } }), (j) => j?.object === 'chat.completion')
 
 try {
   const health = await interleaved(

@@ -2,7 +2,7 @@
  * Load: 256 concurrent streaming clients for 60 s (LOAD_SECONDS, LOAD_CLIENTS) through /v1 to a
  * fake llama-server with a short token delay. No request may fail; llamactl's open files and
  * sockets must come back to their baseline, and its memory close to it, once the load is over.
- * The figures go to the test output for docs/PERFORMANCE.md.
+ * The figures go to the test output for docs/faults.md.
  */
 import { afterAll, expect, test } from 'bun:test'
 import { resolve } from 'node:path'
