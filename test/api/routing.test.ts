@@ -191,7 +191,7 @@ describe('on-demand start', () => {
     const quitter = new AbortController()
     const q = chat(base, 'w', {}, { signal: quitter.signal }).catch((e) => e)
     const others = [chat(base, 'w'), chat(base, 'w')]
-    await Bun.sleep(100)
+    await waitFor(() => h.manager.get('w').waiting === 3)
     quitter.abort()
     expect(await q).toBeInstanceOf(Error)
     expect((await Promise.all(others)).map((r) => r.status)).toEqual([200, 200])
@@ -447,10 +447,13 @@ describe('deleting under load', () => {
     await create('brief', { environment: { FAKE_TOKEN_DELAY_MS: '50' } })
     const base = h.listen()
     const stream = await chat(base, 'brief', { stream: true, max_tokens: 20 })
+    const inst = h.manager.get('brief')
     const reading = stream.text().catch(() => '')
-    await h.request('DELETE', '/api/v1/instances/brief')
+    expect((await h.request('DELETE', '/api/v1/instances/brief')).status).toBe(204)
     await reading
-    await Bun.sleep(30)
+    // The request has ended on llamactl's side, and the turn after it (when a request's metrics are recorded) has passed.
+    await waitFor(() => inst.inflight === 0)
+    await new Promise((resolve) => setImmediate(resolve))
     expect(h.manager.metrics.render()).not.toContain('instance="brief"')
   })
 })
