@@ -184,6 +184,7 @@ describe('the page in Chromium', () => {
     expect(question).toContain('Delete the instance demo?')
     await page.waitForTimeout(300)
     expect(h.manager.find('demo')).toBeDefined()
+    expect(requests.filter((u) => u.includes('/ui/instances/demo/delete'))).toEqual([]) // dismissed: not even asked
     page.once('dialog', (d) => d.accept())
     await page.locator('#delete-demo').click()
     await expect2(() => page.locator('#row-demo').count(), 0)
