@@ -1,5 +1,5 @@
 /** Command line → config → app. Nothing else. */
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { loadConfig } from './config/load'
 import { ConfigError } from './errors'
 import { KeyRing } from './auth/keys'
@@ -9,6 +9,7 @@ import { errorResponse } from './http/errors'
 import { InstanceManager } from './instances/manager'
 import { Logger } from './log'
 import { Store } from './store/db'
+import { privateDir } from './store/private'
 import { parseArgs, USAGE } from './cli'
 import { BUILD } from './version'
 
@@ -30,7 +31,10 @@ async function main() {
       }
     }
   }
-  for (const [dir, mode] of [[config.data_dir, 0o700], [config.instances.logs_dir, 0o755]] as const) writableDir(dir, mode)
+  for (const [dir, what] of [[config.data_dir, 'data folder'], [config.instances.logs_dir, 'logs folder']] as const) {
+    const warning = writableDir(dir, what)
+    if (warning) console.error(warning)
+  }
   let store: Store
   try {
     store = new Store(config.database.path)
@@ -85,11 +89,13 @@ function serverError(error: Error): Response {
   return errorResponse(500, 'internal error; see the llamactl log')
 }
 
-/** Creates the folder if needed and checks llamactl can write there, or stops with one line saying why. */
-function writableDir(dir: string, mode: number) {
+/**
+ * Creates the folder if needed, makes it 0700 and checks llamactl can write there, or stops with
+ * one line saying why. Returns a warning when the folder was open to other users.
+ */
+function writableDir(dir: string, what: string): string | null {
   try {
-    mkdirSync(dir, { recursive: true, mode })
-    accessSync(dir, constants.W_OK)
+    return privateDir(dir, what)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     const why = code === 'EROFS' ? 'it is on a read-only file system' : code === 'EACCES' ? 'permission denied' : (e as Error).message

@@ -1,5 +1,5 @@
 /** Shared set-up for tests: a temp data folder, a config pointing at the fake llama-server, the app. */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Config, loadConfig } from '../src/config/load'
@@ -139,4 +139,19 @@ export function fakeDocker(dir: string) {
       return existsSync(file) ? Number(readFileSync(file, 'utf8')) : null
     },
   }
+}
+
+/** How many of this process's file descriptors are open on `path`, or on files under it when it ends in '/' (Linux: /proc/self/fd). */
+export function openFds(path: string): number {
+  let n = 0
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`)
+    } catch {
+      continue // closed meanwhile (the one readdir used)
+    }
+    if (path.endsWith('/') ? target.startsWith(path) : target === path) n++
+  }
+  return n
 }

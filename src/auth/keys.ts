@@ -11,6 +11,7 @@ import { type Static, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../config/load'
 import { BadRequest, NotFound } from '../errors'
+import { FailureLimit } from './failures'
 import { NAME_PATTERN } from '../instances/options'
 import type { StoredKey, Store } from '../store/db'
 
@@ -54,12 +55,15 @@ export class KeyRing {
   private byHash = new Map<string, Principal>()
   /** Set when llamactl generated the management key: where it is. */
   readonly generatedKeyFile: string | null = null
+  /** Failed sign-ins and wrong keys per client address (see failures.ts). */
+  readonly failures: FailureLimit
 
   constructor(
     private config: Config,
     private store: Store,
   ) {
     const a = config.auth
+    this.failures = new FailureLimit(a)
     let managementKeys = a.management_keys
     if (a.require_management_auth && managementKeys.length === 0) {
       const file = join(config.data_dir, 'management.key')

@@ -20,7 +20,7 @@ const INT = /^[+-]?\d+$/
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
 /** The flag a word names, with any attached value; null when it names none of the table's. */
-function lookup(table: FlagTable, word: string): Hit | null {
+export function lookup(table: FlagTable, word: string): Hit | null {
   if (!word.startsWith('-') || word === '-' || word === '--' || NUMBER_LIKE.test(word)) return null
   let name = word
   let inline: string | undefined

@@ -130,6 +130,10 @@ export function validateAgainst(table: FlagTable, options: Record<string, unknow
         break
       case 'int':
         if (!isInt(value)) throw wrong('a whole number')
+        // port 0 (as in the original llamactl) asks llamactl to pick one from instances.port_range
+        if (isPortOption(spec) && (value < (spec.name === 'port' ? 0 : 1) || value > 65535)) {
+          throw wrong(spec.name === 'port' ? 'a port number from 1 to 65535 (or 0: llamactl picks one)' : 'a port number from 1 to 65535')
+        }
         break
       case 'float':
         if (typeof value !== 'number' || !Number.isFinite(value)) throw wrong('a number')
@@ -163,6 +167,11 @@ export function validateAgainst(table: FlagTable, options: Record<string, unknow
       }
     }
   }
+}
+
+/** A whole-number option that names a TCP port (`port`, `data_parallel_rpc_port`): 1 to 65535 only. */
+export function isPortOption(spec: FlagSpec): boolean {
+  return spec.type === 'int' && (spec.name === 'port' || spec.name.endsWith('_port'))
 }
 
 function isInt(v: unknown): v is number {
@@ -249,7 +258,7 @@ function schemaFor(s: FlagSpec, description: string): TSchema {
     case 'string':
       return T.String({ description })
     case 'int':
-      return T.Integer({ description })
+      return isPortOption(s) ? T.Integer({ description, minimum: s.name === 'port' ? 0 : 1, maximum: 65535 }) : T.Integer({ description })
     case 'float':
       return T.Number({ description })
     case 'bool':

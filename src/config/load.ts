@@ -62,6 +62,9 @@ export interface Config {
     management_keys: string[]
     require_inference_auth: boolean
     inference_keys: string[]
+    max_failures: number
+    failure_window: number
+    failure_delay: number
   }
 }
 

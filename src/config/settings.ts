@@ -101,6 +101,9 @@ export const SETTINGS: Setting[] = [
   { key: 'auth.management_keys', kind: 'list', default: [], env: 'LLAMACTL_MANAGEMENT_KEYS', doc: 'management keys (comma-separated in the variable)' },
   { key: 'auth.require_inference_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_INFERENCE_AUTH', doc: 'require an inference key for /v1' },
   { key: 'auth.inference_keys', kind: 'list', default: [], env: 'LLAMACTL_INFERENCE_KEYS', doc: 'inference keys (comma-separated in the variable)' },
+  { key: 'auth.max_failures', kind: 'int', default: 10, env: 'LLAMACTL_AUTH_MAX_FAILURES', min: 0, doc: 'failed sign-ins and wrong Bearer keys allowed from one client address (IPv6: one /64) in `auth.failure_window`; past it, 429 with Retry-After (0: no limit; loopback is limited too)' },
+  { key: 'auth.failure_window', kind: 'int', default: 300, env: 'LLAMACTL_AUTH_FAILURE_WINDOW', min: 1, max: 86400, doc: 'seconds in which `auth.max_failures` are counted, from an address\'s first failure' },
+  { key: 'auth.failure_delay', kind: 'int', default: 1, env: 'LLAMACTL_AUTH_FAILURE_DELAY', min: 0, max: 60, doc: 'seconds a limited address waits for each 429; while 4 such answers are pending for it, its other attempts are refused unchecked' },
 ]
 
 export const SETTINGS_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]))

@@ -22,6 +22,7 @@ import { pageRouteDoc, pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
 import { sessionRoutes } from './session'
 import { systemRoutes } from './system'
+import { failed, keyFailed } from './throttle'
 import { bindServer } from './timeouts'
 import { HostPolicy, pinUrl, readTarget } from './target'
 
@@ -91,13 +92,14 @@ export function createApp(deps: AppDeps) {
           crossSiteRefusal(request, target.host, config) ??
           ((cors && preflight(request, config)) || authorize(request, path, config, deps.keys, deps.sessions))
         try {
-          response = early ?? (await routes.handle(request))
+          response = early ? (keyFailed(request) ? await failed(request, deps.keys.failures, early) : early) : await routes.handle(request)
         } catch (e) {
           response = mapError('UNKNOWN', e, request)
         }
       }
       if (cors) decorate(response, request, config)
-      for (const [k, v] of extra) response.headers.set(k, v)
+      // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
+      for (const [k, v] of extra) k.toLowerCase() === 'content-security-policy' ? response.headers.append(k, v) : response.headers.set(k, v)
       if (logRequests) {
         // Streams are logged when their headers go out: duration is time to first byte.
         logger!.info('request', {

@@ -10,6 +10,7 @@ import type { Config } from '../config/load'
 import { sameOrigin } from './cors'
 import { BadRequest } from '../errors'
 import { errorResponse } from './errors'
+import { noteFailedKey, refuseUnchecked } from './throttle'
 
 /** Routes anyone may call: the page's sign-in and its static files (the page itself checks its session). */
 export const PUBLIC_PREFIXES = ['/ui/assets/']
@@ -107,9 +108,13 @@ function check(request: Request, cls: RouteClass, config: Config, keys: KeyRing,
       'www-authenticate': 'Bearer',
     })
   }
+  // An address that is guessing keys may have to wait before its key is even looked at.
+  const refused = required ? refuseUnchecked(request, keys.failures) : null
+  if (refused) return refused
   const principal = key ? keys.authenticate(key) : null
   if (!principal) {
     if (!required) return null
+    noteFailedKey(request) // counted, and the answer slowed down, by the app (throttle.ts)
     return errorResponse(401, 'invalid or expired API key', { 'www-authenticate': 'Bearer error="invalid_token"' })
   }
   if (cls === 'management' && principal.kind !== 'management' && required) {

@@ -39,14 +39,31 @@ function connectionTokens(h: Headers): string[] {
   return c ? c.split(',').map((t) => t.trim().toLowerCase()) : []
 }
 
+/**
+ * Every forwarded answer is a sandboxed document: a page a backend serves (llama-server's web
+ * UI, or anything a backend chooses to send) is shown at llamactl's own address, so without this
+ * its script would act with the admin page's session (read /ui and its CSRF token, stop or
+ * create instances). `sandbox` without `allow-same-origin` gives it an opaque origin: scripts,
+ * forms and popups still work, but it is no longer llamactl's origin, so it reads nothing of
+ * llamactl's, sends no SameSite cookie and has no storage or service worker there.
+ */
+export const PROXY_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads'
+
+/** Answer headers a backend may not set on llamactl's origin (they would reach the admin page). */
+const ORIGIN_WIDE = ['set-cookie', 'set-cookie2', 'clear-site-data']
+
 export function responseHeaders(upstream: Headers, extra: Record<string, string>): Headers {
   const out = new Headers(upstream)
   for (const k of connectionTokens(upstream)) if (k !== 'content-length') out.delete(k)
   // content-length is kept: the body passes through unchanged, so it stays true.
   for (const k of HOP_BY_HOP) if (k !== 'content-length') out.delete(k)
+  for (const k of ORIGIN_WIDE) out.delete(k)
   // Tell nginx (and friends) in front of llamactl not to buffer streams either.
   out.set('x-accel-buffering', 'no')
   for (const k in extra) out.set(k, extra[k]!)
+  // Appended last, so neither the backend's own policy nor response_headers can replace it
+  // (a browser enforces every Content-Security-Policy header it gets).
+  out.append('content-security-policy', PROXY_CSP)
   return out
 }
 

@@ -4,7 +4,7 @@ import { BadRequest } from '../errors'
 import type { InstanceManager } from '../instances/manager'
 import { Type as T } from '@sinclair/typebox'
 import { InstanceOptionsSchema, InstanceViewSchema } from '../instances/options'
-import type { LogSink } from '../supervisor/log-sink'
+import { FOLLOWER_QUEUE_LIMIT, type LogSink } from '../supervisor/log-sink'
 import { readJson } from './body'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
@@ -89,9 +89,6 @@ export function instanceRoutes(manager: InstanceManager) {
       }),
     }))
 }
-
-/** Bytes queued for a follower that is not reading before it is dropped. */
-const FOLLOWER_QUEUE_LIMIT = 4 * 1024 * 1024
 
 /** Server-sent events: the last `lines` lines, then each new line as the backend writes it. */
 function followLog(log: LogSink, lines: number, signal: AbortSignal): Response {

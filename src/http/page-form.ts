@@ -172,8 +172,8 @@ export function optionsFromForm(s: FormState): Record<string, unknown> {
 }
 
 /**
- * Checks the server cannot make for the page: the port is a whole number (the API takes any
- * value there and picks a free port when it is not one).
+ * Checks the server cannot make for the page: the port is a whole number (the form's text
+ * would otherwise reach the API as a string; the API itself refuses ports outside 1-65535).
  */
 export function checkForm(s: FormState): FormErrors {
   const errors: FormErrors = {}

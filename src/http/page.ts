@@ -29,6 +29,7 @@ import { readBody } from './body'
 import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
 import { unlimited } from './timeouts'
+import { FOLLOWER_QUEUE_LIMIT } from '../supervisor/log-sink'
 
 export interface PageDeps {
   manager: InstanceManager
@@ -471,7 +472,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
     const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
     unlimited(request)
     const enc = new TextEncoder()
-    let stop = () => {}
+    let stop: (dropped?: Error) => void = () => {}
     const body = new ReadableStream<Uint8Array>({
       start(ctrl) {
         let closed = false
@@ -480,6 +481,13 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         let timer: ReturnType<typeof setTimeout> | null = null
         const send = (chunk: string) => {
           if (closed) return
+          // A client that stopped reading is dropped rather than queued for without bound: the
+          // queue is thrown away and the connection ends; its EventSource reconnects with
+          // Last-Event-ID when it reads again, and is told how many lines it missed.
+          if ((ctrl.desiredSize ?? 0) < -FOLLOWER_QUEUE_LIMIT) {
+            stop(new Error('the client stopped reading the log stream'))
+            return
+          }
           try {
             ctrl.enqueue(enc.encode(chunk))
           } catch {
@@ -508,26 +516,28 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
           if (manager.find(inst.name) !== inst || (authOn && !sessions.get(cookie))) stop()
           else send(': keep-alive\n\n')
         }, 15000)
-        stop = () => {
+        const onAbort = () => stop()
+        stop = (dropped?: Error) => {
           if (closed) return
           closed = true
           unsubscribe()
           clearInterval(heartbeat)
           if (timer) clearTimeout(timer)
-          request.signal.removeEventListener('abort', stop)
+          request.signal.removeEventListener('abort', onAbort)
           try {
-            ctrl.close()
+            if (dropped) ctrl.error(dropped)
+            else ctrl.close()
           } catch {
             // already closed by the client
           }
         }
-        request.signal.addEventListener('abort', stop)
+        request.signal.addEventListener('abort', onAbort)
         if (request.signal.aborted) stop()
       },
       cancel() {
         stop()
       },
-    })
+    }, { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 })
     return new Response(body, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
     })

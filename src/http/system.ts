@@ -8,7 +8,9 @@ import { Elysia } from 'elysia'
 import { doc } from './openapi'
 import type { Config } from '../config/load'
 import { CommandFailed } from '../errors'
-import { dockerRun } from '../instances/launch'
+import { backendFor } from '../backends'
+import { shownArgv } from '../backends/mask'
+import { dockerRun, inheritedEnv } from '../instances/launch'
 import { runToEnd } from '../supervisor/run'
 
 export const SERVER_INFO_TIMEOUT_MS = 15_000
@@ -27,12 +29,12 @@ export async function runLlamaServer(config: Config, flag: string, timeoutMs: nu
     } catch (e) {
       throw new CommandFailed((e as Error).message)
     }
-    env = { ...(process.env as Record<string, string>), ...inner }
+    env = { ...inheritedEnv(process.env), ...inner }
   } else {
     argv = [bc.command, ...bc.args, flag]
-    env = { ...(process.env as Record<string, string>), ...bc.environment }
+    env = { ...inheritedEnv(process.env), ...bc.environment }
   }
-  const shown = argv.join(' ')
+  const shown = shownArgv(argv, backendFor('llama_cpp').table)
   let r
   try {
     r = await runToEnd(argv, env, { timeoutMs })

@@ -12,6 +12,11 @@ export function bindServer(request: Request, server: Server<unknown>) {
   servers.set(request, server)
 }
 
+/** The client's address as the socket gives it (no header is trusted); null without a socket (tests). */
+export function clientAddress(request: Request): string | null {
+  return servers.get(request)?.requestIP(request)?.address ?? null
+}
+
 /** No idle timeout for this request from now on. */
 export function unlimited(request: Request) {
   servers.get(request)?.timeout(request, 0)

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/load'
 import { backendFor } from '../backends'
+import { shownArgv } from '../backends/mask'
 import { StartFailed } from '../errors'
 import { idleAction } from '../scheduler/idle'
 import { decideRestart } from '../scheduler/restart-policy'
@@ -205,14 +206,14 @@ export class Instance {
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
     let proc: BackendProcess
     try {
-      const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env as Record<string, string>)
+      const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env)
       const { argv, env, container } = plan
       let onStop: ((graceMs: number) => Promise<void>) | undefined
       if (container) {
         await removeStaleContainer(container, env)
         onStop = (graceMs) => stopContainer(container, graceMs, env, (line) => this.log.note(line))
       }
-      this.log.note(`starting: ${shownArgv(argv)}`)
+      this.log.note(`starting: ${shownArgv(argv, backend.table)}`)
       proc = BackendProcess.spawn({ argv, env, healthUrl, onStop }, this.log)
     } catch (e) {
       this.releasePort()
@@ -381,20 +382,4 @@ function connectHost(o: InstanceOptions): string {
   const h = bindHost(o)
   if (h === '0.0.0.0' || h === '' || h === '::') return '127.0.0.1'
   return h.includes(':') ? `[${h}]` : h
-}
-
-/** The argv as logged: values of key, token, secret and password flags masked. */
-export function shownArgv(argv: string[]): string {
-  return argv
-    .map((a, i) => {
-      const prev = argv[i - 1] ?? ''
-      if (/^--?[\w-]*(key|token|secret|password)[\w-]*=/i.test(a)) return `${a.slice(0, a.indexOf('=') + 1)}***`
-      if (i > 0 && /^--?[\w-]*(key|token|secret|password)[\w-]*$/i.test(prev) && !a.startsWith('-')) return '***'
-      return quoteArg(a)
-    })
-    .join(' ')
-}
-
-function quoteArg(a: string): string {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`
 }

@@ -1,9 +1,10 @@
 /**
  * What to run for an instance: the argv, its environment and, in Docker mode, the container to
- * clean up. Native: `command [args] [subcommand] <options>` with llamactl's environment, the
- * backend's and the instance's. Docker: `docker run --rm --name llamactl-<instance> … IMAGE
- * [args] <options>`, the environment passed into the container with `-e NAME` (the values
- * travel in the Docker client's environment, so they appear in no process list or log).
+ * clean up. Native: `command [args] [subcommand] <options>` with llamactl's environment (less
+ * its own LLAMACTL_* variables, see inheritedEnv), the backend's and the instance's. Docker:
+ * `docker run --rm --name llamactl-<instance> … IMAGE [args] <options>`, the environment passed
+ * into the container with `-e NAME` (the values travel in the Docker client's environment, so
+ * they appear in no process list or log).
  */
 import { backendFor } from '../backends'
 import type { BackendConfig } from '../config/load'
@@ -16,6 +17,18 @@ export interface LaunchPlan {
   container: ContainerRef | null
 }
 
+/**
+ * What a backend (or the Docker client running it) inherits from llamactl's environment: all of
+ * it but llamactl's own LLAMACTL_* variables, which are its configuration and its keys
+ * (LLAMACTL_MANAGEMENT_KEYS, LLAMACTL_INFERENCE_KEYS, …). A backend gets one of those names only
+ * when its backend's or instance's `environment` sets it.
+ */
+export function inheritedEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('LLAMACTL_')) out[k] = v
+  return out
+}
+
 export function containerName(instance: string): string {
   return `llamactl-${instance}`
 }
@@ -25,9 +38,10 @@ export function launchPlan(
   options: InstanceOptions,
   bc: BackendConfig,
   where: { host: string; port: number },
-  baseEnv: Record<string, string>,
+  llamactlEnv: Record<string, string | undefined>,
 ): LaunchPlan {
   const backend = backendFor(options.backend_type)
+  const baseEnv = inheritedEnv(llamactlEnv)
   const own = backend.buildArgs(options.backend_options, where)
   if (!options.docker_enabled) {
     return {

@@ -7,9 +7,10 @@
  */
 import { Database } from 'bun:sqlite'
 import { InsufficientStorage, StorageFailed } from '../errors'
-import { mkdirSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { MIGRATIONS } from './migrations'
+import { makeDir, makePrivate, PRIVATE_FILE } from './private'
 
 export interface StoredInstance {
   name: string
@@ -43,13 +44,20 @@ export class Store {
   private q
 
   constructor(private path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') {
+      makeDir(dirname(path))
+      // Made 0600 before SQLite sees it (an empty file is a new database); SQLite gives the -wal
+      // and -shm files the database's mode. An older llamactl's 0644 files are made 0600 too.
+      if (!existsSync(path)) closeSync(openSync(path, 'a', PRIVATE_FILE))
+      this.privateFiles()
+    }
     this.db = new Database(path, { create: true, strict: true })
     this.db.run('PRAGMA journal_mode = WAL')
     this.db.run('PRAGMA synchronous = FULL')
     this.db.run('PRAGMA busy_timeout = 5000')
     this.db.run('PRAGMA foreign_keys = ON')
     this.migrate()
+    if (path !== ':memory:') this.privateFiles()
     this.q = {
       list: this.db.query<StoredInstance, []>('SELECT name, options, created, desired FROM instances ORDER BY created, name'),
       get: this.db.query<StoredInstance, [string]>('SELECT name, options, created, desired FROM instances WHERE name = ?'),
@@ -70,6 +78,10 @@ export class Store {
       ),
       keyDelete: this.db.query('DELETE FROM api_keys WHERE id = ?'),
     }
+  }
+
+  private privateFiles() {
+    for (const f of [this.path, `${this.path}-wal`, `${this.path}-shm`, `${this.path}-journal`]) makePrivate(f)
   }
 
   private migrate() {

@@ -58,11 +58,14 @@ export class BackendProcess {
     this.proc = proc
     this.pid = proc.pid
     this.startTime = processStartTime(proc.pid) ?? String(Date.now())
+    // The log file is open while the process runs, closed once its output is flushed.
+    log.hold()
     const pumps = [this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]
     this.exited = proc.exited.then(async (code) => {
       // A grandchild may hold the pipes open; don't wait on it for long.
       await Promise.race([Promise.allSettled(pumps), Bun.sleep(500)])
       log.flush()
+      log.release()
       this.done = true
       const signal = proc.signalCode === null ? null : String(proc.signalCode)
       return { code: signal ? null : code, signal, requested: this.stopRequested }

@@ -3,11 +3,20 @@
  * the last lines in memory for the logs endpoint. Input arrives as raw chunks from the
  * backend's pipes; a line of any length is written whole to the file and kept in memory
  * cut to MAX_TAIL_LINE, so a runaway line never blocks the backend or eats memory.
+ *
+ * The file is open only while the log is held (its backend runs: BackendProcess holds it from
+ * spawn to exit); a line written at other times (llamactl's own notes about a stopped
+ * instance) opens it, appends and closes it again. So a thousand defined instances hold no
+ * file descriptor, only the running ones do.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fchmodSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { makeDir, makePrivate, PRIVATE_FILE } from '../store/private'
 
 export const MAX_TAIL_LINE = 16 * 1024
+
+/** Bytes queued for a log follower (the API's or the page's) that is not reading before it is dropped. */
+export const FOLLOWER_QUEUE_LIMIT = 4 * 1024 * 1024
 
 export interface LogSinkOptions {
   /** null: memory only. */
@@ -27,6 +36,11 @@ interface Follower {
 export class LogSink {
   private fd: number | null = null
   private size = 0
+  /** Backends running with this log: the file stays open while there is one. */
+  private holds = 0
+  /** The file could not be opened: memory only, until the next hold() tries again. */
+  private fileFailed = false
+  private closed = false
   private ring: string[]
   private head = 0
   private count = 0
@@ -42,17 +56,55 @@ export class LogSink {
     this.ring = []
     if (opts.file) {
       try {
-        mkdirSync(dirname(opts.file), { recursive: true })
+        makeDir(dirname(opts.file))
+        // Files an older llamactl left 0644 (rotated ones too) become private.
+        for (let i = 1; i <= opts.maxFiles; i++) makePrivate(`${opts.file}.${i}`)
+        // Tried once now, so a folder that cannot be written is said at once, then closed.
         this.open()
+        this.closeFile()
       } catch (e) {
-        // A read-only or full disk must not stop the instance: its log stays in memory.
-        this.note(`cannot write the log file (${(e as Error).message}); keeping the log in memory only`)
+        this.fileUnavailable(e as Error)
       }
     }
   }
 
+  /** A backend starts writing here: the file stays open until release(). */
+  hold() {
+    this.holds++
+    this.fileFailed = false
+  }
+
+  /** The backend has exited: the file is closed unless another still holds it. */
+  release() {
+    if (this.holds > 0) this.holds--
+    if (this.holds === 0) this.closeFile()
+  }
+
+  private fileUnavailable(e: Error) {
+    // A read-only or full disk must not stop the instance: its log stays in memory.
+    this.fileFailed = true
+    this.closeFile()
+    this.note(`cannot write the log file (${e.message}); keeping the log in memory only`)
+  }
+
+  private closeFile() {
+    if (this.fd === null) return
+    try {
+      closeSync(this.fd)
+    } catch {
+      // already gone
+    }
+    this.fd = null
+  }
+
   private open() {
-    this.fd = openSync(this.opts.file!, 'a', 0o640)
+    this.fd = openSync(this.opts.file!, 'a', PRIVATE_FILE)
+    // 0600 whatever the umask, and for a file an older llamactl made 0644.
+    try {
+      fchmodSync(this.fd, PRIVATE_FILE)
+    } catch {
+      // not ours to change (another owner): it is written all the same
+    }
     this.size = fstatSync(this.fd).size
   }
 
@@ -129,16 +181,26 @@ export class LogSink {
   }
 
   private writeFile(text: string) {
-    if (this.fd === null) return
+    if (!this.opts.file || this.closed || this.fileFailed) return
+    if (this.fd === null) {
+      try {
+        this.open()
+      } catch (e) {
+        this.fileUnavailable(e as Error)
+        return
+      }
+    }
     const bytes = Buffer.from(text)
     if (this.opts.rotate && this.size > 0 && this.size + bytes.length > this.opts.maxFileBytes) this.rotate()
-    if (this.fd === null) return
-    try {
-      writeSync(this.fd, bytes)
-      this.size += bytes.length
-    } catch {
-      // A full disk must not take the backend down with it; the in-memory tail still works.
+    if (this.fd !== null) {
+      try {
+        writeSync(this.fd, bytes)
+        this.size += bytes.length
+      } catch {
+        // A full disk must not take the backend down with it; the in-memory tail still works.
+      }
     }
+    if (this.holds === 0) this.closeFile()
   }
 
   private rotate() {
@@ -158,7 +220,8 @@ export class LogSink {
     try {
       this.open()
     } catch {
-      return // the file cannot be opened again: memory only from here
+      this.fileFailed = true
+      return // the file cannot be opened again: memory only until the next start
     }
     // Could not rotate (a read-only folder): go on appending, and try again after another maxFileBytes.
     if (!rotated) this.size = 0
@@ -200,7 +263,7 @@ export class LogSink {
     this.flush()
     for (const l of this.listeners) l.end?.()
     this.listeners.clear()
-    if (this.fd !== null) closeSync(this.fd)
-    this.fd = null
+    this.closeFile()
+    this.closed = true
   }
 }

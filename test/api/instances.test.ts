@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { processStartTime } from '../../src/supervisor/os-process'
 import { type Harness, harness } from '../helpers'
 
@@ -198,6 +200,41 @@ describe('errors', () => {
     expect(argv).not.toContain('--rerank')
   })
 
+  test('a port outside 1-65535 is 400 on create and on update, and creates or changes nothing', async () => {
+    const cases: [unknown, string][] = [
+      [{ backend_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_options: { model: 'x', port: 65536 } }, 'backend_options.port'],
+      [{ backend_options: { model: 'x', port: -1 } }, 'backend_options.port'],
+      [{ llama_server_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_type: 'mlx_lm', backend_options: { model: 'x', port: 70000 } }, 'backend_options.port'],
+      [{ backend_type: 'vllm', backend_options: { model: 'x', port: 99999 } }, 'backend_options.port'],
+      [{ backend_type: 'vllm', backend_options: { model: 'x', data_parallel_rpc_port: 99999 } }, 'backend_options.data_parallel_rpc_port'],
+    ]
+    for (const [body, fragment] of cases) {
+      const res = await h.json('POST', '/api/v1/instances/p', body)
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400])
+      expect(res.body.error).toContain(fragment)
+      expect(res.body.error).toContain('1 to 65535')
+    }
+    expect(h.store.countInstances()).toBe(0)
+    expect(h.manager.list()).toHaveLength(0)
+    // 0, as in the original llamactl, lets llamactl pick a port from instances.port_range
+    const zero = await h.json('POST', '/api/v1/instances/z', { backend_options: { model: 'x', port: 0 } })
+    expect(zero.status).toBe(201)
+    expect(zero.body.port).toBeGreaterThanOrEqual(h.config.instances.port_range[0])
+    expect(zero.body.port).toBeLessThanOrEqual(h.config.instances.port_range[1])
+    await h.json('DELETE', '/api/v1/instances/z')
+
+    await h.json('POST', '/api/v1/instances/q', { backend_options: { model: 'x' } })
+    const put = await h.json('PUT', '/api/v1/instances/q', { backend_options: { model: 'x', port: 99999 } })
+    expect(put.status).toBe(400)
+    expect(put.body.error).toContain('backend_options.port')
+    const after = await h.json('GET', '/api/v1/instances/q')
+    expect(after.body.status).toBe('running')
+    expect(after.body.options.backend_options).toEqual({ model: 'x' })
+    expect(JSON.parse(h.store.getInstance('q')!.options).backend_options).toEqual({ model: 'x' })
+  })
+
   test('a rejected PUT changes nothing', async () => {
     await h.json('POST', '/api/v1/instances/k', { backend_options: { model: 'x' }, idle_timeout: 7 })
     const res = await h.json('PUT', '/api/v1/instances/k', { idle_timeout: 'soon' })
@@ -267,6 +304,40 @@ test('secrets in the backend command line are masked in the log', async () => {
     const logs = await (await h2.request('GET', '/api/v1/instances/sec/logs')).text()
     expect(logs).toContain('--api-key ***')
     expect(logs).not.toContain('sk-very-secret-123')
+  } finally {
+    await h2.close()
+  }
+})
+
+test('every value of every secret flag is masked in the log, the logs endpoint and start errors', async () => {
+  const h2 = await harness({ LLAMACTL_VLLM_COMMAND: '/nonexistent/vllm' })
+  try {
+    const secrets = ['-dash-key-1', 'vk-one', 'vk-two', 'vk-three', 'hf-secret-9', 'ek-4', 'ek-5', 'eq-6', '-hft-7']
+    // llama: a key that starts with '-', keys in extra_args (spaced, attached, a short spelling)
+    const llama = await h2.json('POST', '/api/v1/instances/lk', {
+      backend_options: { model: 'crash-on-load', api_key: '-dash-key-1', extra_args: ['--api-key-x=eq-6', '-hft', '-hft-7'] },
+    })
+    expect(llama.status).toBe(500)
+    // vLLM: a list of keys, a token, unknown secret flags with several values
+    const v = await h2.json('POST', '/api/v1/instances/vk', {
+      backend_type: 'vllm',
+      backend_options: { model: 'org/m', api_key: ['vk-one', 'vk-two', 'vk-three'], hf_token: 'hf-secret-9', extra_args: ['--other-token', 'ek-4', 'ek-5', '--seed', '1'] },
+    })
+    expect(v.status).toBe(500)
+    const errors = [llama.body.error, v.body.error].join('\n')
+    const logs = [
+      await (await h2.request('GET', '/api/v1/instances/lk/logs')).text(),
+      await (await h2.request('GET', '/api/v1/instances/vk/logs')).text(),
+    ].join('\n')
+    const file = [readFileSync(join(h2.config.instances.logs_dir, 'lk.log'), 'utf8'), readFileSync(join(h2.config.instances.logs_dir, 'vk.log'), 'utf8')].join('\n')
+    for (const secret of secrets) {
+      expect([secret, errors.includes(secret), logs.includes(secret), file.includes(secret)]).toEqual([secret, false, false, false])
+    }
+    expect(logs).toContain('--api-key *** ')
+    expect(logs).toContain('--api-key *** *** *** ')
+    expect(logs).toContain('--hf-token *** ')
+    expect(logs).toContain('--other-token *** *** --seed 1')
+    expect(logs).toContain('--api-key-x=***')
   } finally {
     await h2.close()
   }

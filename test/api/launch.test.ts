@@ -55,6 +55,31 @@ describe('what an instance runs', () => {
     expect(logs).toContain('fake-llama-server: model x')
   })
 
+  test('llamactl\'s own LLAMACTL_* variables (its keys) do not reach a backend, unless the instance or backend sets them', async () => {
+    const saved = { m: process.env.LLAMACTL_MANAGEMENT_KEYS, i: process.env.LLAMACTL_INFERENCE_KEYS }
+    process.env.LLAMACTL_MANAGEMENT_KEYS = 'mk-inherited'
+    process.env.LLAMACTL_INFERENCE_KEYS = 'ik-inherited'
+    try {
+      h = await harness({ LLAMACTL_LLAMACPP_ENV: 'LLAMACTL_FROM_BACKEND=set-in-config' })
+      const printing = async (name: string, variable: string, environment: Record<string, string> = {}) => {
+        const res = await h!.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: variable, ...environment } })
+        expect(res.status).toBe(201)
+        return logsOf(name)
+      }
+      expect(await printing('m', 'LLAMACTL_MANAGEMENT_KEYS')).toContain('env LLAMACTL_MANAGEMENT_KEYS=undefined')
+      expect(await printing('i', 'LLAMACTL_INFERENCE_KEYS')).toContain('env LLAMACTL_INFERENCE_KEYS=undefined')
+      expect(await printing('own', 'LLAMACTL_INFERENCE_KEYS', { LLAMACTL_INFERENCE_KEYS: 'given-by-instance' })).toContain('env LLAMACTL_INFERENCE_KEYS=given-by-instance')
+      expect(await printing('cfg', 'LLAMACTL_FROM_BACKEND')).toContain('env LLAMACTL_FROM_BACKEND=set-in-config')
+      // the rest of llamactl's environment still passes
+      expect(await printing('path', 'PATH')).toContain(`env PATH=${process.env.PATH}`)
+    } finally {
+      for (const [k, v] of [['LLAMACTL_MANAGEMENT_KEYS', saved.m], ['LLAMACTL_INFERENCE_KEYS', saved.i]] as const) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    }
+  })
+
   test('a bad command_override is 400', async () => {
     h = await harness()
     const res = await h.json('POST', '/api/v1/instances/o', { backend_options: { model: 'x' }, command_override: '' })

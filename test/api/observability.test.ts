@@ -33,18 +33,40 @@ describe('/metrics', () => {
     h = await harness()
     await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
     const base = h.listen()
-    for (let i = 0; i < 3; i++) await (await post(base, '/v1/chat/completions', { model: 'm', max_tokens: 4 })).json()
-    for (let i = 0; i < 2; i++) await (await post(base, '/v1/chat/completions', { model: 'm', max_tokens: 6, stream: true })).text()
+    // The backend's own count for a request is its non-stream usage. The fake, like llama-server,
+    // streams usage only when asked and otherwise timings, where a repeated prompt is mostly
+    // served from its cache (prompt_n small, cache_n the rest).
+    const messages = [{ role: 'user', content: 'the same prompt of several words each time' }]
+    const plain = async (max_tokens: number) => {
+      const r = (await (await post(base, '/v1/chat/completions', { model: 'm', messages, max_tokens })).json()) as { usage: { prompt_tokens: number; completion_tokens: number } }
+      return r.usage
+    }
+    const events = async (extra: Record<string, unknown>) => {
+      const text = await (await post(base, '/v1/chat/completions', { model: 'm', messages, max_tokens: 6, stream: true, ...extra })).text()
+      return text.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)))
+    }
+    const usages = [await plain(4), await plain(4), await plain(4)]
+    const uncounted = await events({})
+    const asked = await events({ stream_options: { include_usage: true } })
     await (await post(base, '/v1/embeddings', { model: 'm', input: ['a', 'b'] })).json()
     await (await post(base, '/v1/some/unknown/route', { model: 'm' })).text()
+    // what the streams carried: no usage unless asked, and a cached prompt in the timings
+    expect(uncounted.filter((e) => 'usage' in e)).toEqual([])
+    const timings = uncounted.at(-1).timings
+    expect(timings.prompt_n).toBeGreaterThan(0)
+    expect(timings.cache_n).toBeGreaterThan(0)
+    expect(timings.prompt_n + timings.cache_n).toBe(usages[0]!.prompt_tokens)
+    expect(asked.at(-1).usage.prompt_tokens).toBe(usages[0]!.prompt_tokens)
+    expect(usages.map((u) => u.prompt_tokens)).toEqual([usages[0]!.prompt_tokens, usages[0]!.prompt_tokens, usages[0]!.prompt_tokens])
     await waitFor(() => h.manager.metrics.requests.get(['m', 'other', '404']) === 1) // metrics are recorded just after the response
     const text = await metrics()
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'chat_completions', status: '200' })).toBe(5)
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'embeddings', status: '200' })).toBe(1)
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'other', status: '404' })).toBe(1)
-    // the fake reports usage: prompt 3 per chat, completion = max_tokens; embeddings: prompt = inputs
+    // every chat request counts the prompt the backend's usage gives for it, streamed or not,
+    // cached or not; the embeddings count one token per word
     expect(sample(text, 'llamactl_completion_tokens_total', { instance: 'm' })).toBe(3 * 4 + 2 * 6)
-    expect(sample(text, 'llamactl_prompt_tokens_total', { instance: 'm' })).toBe(5 * 3 + 2)
+    expect(sample(text, 'llamactl_prompt_tokens_total', { instance: 'm' })).toBe(5 * usages[0]!.prompt_tokens + 2)
     expect(sample(text, 'llamactl_request_duration_seconds_count', { instance: 'm', route: 'chat_completions' })).toBe(5)
     expect(sample(text, 'llamactl_time_to_first_byte_seconds_count', { instance: 'm', route: 'chat_completions' })).toBe(5)
     expect(sample(text, 'llamactl_requests_in_flight', { instance: 'm' })).toBe(0)

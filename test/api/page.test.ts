@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { resolve } from 'node:path'
 import { type Harness, harness, waitFor } from '../helpers'
 
@@ -378,6 +379,31 @@ describe('logs', () => {
     abort.abort()
     await waitFor(() => listeners.size === 0, 5000)
   })
+
+  test('a client that stops reading is dropped, not queued for without bound (like the API follower)', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/stall', { backend_options: { model: 'x' } })
+    const log = h.manager.get('stall').log
+    const listeners = (log as unknown as { listeners: Set<unknown> }).listeners
+    const port = new URL(h.listen()).port
+    // A raw client that sends the request and then never reads a byte.
+    const sock = connect(Number(port), '127.0.0.1')
+    sock.pause()
+    sock.write(`GET /ui/instances/stall/logs/stream?after=${log.written} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: ${s.cookie}\r\n\r\n`)
+    try {
+      await waitFor(() => listeners.size === 1, 5000)
+      const line = 'x'.repeat(4096)
+      // Up to 48 MB of log while the client reads nothing; the stream must give up well before.
+      for (let i = 0; i < 48 && listeners.size > 0; i++) {
+        for (let j = 0; j < 256; j++) log.note(line)
+        await Bun.sleep(60) // past the stream's 50 ms batching, so each batch is queued
+      }
+      expect(listeners.size).toBe(0)
+    } finally {
+      sock.destroy()
+    }
+  }, 30000)
 
   test('the status next to the log is its own small fragment; an unknown instance is a 404 page', async () => {
     h = await harness(on)

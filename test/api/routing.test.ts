@@ -46,7 +46,10 @@ describe('OpenAI-compatible routes', () => {
   test('chat, completions, embeddings and rerank reach the instance named by model', async () => {
     h = await harness()
     // Two instances, so a request sent to the wrong one shows: each fake says its port.
-    const ports = { m: (await create('m')).port, n: (await create('n')).port }
+    const ports = {
+      m: (await create('m', { backend_options: { model: 'x', alias: 'backend-m' } })).port,
+      n: (await create('n', { backend_options: { model: 'x', alias: 'backend-n' } })).port,
+    }
     expect(ports.m).not.toBe(ports.n)
     const base = h.listen()
     const post = async (path: string, body: Record<string, unknown>) => {
@@ -57,9 +60,10 @@ describe('OpenAI-compatible routes', () => {
     for (const model of ['n', 'm', 'n'] as const) {
       const want = ports[model]
       const c = await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] })
-      expect([c.port, c.body.object, c.body.choices[0].message.content]).toEqual([want, 'chat.completion', 'tok0 tok1 tok2 tok3 tok4'])
+      // the fake answers with its alias, as llama-server does
+      expect([c.port, c.body.model, c.body.object, c.body.choices[0].message.content]).toEqual([want, `backend-${model}`, 'chat.completion', 'tok0 tok1 tok2 tok3 tok4'])
       const t = await post('/v1/completions', { model, prompt: 'x' })
-      expect([t.port, t.body.object]).toEqual([want, 'text_completion'])
+      expect([t.port, t.body.model, t.body.object]).toEqual([want, `backend-${model}`, 'text_completion'])
       const e = await post('/v1/embeddings', { model, input: ['a', 'b'] })
       expect([e.port, e.body.data.length]).toEqual([want, 2])
       const r = await post('/v1/rerank', { model, query: 'q', documents: ['a', 'b'] })
@@ -68,7 +72,7 @@ describe('OpenAI-compatible routes', () => {
       expect([r2.port, r2.body.results.length]).toEqual([want, 1])
       // "instance/model": the instance picks the backend
       const sub = await post('/v1/chat/completions', { model: `${model}/inner`, messages: [] })
-      expect([sub.port, sub.body.model]).toEqual([want, 'inner'])
+      expect([sub.port, sub.body.model]).toEqual([want, `backend-${model}`])
     }
   })
 

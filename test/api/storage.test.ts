@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { type Harness, harness, waitFor } from '../helpers'
+import { chmodSync, existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Store } from '../../src/store/db'
+import { type Harness, harness, tempDir, waitFor } from '../helpers'
 
 // The database refusing writes, without mounting anything: SQLite's own limits stand in for a
 // read-only folder (query_only) and a full disk (max_page_count). test/faults/storage.fault.ts
@@ -66,5 +69,31 @@ describe('a database that cannot be written', () => {
     expect(inst.log.tail().join('\n')).toContain('is not recorded, so if llamactl is killed its next start will not end this backend')
     expect((await h.request('POST', '/v1/chat/completions', { model: 'a', messages: [] })).status).toBe(200)
     h.store.db.run('PRAGMA query_only = OFF')
+  })
+})
+
+describe('the database files', () => {
+  const mode = (p: string) => (statSync(p).mode & 0o777).toString(8)
+
+  test('are 0600 (the folder it makes 0700) whatever the umask, and an older 0644 database is made 0600', () => {
+    const umask = process.umask(0o022)
+    try {
+      const path = join(tempDir(), 'made', 'llamactl.db')
+      const files = [path, `${path}-wal`, `${path}-shm`]
+      let store = new Store(path)
+      store.insertInstance({ name: 'a', options: JSON.stringify({ environment: { TOKEN: 'x' } }), created: 1, desired: 'stopped' })
+      expect(files.map(existsSync)).toEqual([true, true, true])
+      expect(files.map(mode)).toEqual(['600', '600', '600'])
+      expect(mode(join(path, '..'))).toBe('700')
+      store.close()
+
+      for (const f of files) if (existsSync(f)) chmodSync(f, 0o644)
+      store = new Store(path)
+      store.insertInstance({ name: 'b', options: '{}', created: 1, desired: 'stopped' })
+      expect(files.map(mode)).toEqual(['600', '600', '600'])
+      store.close()
+    } finally {
+      process.umask(umask)
+    }
   })
 })

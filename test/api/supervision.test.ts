@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { processStartTime } from '../../src/supervisor/os-process'
-import { type Harness, harness, waitFor } from '../helpers'
+import { join } from 'node:path'
+import { InstanceManager } from '../../src/instances/manager'
+import { type Harness, harness, openFds, waitFor } from '../helpers'
 
 let h: Harness
 afterEach(async () => {
@@ -8,6 +10,33 @@ afterEach(async () => {
 })
 
 describe('supervision', () => {
+  test('an instance holds its log file open only while its backend runs', async () => {
+    h = await harness()
+    const logs = `${h.config.instances.logs_dir}/`
+    // many defined instances, none running: no log file open
+    for (let i = 0; i < 30; i++) h.store.insertInstance({ name: `idle${i}`, options: JSON.stringify({ backend_options: { model: 'x' } }), created: 1, desired: 'stopped' })
+    const other = new InstanceManager(h.config, h.store)
+    await other.init()
+    try {
+      expect(other.list()).toHaveLength(30)
+      expect(openFds(logs)).toBe(0)
+    } finally {
+      await other.shutdown()
+    }
+    const file = join(logs, 'r.log')
+    expect((await h.json('POST', '/api/v1/instances/r', { backend_options: { model: 'x' } })).body.status).toBe('running')
+    expect(openFds(file)).toBe(1)
+    expect((await h.json('POST', '/api/v1/instances/r/stop')).body.status).toBe('stopped')
+    expect(openFds(file)).toBe(0)
+    // the tail and the file both have the whole story
+    expect(h.manager.get('r').log.tail().join('\n')).toContain('exited')
+    expect(await Bun.file(file).text()).toContain('exited')
+    expect((await h.json('POST', '/api/v1/instances/r/start')).body.status).toBe('running')
+    expect(openFds(file)).toBe(1)
+    expect((await h.request('DELETE', '/api/v1/instances/r')).status).toBe(204)
+    expect(openFds(logs)).toBe(0)
+  })
+
   test('auto_restart brings a crashed backend back and counts the restart', async () => {
     h = await harness()
     const res = await h.json('POST', '/api/v1/instances/c', {

@@ -43,11 +43,32 @@ describe('GET /api/v1/server/{help,version,devices}', () => {
     expect(await (await h.request('GET', '/api/v1/server/devices')).text()).toBe('args: --a1 --a2 --list-devices\nenv: configured\n')
   })
 
+  test('llamactl\'s own LLAMACTL_* variables do not reach it', async () => {
+    const cmd = script('echo "keys: ${LLAMACTL_MANAGEMENT_KEYS:-none}"')
+    const saved = process.env.LLAMACTL_MANAGEMENT_KEYS
+    process.env.LLAMACTL_MANAGEMENT_KEYS = 'mk-inherited'
+    try {
+      h = await harness({ LLAMACTL_LLAMACPP_COMMAND: cmd, LLAMACTL_LLAMACPP_ARGS: '' })
+      expect(await (await h.request('GET', '/api/v1/server/devices')).text()).toBe('keys: none\n')
+    } finally {
+      if (saved === undefined) delete process.env.LLAMACTL_MANAGEMENT_KEYS
+      else process.env.LLAMACTL_MANAGEMENT_KEYS = saved
+    }
+  })
+
   test('500 {"error"} when the executable is missing', async () => {
     h = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '' })
     const res = await h.json('GET', '/api/v1/server/version')
     expect(res.status).toBe(500)
     expect(res.body).toEqual({ error: 'cannot run /nonexistent/llama-server --version: executable not found: /nonexistent/llama-server' })
+  })
+
+  test('secret flags in the configured args are masked in its errors', async () => {
+    h = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '--api-key -sk-conf-1 --hf-token=hf-conf-2' })
+    const res = await h.json('GET', '/api/v1/server/version')
+    expect(res.status).toBe(500)
+    expect(res.body.error).toStartWith('cannot run /nonexistent/llama-server --api-key *** --hf-token=*** --version: ')
+    expect(res.body.error).not.toContain('conf-')
   })
 
   test('500 {"error"} with its last words when it fails', async () => {

@@ -108,6 +108,51 @@ describe('the page in Chromium', () => {
     await shot('instances-running')
   }, 30000)
 
+  test("a page served by a backend through the proxy cannot act with the admin's session", async () => {
+    // The session cookie is the page's only: it is not sent to the API or the proxy.
+    const cookies = await context!.cookies(`${base}/ui`)
+    expect(cookies.map((c) => [c.name, c.path, c.httpOnly, c.sameSite])).toEqual([['llamactl_session', '/ui', true, 'Strict']])
+    expect(await context!.cookies(`${base}/api/v1/instances/demo/proxy/hostile.html`)).toEqual([])
+    // Suppose the admin does open a backend's page (here with the key added to that one request,
+    // as a reverse proxy in front could): its script runs, but as an opaque origin.
+    const hostile = `${base}/api/v1/instances/demo/proxy/hostile.html`
+    await context!.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
+    const tab = await context!.newPage()
+    try {
+      const res = await tab.goto(hostile)
+      expect(res!.status()).toBe(200)
+      expect(res!.headers()['content-security-policy']).toContain('sandbox')
+      const out = tab.locator('#out')
+      await out.filter({ hasText: 'done' }).waitFor({ timeout: 15000 })
+      const report = (await out.textContent()) ?? ''
+      expect(report).toContain('script ran at origin null')
+      // no cookie, no storage at an opaque origin
+      expect(report).toContain('document.cookie: threw SecurityError')
+      expect(report).toContain('localStorage: threw SecurityError')
+      expect(report).not.toContain('with the token')
+      expect(report).not.toMatch(/: 20\d/) // no attempt got a success
+      expect(await tab.locator('#cookie').textContent()).toBe('backend got cookie: none')
+      // a plain form posted from the page (a navigation, not a fetch) goes without the session
+      const [posted] = await Promise.all([
+        tab.waitForResponse((r) => r.url() === `${base}/ui/instances/demo/stop`),
+        tab.evaluate(() => {
+          const f = document.createElement('form')
+          f.method = 'post'
+          f.action = '/ui/instances/demo/stop'
+          document.body.append(f)
+          f.submit()
+        }),
+      ])
+      expect([303, 403]).toContain(posted.status())
+      expect(h.manager.get('demo').status).toBe('running')
+      expect(h.manager.find('evil')).toBeUndefined()
+    } finally {
+      await tab.close()
+      await context!.unroute(hostile)
+    }
+    expect(h.manager.get('demo').status).toBe('running')
+  }, 30000)
+
   test("invalid input shows the server's message next to the field and keeps what was typed", async () => {
     await page.goto(`${base}/ui/instances/new`)
     await page.locator('#f-name').fill('second')

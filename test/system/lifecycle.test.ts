@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store } from '../../src/store/db'
 import { isAlive, processStartTime } from '../../src/supervisor/os-process'
-import { tempDir, waitFor } from '../helpers'
-import { AUTH, type Running, runLlamactl, startLlamactl } from './process'
+import { BUN, tempDir, waitFor } from '../helpers'
+import { AUTH, MAIN, type Running, runLlamactl, startLlamactl } from './process'
 
 const started: Running[] = []
 afterEach(async () => {
@@ -106,6 +106,37 @@ describe('llamactl as a process', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toContain(`llamactl: cannot write to ${join(dir, 'a-file', 'data')} (`)
     expect(r.stderr).toContain('choose another folder with --data-dir')
+  })
+
+  test('files it writes are 0600 and its folders 0700 whatever the umask and their mode; a data folder open to others is warned about', async () => {
+    const dir = tempDir()
+    const logs = join(dir, 'logs')
+    mkdirSync(logs)
+    const db = join(dir, 'llamactl.db')
+    // what an older llamactl left, under umask 022
+    new Store(db).close()
+    for (const [p, m] of [[dir, 0o755], [logs, 0o755], [db, 0o644]] as const) chmodSync(p, m)
+    const r = await start(dir, { command: ['/bin/sh', '-c', 'umask 022; exec "$@"', 'sh', BUN, MAIN] })
+    expect((await r.api('POST', '/api/v1/instances/p', { backend_options: { model: 'x' } })).status).toBe(201)
+    const mode = (p: string) => [p.slice(dir.length), (statSync(p).mode & 0o777).toString(8)]
+    expect([dir, logs].map(mode)).toEqual([['', '700'], ['/logs', '700']])
+    expect([db, `${db}-wal`, `${db}-shm`, join(logs, 'p.log')].map(mode)).toEqual([
+      ['/llamactl.db', '600'], ['/llamactl.db-wal', '600'], ['/llamactl.db-shm', '600'], ['/logs/p.log', '600'],
+    ])
+    expect(r.output()).toContain(`llamactl: warning: the data folder ${dir} was open to other users (mode 0755)`)
+
+    // a private folder: no warning
+    await r.stop('SIGTERM')
+    const again = await start(dir)
+    expect(again.output()).not.toContain('warning')
+  })
+
+  test('a backend does not inherit llamactl\'s LLAMACTL_* variables (its management key)', async () => {
+    const r = await start(tempDir())
+    const res = await r.api('POST', '/api/v1/instances/env', { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: 'LLAMACTL_MANAGEMENT_KEYS' } })
+    expect(res.status).toBe(201)
+    const logs = (await r.api('GET', '/api/v1/instances/env/logs')).body as string
+    expect(logs).toContain('env LLAMACTL_MANAGEMENT_KEYS=undefined')
   })
 
   test('--help, --version and unknown flags', async () => {

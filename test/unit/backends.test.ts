@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { backendFor, BACKEND_TYPES, type Backend } from '../../src/backends'
 import { isValueWord } from '../../src/backends/parse'
-import type { FlagSpec } from '../../src/backends/spec'
+import { type FlagSpec, isPortOption } from '../../src/backends/spec'
 import { BadRequest } from '../../src/errors'
 
 const llama = backendFor('llama_cpp')
@@ -117,13 +117,16 @@ describe('validating options', () => {
       [llama, { extra_args: '--x' }, 'backend_options.extra_args: must be a list of strings'],
       [vllm, { served_model_name: ['-x'] }, 'list items cannot start with'],
       [mlx, { kv_bits: 'four' }, 'backend_options.kv_bits: mlx_lm.server expects a whole number'],
+      [llama, { port: 99999 }, 'backend_options.port: llama-server expects a port number from 1 to 65535 (or 0: llamactl picks one), got 99999'],
+      [mlx, { port: -1 }, 'backend_options.port: mlx_lm.server expects a port number from 1 to 65535 (or 0: llamactl picks one)'],
+      [vllm, { data_parallel_rpc_port: -5 }, 'backend_options.data_parallel_rpc_port: vllm serve expects a port number from 1 to 65535'],
     ]
     for (const [backend, options, fragment] of cases) expect(errorOf(() => backend.validate(options))).toContain(fragment)
   })
 
   test('good options pass', () => {
-    llama.validate({ model: '/m', gpu_layers: 'all', temp: 0, kv_offload: false, lora: ['a', 'b'], extra_args: ['--x'], control_vector_layer_range: [0, 3] })
-    vllm.validate({ model: 'org/m', hf_token: true, max_model_len: '32k', served_model_name: ['a'] })
+    llama.validate({ model: '/m', port: 1, reuse_port: true, gpu_layers: 'all', temp: 0, kv_offload: false, lora: ['a', 'b'], extra_args: ['--x'], control_vector_layer_range: [0, 3] })
+    vllm.validate({ model: 'org/m', port: 65535, hf_token: true, max_model_len: '32k', served_model_name: ['a'] })
     mlx.validate({ model: 'm', pipeline: true, prompt_cache_bytes: '20G' })
   })
 })
@@ -226,7 +229,7 @@ function optionsArb(backend: Backend): fc.Arbitrary<Record<string, unknown>> {
       case 'string':
         return word()
       case 'int':
-        return int
+        return isPortOption(s) ? fc.integer({ min: 1, max: 65535 }) : int
       case 'float':
         return fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => (Object.is(x, -0) ? 0 : x))
       case 'bool':

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { BadGateway } from '../../src/errors'
-import { forward, type ForwardOptions, targetUrl, upstreamHeaders } from '../../src/http/forward'
+import { forward, type ForwardOptions, PROXY_CSP, responseHeaders, targetUrl, upstreamHeaders } from '../../src/http/forward'
 
 describe('forward', () => {
   test('a backend that cannot be reached is BadGateway (502), and onDone runs once', async () => {
@@ -38,6 +38,19 @@ describe('forward', () => {
     )
     expect([...h.keys()].sort()).toEqual(['authorization', 'x-keep'])
     expect(h.get('authorization')).toBe('Bearer backend-key')
+  })
+
+  test('answers are sandboxed (a policy the backend or response_headers set cannot replace it) and set no cookie on llamactl', () => {
+    const upstream = new Headers({ 'content-security-policy': "default-src 'self'", 'content-type': 'text/html' })
+    upstream.append('set-cookie', 'llamactl_session=fixed; Path=/ui')
+    upstream.append('clear-site-data', '"cookies"')
+    const h = responseHeaders(upstream, { 'content-security-policy': "script-src 'self'" })
+    expect(h.get('content-security-policy')).toBe(`script-src 'self', ${PROXY_CSP}`)
+    expect(PROXY_CSP).toStartWith('sandbox ')
+    expect(PROXY_CSP).not.toContain('allow-same-origin')
+    expect(h.has('set-cookie')).toBe(false)
+    expect(h.has('clear-site-data')).toBe(false)
+    expect(h.get('content-type')).toBe('text/html')
   })
 })
 

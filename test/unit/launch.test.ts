@@ -45,6 +45,16 @@ describe('launch plan', () => {
     expect(plan.container).toEqual({ docker: 'docker', name: 'llamactl-v' })
   })
 
+  test('llamactl\'s own LLAMACTL_* variables are left out of the inherited environment, natively and for the Docker client', () => {
+    const base = { PATH: '/bin', LLAMACTL_MANAGEMENT_KEYS: 'mk', LLAMACTL_INFERENCE_KEYS: 'ik', LLAMACTL_ANYTHING: 'x', llamactl_lower: 'kept' }
+    const config = setup({ LLAMACTL_LLAMACPP_ENV: 'LLAMACTL_BACKEND_SET=b', LLAMACTL_LLAMACPP_DOCKER_IMAGE: 'img' })
+    const native = launchPlan('l', withDefaults({ environment: { LLAMACTL_INSTANCE_SET: 'i' } }, config), config.backends['llama-cpp'], where, base)
+    expect(native.env).toEqual({ PATH: '/bin', llamactl_lower: 'kept', LLAMACTL_BACKEND_SET: 'b', LLAMACTL_INSTANCE_SET: 'i' })
+    const docker = launchPlan('l', withDefaults({ docker_enabled: true, environment: { LLAMACTL_INSTANCE_SET: 'i' } }, config), config.backends['llama-cpp'], where, base)
+    expect(docker.env).toEqual({ PATH: '/bin', llamactl_lower: 'kept', LLAMACTL_BACKEND_SET: 'b', LLAMACTL_INSTANCE_SET: 'i' })
+    expect(docker.argv.filter((a, i) => docker.argv[i - 1] === '-e')).toEqual(['LLAMACTL_BACKEND_SET', 'LLAMACTL_INSTANCE_SET'])
+  })
+
   test('Docker without an image cannot launch', () => {
     const config = setup({ LLAMACTL_LLAMACPP_DOCKER_ENABLED: 'true' })
     expect(() => launchPlan('l', withDefaults({}, config), config.backends['llama-cpp'], where, {})).toThrow('backends.llama-cpp.docker.image is not set')

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
-import { tempDir } from '../helpers'
+import { openFds, tempDir } from '../helpers'
 
 const enc = (s: string) => new TextEncoder().encode(s)
 
@@ -73,6 +73,54 @@ describe('log sink', () => {
     expect(existsSync(`${file}.2`)).toBe(true)
     expect(existsSync(`${file}.3`)).toBe(false)
     expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toBe('000000049')
+  })
+
+  test('the log file, its rotated files and the folder it makes are private (0600, 0700) whatever the umask; an older 0644 file too', () => {
+    const umask = process.umask(0o022)
+    const mode = (p: string) => (statSync(p).mode & 0o777).toString(8)
+    try {
+      const dir = join(tempDir(), 'logs')
+      const file = join(dir, 'i.log')
+      let log = new LogSink({ file, maxFileBytes: 100, maxFiles: 2, rotate: true, tailLines: 5 })
+      for (let i = 0; i < 25; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`))
+      log.close()
+      expect([file, `${file}.1`, `${file}.2`].map(mode)).toEqual(['600', '600', '600'])
+      expect(mode(dir)).toBe('700')
+
+      const old = join(tempDir(), 'old.log')
+      writeFileSync(old, 'from an older llamactl\n')
+      chmodSync(old, 0o644)
+      log = new LogSink({ file: old, maxFileBytes: 1 << 20, maxFiles: 2, rotate: true, tailLines: 5 })
+      log.write('out', enc('new line\n'))
+      log.close()
+      expect(mode(old)).toBe('600')
+      expect(readFileSync(old, 'utf8')).toBe('from an older llamactl\nnew line\n')
+    } finally {
+      process.umask(umask)
+    }
+  })
+
+  test('the file is open only while held (a backend runs); lines written meanwhile still reach it, rotation too', () => {
+    const { log, file } = sink({ maxFileBytes: 100, maxFiles: 2 })
+    expect(openFds(file)).toBe(0)
+    log.note('defined')
+    expect(openFds(file)).toBe(0)
+    log.hold()
+    log.write('out', enc('running\n'))
+    expect(openFds(file)).toBe(1)
+    for (let i = 0; i < 15; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`))
+    expect(openFds(file)).toBe(1)
+    log.release()
+    expect(openFds(file)).toBe(0)
+    log.note('stopped')
+    expect(openFds(file)).toBe(0)
+    expect(existsSync(`${file}.1`)).toBe(true)
+    expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toEndWith('stopped')
+    expect(log.tail(2)).toEqual(['000000014', expect.stringContaining('stopped')])
+    log.close()
+    log.write('out', enc('after close\n'))
+    expect(openFds(file)).toBe(0)
+    expect(readFileSync(file, 'utf8')).not.toContain('after close')
   })
 
   test('multi-byte characters split across chunks survive', () => {
