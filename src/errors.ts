@@ -23,6 +23,10 @@ export class PayloadTooLarge extends AppError {
 export class UnsupportedMediaType extends AppError {
   override readonly status = 415
 }
+/** The client closed the connection before it had sent the whole request: nobody to answer, nothing done. */
+export class ClientClosed extends AppError {
+  override readonly status = 499
+}
 export class StartFailed extends AppError {
   override readonly status = 500
 }

@@ -2,9 +2,19 @@
  * Reading request bodies with a size limit: over the limit is 413 whether the client sent a
  * Content-Length or streamed chunks; not JSON is 400.
  */
-import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors'
+import { AppError, BadRequest, ClientClosed, PayloadTooLarge, UnsupportedMediaType } from '../errors'
 
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  try {
+    return await readWithin(request, limit)
+  } catch (e) {
+    // A client that goes away mid-body is not an internal error (Bun rejects the read with an AbortError).
+    if (request.signal.aborted && !(e instanceof AppError)) throw new ClientClosed('the client closed the connection before it had sent the whole body')
+    throw e
+  }
+}
+
+async function readWithin(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length')
   if (declared !== null) {
     if (Number(declared) > limit) throw tooLarge(limit)

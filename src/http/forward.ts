@@ -114,8 +114,8 @@ export async function forward(o: ForwardOptions): Promise<Response> {
     }
   }
   let upstream: Response
-  try {
-    upstream = await fetch(targetUrl(o.base, o.pathAndQuery), {
+  const send = () =>
+    fetch(targetUrl(o.base, o.pathAndQuery), {
       method: o.method,
       headers: o.headers,
       body: o.body as BodyInit | null,
@@ -123,6 +123,16 @@ export async function forward(o: ForwardOptions): Promise<Response> {
       redirect: 'manual',
       decompress: false,
     } as RequestInit)
+  try {
+    try {
+      upstream = await send()
+    } catch (e) {
+      // A pooled connection the backend closed as it was reused (llama-server does so now and
+      // then): Bun retries no POST, so a body that can be sent again gets one more try.
+      const replayable = o.body === null || o.body instanceof Uint8Array || typeof o.body === 'string'
+      if (o.signal.aborted || !replayable || !String((e as Error)?.message).startsWith('ECONNRESET')) throw e
+      upstream = await send()
+    }
   } catch (e) {
     finish()
     if (e instanceof BadGateway) throw e

@@ -315,6 +315,8 @@ export class InstanceManager {
           await Promise.race([this.startInstance(inst), giveUp])
           this.remember(inst, 'running')
         } catch (e) {
+          // A start cancelled because the instance was deleted: the model is gone, not unavailable.
+          if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
           // Inference clients get the reason's first line; the backend's log lines are for management.
           if (e instanceof StartFailed) throw new Unavailable(`instance ${JSON.stringify(name)} could not be started: ${e.message.split('\n')[0]!.replace(/; last log lines:$/, '')}`)
           throw e

@@ -137,10 +137,14 @@ describe('inference keys made through the API', () => {
     h = await harness(on)
     const secret = 'llamactl-this-is-a-wrong-secret-key'
     const res = await call('GET', '/api/v1/instances', bearer(secret))
+    expect(res.status).toBe(401)
     expect(res.text).not.toContain(secret)
-    await call('POST', '/api/v1/instances/i', bearer(MGMT), { backend_options: { model: 'x' } })
-    await call('POST', '/v1/chat/completions', { ...bearer(INFER), 'content-type': 'application/json' }, { model: 'i' })
-    await call('GET', '/api/v1/instances/i/proxy/echo', bearer(MGMT))
+    expect((await call('POST', '/api/v1/instances/i', bearer(MGMT), { backend_options: { model: 'x' } })).status).toBe(201)
+    // requests that reached the backend with each key, so its log had the chance to show them
+    expect((await call('POST', '/v1/chat/completions', { ...bearer(INFER), 'content-type': 'application/json' }, { model: 'i' })).status).toBe(200)
+    const echo = await call('GET', '/api/v1/instances/i/proxy/echo', bearer(MGMT))
+    expect(echo.status).toBe(200)
+    expect(echo.text).not.toContain(MGMT)
     const logs = h.manager.get('i').log.tail().join('\n')
     expect(logs).not.toContain(MGMT)
     expect(logs).not.toContain(INFER)
@@ -234,7 +238,6 @@ describe('limits', () => {
     const base = h.listen()
     const port = Number(new URL(base).port)
     let closedAt = 0
-    const t0 = Date.now()
     await Bun.connect({
       hostname: '127.0.0.1',
       port,
@@ -255,13 +258,14 @@ describe('limits', () => {
     })
     expect(await res.text()).toContain('[DONE]')
     await waitFor(() => closedAt > 0, 15000, 50)
-    expect(closedAt - t0).toBeLessThan(15000)
   }, 30000)
 
   test('oversized headers are refused', async () => {
     h = await harness()
     const base = h.listen()
-    const res = await fetch(`${base}/api/v1/instances`, { headers: { 'x-big': 'y'.repeat(200 * 1024) } }).catch((e) => e)
-    expect(res instanceof Error || res.status === 431).toBe(true)
+    const res = await fetch(`${base}/api/v1/instances`, { headers: { 'x-big': 'y'.repeat(200 * 1024) } })
+    expect(res.status).toBe(431)
+    // and the server goes on answering
+    expect((await fetch(`${base}/api/v1/instances`)).status).toBe(200)
   })
 })

@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { processStartTime } from '../../src/supervisor/os-process'
 import { type Harness, harness } from '../helpers'
 
 let h: Harness
+/** The pid llamactl recorded for an instance's backend. */
+const backendPid = (name: string) => h.store.backendProcesses().find((r) => r.instance === name)!.pid
 beforeEach(async () => {
   h = await harness()
 })
@@ -38,13 +41,19 @@ describe('instance lifecycle', () => {
     const started = await h.json('POST', '/api/v1/instances/a/start')
     expect(started.body.status).toBe('running')
     const port1 = started.body.port
+    const pid1 = backendPid('a')
+    expect(processStartTime(pid1)).not.toBeNull()
 
     const restarted = await h.json('POST', '/api/v1/instances/a/restart')
     expect(restarted.status).toBe(200)
     expect(restarted.body.status).toBe('running')
     expect(restarted.body.port).toBeGreaterThan(0)
     expect((await fetch(`http://127.0.0.1:${restarted.body.port}/health`)).status).toBe(200)
-    void port1
+    // a new process replaced the old one, which is gone (and no longer answers on its port)
+    const pid2 = backendPid('a')
+    expect(pid2).not.toBe(pid1)
+    expect(processStartTime(pid1)).toBeNull()
+    if (restarted.body.port !== port1) await expect(fetch(`http://127.0.0.1:${port1}/health`)).rejects.toThrow()
 
     const del = await h.request('DELETE', '/api/v1/instances/a')
     expect(del.status).toBe(204)
@@ -55,23 +64,29 @@ describe('instance lifecycle', () => {
 
   test('PUT replaces options and restarts a running instance', async () => {
     const c = await h.json('POST', '/api/v1/instances/u', { backend_options: { model: 'x' }, idle_timeout: 5 })
-    const pidBefore = h.manager.get('u')
-    void pidBefore
+    expect(c.status).toBe(201)
+    const pidBefore = backendPid('u')
     const res = await h.json('PUT', '/api/v1/instances/u', { backend_options: { model: 'y', ctx_size: 512 } })
     expect(res.status).toBe(200)
     expect(res.body.status).toBe('running')
     expect(res.body.options.backend_options).toEqual({ model: 'y', ctx_size: 512 })
     expect(res.body.options.idle_timeout).toBe(0) // replaced, not merged
+    // restarted: another process, running the new options
+    expect(backendPid('u')).not.toBe(pidBefore)
+    expect(processStartTime(pidBefore)).toBeNull()
     const logs = await (await h.request('GET', '/api/v1/instances/u/logs')).text()
     expect(logs).toContain('--ctx-size 512')
-    expect(c.status).toBe(201)
+    expect(logs).toContain('fake-llama-server: model y')
   })
 
   test('PUT on a stopped instance keeps it stopped', async () => {
     await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' } })
     await h.json('POST', '/api/v1/instances/s/stop')
     const res = await h.json('PUT', '/api/v1/instances/s', { backend_options: { model: 'z' } })
+    expect(res.status).toBe(200)
     expect(res.body.status).toBe('stopped')
+    expect(res.body.options.backend_options).toEqual({ model: 'z' })
+    expect(h.store.backendProcesses().filter((r) => r.instance === 's')).toEqual([])
   })
 
   test('logs returns the tail, honours lines, and rejects a bad lines value', async () => {

@@ -151,6 +151,7 @@ describe('Docker mode', () => {
   test('the backend\'s docker.enabled applies unless the instance says otherwise', async () => {
     const docker = await dockerHarness({ LLAMACTL_LLAMACPP_DOCKER_ENABLED: 'true', LLAMACTL_LLAMACPP_ARGS: FAKE_SERVER })
     const inDocker = await h!.json('POST', '/api/v1/instances/in', { backend_options: { model: 'x' } })
+    expect([inDocker.status, inDocker.body.status]).toEqual([201, 'running'])
     expect(inDocker.body.options.docker_enabled).toBe(true)
     expect(docker.calls().some((c) => c[0] === 'run' && c.includes('llamactl-in'))).toBe(true)
     const native = await h!.json('POST', '/api/v1/instances/out', { backend_options: { model: 'x' }, docker_enabled: false })
@@ -171,5 +172,6 @@ describe('Docker mode', () => {
     const res = await h!.json('POST', '/api/v1/instances/bad', { backend_options: { model: 'crash-on-load' }, docker_enabled: true })
     expect(res.status).toBe(500)
     expect(docker.calls().slice(-2)).toEqual([['stop', '-t', '2', 'llamactl-bad'], ['rm', '-f', 'llamactl-bad']])
+    expect(docker.containerPid('llamactl-bad')).toBeNull()
   })
 })

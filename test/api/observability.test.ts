@@ -58,7 +58,7 @@ describe('/metrics', () => {
     expect(timings.prompt_n + timings.cache_n).toBe(usages[0]!.prompt_tokens)
     expect(asked.at(-1).usage.prompt_tokens).toBe(usages[0]!.prompt_tokens)
     expect(usages.map((u) => u.prompt_tokens)).toEqual([usages[0]!.prompt_tokens, usages[0]!.prompt_tokens, usages[0]!.prompt_tokens])
-    await Bun.sleep(20) // metrics are recorded just after the response
+    await waitFor(() => h.manager.metrics.requests.get(['m', 'other', '404']) === 1) // metrics are recorded just after the response
     const text = await metrics()
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'chat_completions', status: '200' })).toBe(5)
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'embeddings', status: '200' })).toBe(1)
@@ -122,7 +122,7 @@ describe('/metrics', () => {
     h = await harness()
     await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
     for (let i = 0; i < 20; i++) await h.request('POST', `/v1/random-${i}`, '{"model":"m"}')
-    await Bun.sleep(20) // metrics are recorded just after the response
+    await waitFor(() => h.manager.metrics.requests.get(['m', 'other', '404']) === 20) // metrics are recorded just after the response
     const text = await metrics()
     expect(text).not.toContain('random-')
     expect(sample(text, 'llamactl_requests_total', { instance: 'm', route: 'other', status: '404' })).toBe(20)
@@ -172,22 +172,31 @@ describe('log streaming', () => {
     h = await harness()
     await h.json('POST', '/api/v1/instances/g', { backend_options: { model: 'x' } })
     const base = h.listen()
-    const followers = await Promise.all(Array.from({ length: 50 }, () => fetch(`${base}/api/v1/instances/g/logs?follow=1&lines=0`)))
+    const clients = Array.from({ length: 50 }, () => new AbortController())
+    const followers = await Promise.all(clients.map((c) => fetch(`${base}/api/v1/instances/g/logs?follow=1&lines=0`, { signal: c.signal })))
     const readers = followers.map((r) => r.body!.getReader())
-    await fetch(`${base}/api/v1/instances/g/proxy/print?text=to-all`)
+    const listeners = (h.manager.get('g').log as unknown as { listeners: Set<unknown> }).listeners
+    expect(listeners.size).toBe(50)
+    expect((await fetch(`${base}/api/v1/instances/g/proxy/print?text=to-all`)).status).toBe(200)
     const seen = await Promise.all(
       readers.map(async (r) => {
         let t = ''
-        while (!t.includes('to-all')) t += new TextDecoder().decode((await r.read()).value)
-        return true
+        for (let i = 0; i < 100 && !t.includes('to-all'); i++) t += new TextDecoder().decode((await r.read()).value)
+        return t
       }),
     )
-    expect(seen.every(Boolean)).toBe(true)
-    await h.request('DELETE', '/api/v1/instances/g')
-    for (const r of readers) {
+    expect(seen.filter((t) => /^data: printed to-all at \d+$/m.test(t))).toHaveLength(50)
+    // Half the clients leave: their followers end, the others stay.
+    for (const c of clients.slice(0, 25)) c.abort()
+    await waitFor(() => listeners.size === 25, 5000)
+    // The instance is deleted: the other half's streams end.
+    expect((await h.request('DELETE', '/api/v1/instances/g')).status).toBe(204)
+    for (const r of readers.slice(25)) {
       let done = false
-      while (!done) done = (await r.read()).done
+      for (let i = 0; i < 100 && !done; i++) done = (await r.read()).done
+      expect(done).toBe(true)
     }
+    expect(listeners.size).toBe(0)
   })
 
   test('a carriage return inside a line cannot break an event: each part is its own data line', async () => {

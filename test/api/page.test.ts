@@ -175,7 +175,7 @@ describe('instances', () => {
     await chat.text()
     expect(await (await get(s, '/ui', true)).text()).toMatch(/<td data-label="Last request">(just now|\d+ s ago)<\/td>/)
     // the last ten minutes: the request and its tokens, in the list and as the instance's chart
-    await Bun.sleep(20)
+    await waitFor(async () => (await (await get(s, '/ui', true)).text()).includes('1 request · '), 2000) // recorded just after the answer
     expect(await (await get(s, '/ui', true)).text()).toContain('1 request · 0 errors · 5 tokens')
     const chart = await (await get(s, '/ui/instances/one/activity', true)).text()
     expect(chart).toContain('<svg class="chart"')
@@ -457,9 +457,19 @@ describe('system', () => {
     expect(page).toMatch(/Version: \d+\.\d+\.\d+\nCommit: /)
     expect(page).toContain('hx-get="/ui/system/llama-server" hx-trigger="load"')
     const frag = await (await get(s, '/ui/system/llama-server', true)).text()
-    expect(frag).toContain('<h3>Version</h3>')
-    // To finish after merging issue 4: until /api/v1/server/{version,devices} exist, their 404 shows here.
-    expect(frag).toMatch(/<pre class="out">|<p class="error">GET \/api\/v1\/server\/version answered/)
+    // what the fake llama-server printed for --version and --list-devices
+    expect(frag).toContain('<h3>Version</h3>\n  <pre class="out">version: 0.0.0-fake (build 1, commit fake)\nbuilt with bun for the fast suite\n</pre>')
+    expect(frag).toContain('<h3>Devices</h3>\n  <pre class="out">Available devices:\n  FAKE0: Fake GPU (1024 MiB, 1024 MiB free)\n</pre>')
+    expect(frag).not.toContain('class="error"')
+    await h.close()
+
+    // a llama-server that cannot run: the server's message for each
+    h = await harness({ ...on, LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '' })
+    const failed = await (await get(await signIn(), '/ui/system/llama-server', true)).text()
+    for (const [flag, route] of [['--version', 'version'], ['--list-devices', 'devices']]) {
+      expect(failed).toContain(`<p class="error">GET /api/v1/server/${route} answered 500: cannot run /nonexistent/llama-server ${flag}: executable not found: /nonexistent/llama-server</p>`)
+    }
+    expect(failed).not.toContain('<pre class="out">')
   })
 
   test('import from command line fills the form through parse-command; its message shows next to the command', async () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { processStartTime } from '../../src/supervisor/os-process'
 import { type Harness, harness, waitFor } from '../helpers'
 
 let h: Harness
@@ -44,17 +45,35 @@ describe('OpenAI-compatible routes', () => {
 
   test('chat, completions, embeddings and rerank reach the instance named by model', async () => {
     h = await harness()
-    await create('m')
+    // Two instances, so a request sent to the wrong one shows: each fake says its port.
+    const ports = {
+      m: (await create('m', { backend_options: { model: 'x', alias: 'backend-m' } })).port,
+      n: (await create('n', { backend_options: { model: 'x', alias: 'backend-n' } })).port,
+    }
+    expect(ports.m).not.toBe(ports.n)
     const base = h.listen()
-    const c = await (await chat(base, 'm')).json()
-    expect(c.object).toBe('chat.completion')
-    expect(c.choices[0].message.content).toBe('tok0 tok1 tok2 tok3 tok4')
-    const post = (path: string, body: unknown) =>
-      fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    expect((await (await post('/v1/completions', { model: 'm', prompt: 'x' })).json()).object).toBe('text_completion')
-    expect((await (await post('/v1/embeddings', { model: 'm', input: ['a', 'b'] })).json()).data).toHaveLength(2)
-    expect((await (await post('/v1/rerank', { model: 'm', query: 'q', documents: ['a', 'b'] })).json()).results).toHaveLength(2)
-    expect((await (await post('/v1/reranking', { model: 'm', query: 'q', documents: ['a'] })).json()).results).toHaveLength(1)
+    const post = async (path: string, body: Record<string, unknown>) => {
+      const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      expect([path, body.model, res.status]).toEqual([path, body.model, 200])
+      return { port: Number(res.headers.get('x-fake-port')), body: await res.json() }
+    }
+    for (const model of ['n', 'm', 'n'] as const) {
+      const want = ports[model]
+      const c = await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] })
+      // the fake answers with its alias, as llama-server does
+      expect([c.port, c.body.model, c.body.object, c.body.choices[0].message.content]).toEqual([want, `backend-${model}`, 'chat.completion', 'tok0 tok1 tok2 tok3 tok4'])
+      const t = await post('/v1/completions', { model, prompt: 'x' })
+      expect([t.port, t.body.model, t.body.object]).toEqual([want, `backend-${model}`, 'text_completion'])
+      const e = await post('/v1/embeddings', { model, input: ['a', 'b'] })
+      expect([e.port, e.body.data.length]).toEqual([want, 2])
+      const r = await post('/v1/rerank', { model, query: 'q', documents: ['a', 'b'] })
+      expect([r.port, r.body.results.length]).toEqual([want, 2])
+      const r2 = await post('/v1/reranking', { model, query: 'q', documents: ['a'] })
+      expect([r2.port, r2.body.results.length]).toEqual([want, 1])
+      // "instance/model": the instance picks the backend
+      const sub = await post('/v1/chat/completions', { model: `${model}/inner`, messages: [] })
+      expect([sub.port, sub.body.model]).toEqual([want, `backend-${model}`])
+    }
   })
 
   test('the body reaches the backend byte for byte; "instance/model" rewrites only the model value', async () => {
@@ -160,8 +179,9 @@ describe('on-demand start', () => {
   test('a start slower than on_demand_start_timeout is 503', async () => {
     h = await harness({ LLAMACTL_ON_DEMAND_START_TIMEOUT: '1' })
     await create('slow', { on_demand_start: true })
-    await h.json('PUT', '/api/v1/instances/slow', { on_demand_start: true, backend_options: { model: 'load-4000' } })
     await h.json('POST', '/api/v1/instances/slow/stop')
+    // stopped first, so the PUT does not wait out a 4 s start of its own
+    expect((await h.json('PUT', '/api/v1/instances/slow', { on_demand_start: true, backend_options: { model: 'load-4000' } })).body.status).toBe('stopped')
     const res = await h.request('POST', '/v1/chat/completions', '{"model":"slow"}')
     expect(res.status).toBe(503)
     expect((await res.json()).error).toContain('on_demand_start_timeout (1 s)')
@@ -175,7 +195,7 @@ describe('on-demand start', () => {
     const quitter = new AbortController()
     const q = chat(base, 'w', {}, { signal: quitter.signal }).catch((e) => e)
     const others = [chat(base, 'w'), chat(base, 'w')]
-    await Bun.sleep(100)
+    await waitFor(() => h.manager.get('w').waiting === 3)
     quitter.abort()
     expect(await q).toBeInstanceOf(Error)
     expect((await Promise.all(others)).map((r) => r.status)).toEqual([200, 200])
@@ -202,14 +222,23 @@ describe('idle stop, capacity and drain', () => {
 
   test('health checks through the proxy are not activity', async () => {
     h = await harness()
-    await create('hc', { idle_timeout: 0.01 })
+    await create('hc', { idle_timeout: 0.01 }) // 600 ms
     const base = h.listen()
-    const deadline = Date.now() + 1500
-    while (Date.now() < deadline && h.manager.get('hc').status === 'running') {
-      await (await fetch(`${base}/api/v1/instances/hc/proxy/health`)).text()
+    const inst = h.manager.get('hc')
+    // Health checks all along: the instance still stops for being idle.
+    const answers: number[] = []
+    for (const deadline = Date.now() + 10000; inst.status === 'running'; ) {
+      if (Date.now() > deadline) throw new Error('health checks kept the instance running')
+      const res = await fetch(`${base}/api/v1/instances/hc/proxy/health`)
+      await res.text()
+      answers.push(res.status)
       await Bun.sleep(50)
     }
-    expect(h.manager.get('hc').status).not.toBe('running')
+    expect(answers.filter((s) => s === 200).length).toBeGreaterThan(0)
+    expect(answers.filter((s) => s !== 200 && s !== 503)).toEqual([])
+    expect(inst.status).toBe('stopped')
+    expect(inst.log.tail().join('\n')).toContain('idle for 0.01 min')
+    expect(inst.lastRequest).toBe(0)
   })
 
   test('at max_running_instances the least recently used idle instance is evicted, by API start or on demand', async () => {
@@ -230,8 +259,9 @@ describe('idle stop, capacity and drain', () => {
 
   test('an instance with a request in flight is not evicted: 409 when nothing else can go', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
+    await create('next', { on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/next/stop')
     await create('busy', { environment: { FAKE_TOKEN_DELAY_MS: '100' } })
-    await create('next', { on_demand_start: true }).catch(() => {})
     const base = h.listen()
     const stream = await chat(base, 'busy', { stream: true, max_tokens: 10 })
     const res = await chat(base, 'next')
@@ -239,6 +269,7 @@ describe('idle stop, capacity and drain', () => {
     expect((await res.json()).error).toContain('busy')
     expect(await stream.text()).toContain('[DONE]')
     expect(h.manager.get('busy').status).toBe('running')
+    expect(h.manager.get('next').status).toBe('stopped')
   })
 
   test('eviction off: 409 at the limit', async () => {
@@ -333,13 +364,22 @@ describe('instance proxy', () => {
         expect([p, await res.text()]).not.toEqual([p, 'evil'])
       }
       // raw request line with an absolute URI
+      let answer = ''
       const sock = await Bun.connect({
         hostname: '127.0.0.1',
         port: Number(new URL(base).port),
-        socket: { data() {}, open(s) { s.write(`GET /api/v1/instances/safe/proxy@${e}/ HTTP/1.1\r\nHost: ${e}\r\n\r\n`) } },
+        socket: {
+          data(_s, d) {
+            answer += d.toString('latin1')
+          },
+          open(s) {
+            s.write(`GET /api/v1/instances/safe/proxy@${e}/ HTTP/1.1\r\nHost: ${e}\r\n\r\n`)
+          },
+        },
       })
-      await Bun.sleep(200)
+      await waitFor(() => /^HTTP\/1\.1 \d{3} [^]*\r\n\r\n/.test(answer), 5000)
       sock.end()
+      expect(answer).not.toContain('evil')
       expect(evilHits).toBe(0)
     } finally {
       evil.stop(true)
@@ -377,12 +417,18 @@ describe('deleting under load', () => {
     const base = h.listen()
     const waiting = chat(base, 'gone')
     await waitFor(() => h.manager.get('gone').waiting === 1)
+    // Its on-demand start is under way: the backend is loading.
+    await waitFor(() => h.store.backendProcesses().some((r) => r.instance === 'gone'))
+    const loading = h.store.backendProcesses().find((r) => r.instance === 'gone')!.pid
     const inst = h.manager.get('gone')
     expect((await h.request('DELETE', '/api/v1/instances/gone')).status).toBe(204)
     const res = await waiting
-    expect([404, 503]).toContain(res.status)
-    await Bun.sleep(600)
-    expect(inst.status).not.toBe('running')
+    expect(res.status).toBe(404)
+    expect((await res.json()).error).toContain('the instance was deleted')
+    // The loading backend was ended and none took its place.
+    expect(processStartTime(loading)).toBeNull()
+    expect(h.store.backendProcesses()).toEqual([])
+    expect(inst.status).toBe('stopped')
     expect(inst.port).toBeNull()
     expect(h.manager.find('gone')).toBeUndefined()
   })
@@ -405,10 +451,13 @@ describe('deleting under load', () => {
     await create('brief', { environment: { FAKE_TOKEN_DELAY_MS: '50' } })
     const base = h.listen()
     const stream = await chat(base, 'brief', { stream: true, max_tokens: 20 })
+    const inst = h.manager.get('brief')
     const reading = stream.text().catch(() => '')
-    await h.request('DELETE', '/api/v1/instances/brief')
+    expect((await h.request('DELETE', '/api/v1/instances/brief')).status).toBe(204)
     await reading
-    await Bun.sleep(30)
+    // The request has ended on llamactl's side, and the turn after it (when a request's metrics are recorded) has passed.
+    await waitFor(() => inst.inflight === 0)
+    await new Promise((resolve) => setImmediate(resolve))
     expect(h.manager.metrics.render()).not.toContain('instance="brief"')
   })
 })

@@ -75,13 +75,22 @@ describe('supervision', () => {
       restart_delay: 0.2,
       on_demand_start: true,
     })
-    const statuses: number[] = []
+    // Each answer with the instance's status when the request was sent.
+    const answers: { sentWhile: string; status: number }[] = []
     while (h.manager.get('loop').status !== 'failed') {
+      const sentWhile = h.manager.get('loop').status
       const res = await h.request('POST', '/v1/chat/completions', { model: 'loop', messages: [] })
       await res.arrayBuffer()
-      statuses.push(res.status)
-      if (statuses.length > 2000) throw new Error('the crash loop did not end')
+      answers.push({ sentWhile, status: res.status })
+      if (answers.length > 2000) throw new Error('the crash loop did not end')
     }
+    // Until it failed, no client was turned away: each got its answer, or a 502 when the backend
+    // died under its request (or had closed its socket before llamactl saw it exit).
+    expect(answers.filter((a) => a.status !== 200 && a.status !== 502)).toEqual([])
+    // A request that came during a restart's backoff waited for the restart and was answered.
+    const duringBackoff = answers.filter((a) => a.sentWhile === 'restarting')
+    expect(duringBackoff.length).toBeGreaterThanOrEqual(2)
+    expect(duringBackoff.map((a) => a.status)).toEqual(duringBackoff.map(() => 200))
     const inst = h.manager.get('loop')
     expect(inst.restarts).toBe(2)
     expect(inst.log.tail().join('\n')).toContain('restart 2 in 0.4 s')
@@ -104,12 +113,16 @@ describe('supervision', () => {
   test('a backend that ignores SIGTERM is SIGKILLed after the grace period', async () => {
     h = await harness({ LLAMACTL_STOP_GRACE_PERIOD: '1' })
     await h.json('POST', '/api/v1/instances/stubborn', { backend_options: { model: 'ignore-sigterm' } })
+    const pid = h.store.backendProcesses().find((r) => r.instance === 'stubborn')!.pid
     const t0 = Date.now()
     const res = await h.json('POST', '/api/v1/instances/stubborn/stop')
     const took = Date.now() - t0
     expect(res.body.status).toBe('stopped')
     expect(took).toBeGreaterThanOrEqual(900)
-    expect(h.manager.get('stubborn').log.tail().join('\n')).toContain('ignoring SIGTERM')
+    const log = h.manager.get('stubborn').log.tail().join('\n')
+    expect(log).toContain('ignoring SIGTERM')
+    expect(log).toContain('exited (signal SIGKILL)')
+    expect(processStartTime(pid)).toBeNull()
   })
 
   test('stop ends the whole process group, grandchildren included', async () => {

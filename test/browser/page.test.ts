@@ -229,6 +229,7 @@ describe('the page in Chromium', () => {
     expect(question).toContain('Delete the instance demo?')
     await page.waitForTimeout(300)
     expect(h.manager.find('demo')).toBeDefined()
+    expect(requests.filter((u) => u.includes('/ui/instances/demo/delete'))).toEqual([]) // dismissed: not even asked
     page.once('dialog', (d) => d.accept())
     await page.locator('#delete-demo').click()
     await expect2(() => page.locator('#row-demo').count(), 0)
@@ -260,8 +261,12 @@ describe('the page in Chromium', () => {
   test('system: versions and devices', async () => {
     await page.getByRole('link', { name: 'System' }).click()
     await expectText(page.locator('main'), 'Version: ')
-    // To finish after merging issue 4: llama-server's version and devices (until then, the server's 404 message).
+    await expectText(page.locator('main'), 'Commit: ')
+    // llama-server's version and devices (what the fake printed) replace the placeholder once asked
     await waitFor(async () => (await page.locator('#llama-server[aria-busy]').count()) === 0, 25000)
+    await expectText(page.locator('#llama-server'), 'version: 0.0.0-fake (build 1, commit fake)')
+    await expectText(page.locator('#llama-server'), 'FAKE0: Fake GPU (1024 MiB, 1024 MiB free)')
+    expect(await page.locator('#llama-server .error').count()).toBe(0)
     await shot('system')
   }, 30000)
 

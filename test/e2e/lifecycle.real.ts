@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { processStartTime } from '../../src/supervisor/os-process'
 import { type Harness, harness, waitFor } from '../helpers'
 import { realEnv, realLlama } from './real'
 
@@ -31,9 +32,13 @@ describe('lifecycle against a real llama-server', () => {
     expect((await h.json('POST', '/api/v1/instances/tiny/stop')).body.status).toBe('stopped')
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
     expect((await h.json('POST', '/api/v1/instances/tiny/start')).body.status).toBe('running')
+    const pid = h.store.backendProcesses().find((b) => b.instance === 'tiny')!.pid
     const r = await h.json('POST', '/api/v1/instances/tiny/restart')
     expect(r.body.status).toBe('running')
     expect((await fetch(`http://127.0.0.1:${r.body.port}/health`)).status).toBe(200)
+    // another llama-server process took the old one's place
+    expect(h.store.backendProcesses().find((b) => b.instance === 'tiny')!.pid).not.toBe(pid)
+    expect(processStartTime(pid)).toBeNull()
   })
 
   test('PUT restarts it with new options', async () => {

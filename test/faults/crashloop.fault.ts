@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { tempDir } from '../helpers'
 import { type Running, startLlamactl } from '../system/process'
-import { AUTH_HEADER, metric } from './util'
+import { AUTH_HEADER, metric, recordedBackends } from './util'
 
 const started: Running[] = []
 afterEach(async () => {
@@ -146,8 +146,12 @@ describe('a crash loop', () => {
     const stopMs = performance.now() - t
     expect(stopped.status).toBe(200)
     expect(stopped.body.status).toBe('stopped')
+    // ended: no backend recorded or running for it, and (300 ms on) no restart has come back
+    expect(recordedBackends(dir).has('spin')).toBe(false)
     await Bun.sleep(300)
-    expect((await r.api('GET', '/api/v1/instances/spin')).body.status).toBe('stopped')
+    const after = (await r.api('GET', '/api/v1/instances/spin')).body
+    expect([after.status, after.restarts]).toEqual(['stopped', stopped.body.restarts])
+    expect(recordedBackends(dir).has('spin')).toBe(false)
     latencies.sort((a, b) => a - b)
     console.log(
       `[faults] unbounded crash loop: ${restarts} restarts in 3 s; GET ×${latencies.length}: p99 ${latencies[Math.floor(latencies.length * 0.99)]!.toFixed(1)} ms, ` +

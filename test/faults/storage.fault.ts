@@ -176,7 +176,8 @@ describe.skipIf(!mountable)('a full disk', () => {
   test('a fresh data folder on a full disk: llamactl refuses to start with one line', async () => {
     const dir = join(scratch, 'fresh')
     mkdirSync(dir)
-    mount('-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir)
+    // mode 0700: a tmpfs root is 1777, which llamactl would warn about on a line of its own
+    mount('-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', dir)
     fill(dir)
     const r = await runLlamactl(dir, ['--port', '0'], { HOME: home })
     expect(r.code).toBe(1)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store } from '../../src/store/db'
 import { isAlive, processStartTime } from '../../src/supervisor/os-process'
@@ -145,6 +145,7 @@ describe('llamactl as a process', () => {
     expect(help.code).toBe(0)
     expect(help.stdout).toContain('usage: llamactl')
     const version = await runLlamactl(dir, ['--version'])
+    expect(version.code).toBe(0)
     expect(version.stdout).toMatch(/^llamactl \d+\.\d+\.\d+/)
     const bad = await runLlamactl(dir, ['--frobnicate'])
     expect(bad.code).toBe(1)
@@ -155,9 +156,13 @@ describe('llamactl as a process', () => {
   test('--data-dir and --host flags are used', async () => {
     const dir = tempDir()
     const other = tempDir()
-    const r = await start(dir, { args: ['--data-dir', other, '--host', '127.0.0.1'] })
+    // 127.0.0.2: a loopback address that is not the default, so the flag is seen to be used
+    const r = await start(dir, { args: ['--data-dir', other, '--host', '127.0.0.2'] })
     expect(r.output()).toContain(`data: ${other}`)
-    expect(r.url.startsWith('http://127.0.0.1:')).toBe(true)
+    expect(r.url.startsWith('http://127.0.0.2:')).toBe(true)
+    expect((await r.api('GET', '/api/v1/instances')).status).toBe(200)
+    expect(existsSync(join(other, 'llamactl.db'))).toBe(true)
+    expect(existsSync(join(dir, 'llamactl.db'))).toBe(false)
   })
 })
 

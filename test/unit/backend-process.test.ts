@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { BackendProcess } from '../../src/supervisor/backend-process'
 import { LogSink } from '../../src/supervisor/log-sink'
@@ -14,7 +14,13 @@ describe('the start gate', () => {
     const log = memoryLog()
     const p = BackendProcess.spawn({ argv: ['sh', '-c', 'echo "running as $$"; sleep 5'], env, healthUrl: 'http://127.0.0.1:1/' }, log)
     const startTime = p.startTime
-    await Bun.sleep(150)
+    // The process is the gate, asleep waiting for its line: the backend has not run.
+    const gateWaiting = () => {
+      const cmd = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8')
+      const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8')
+      return cmd.includes('read -r _') && stat.slice(stat.lastIndexOf(')') + 2).startsWith('S')
+    }
+    await waitFor(gateWaiting, 3000)
     expect(log.tail()).toEqual([])
     p.open()
     await waitFor(() => log.tail().length > 0, 3000)

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { BadGateway } from '../../src/errors'
-import { forward, PROXY_CSP, responseHeaders, targetUrl, upstreamHeaders } from '../../src/http/forward'
+import { forward, type ForwardOptions, PROXY_CSP, responseHeaders, targetUrl, upstreamHeaders } from '../../src/http/forward'
 
 describe('forward', () => {
   test('a backend that cannot be reached is BadGateway (502), and onDone runs once', async () => {
@@ -51,5 +51,64 @@ describe('forward', () => {
     expect(h.has('set-cookie')).toBe(false)
     expect(h.has('clear-site-data')).toBe(false)
     expect(h.get('content-type')).toBe('text/html')
+  })
+})
+
+describe('forward, a connection closed before any answer', () => {
+  // A backend that drops the first connection it gets without answering, as a server closing a
+  // reused keep-alive connection does, and answers on the next.
+  async function flakyBackend() {
+    let connections = 0
+    const bodies: string[] = []
+    const server = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        open() {
+          connections++
+        },
+        data(s, d) {
+          const text = d.toString()
+          bodies.push(text.slice(text.indexOf('\r\n\r\n') + 4))
+          if (connections === 1) return void s.end()
+          s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+        },
+      },
+    })
+    return { server, connections: () => connections, bodies }
+  }
+  const options = (port: number, body: ForwardOptions['body']): ForwardOptions => ({
+    base: `http://127.0.0.1:${port}`,
+    pathAndQuery: '/v1/chat/completions',
+    method: 'POST',
+    headers: new Headers({ 'content-type': 'application/json' }),
+    body,
+    signal: new AbortController().signal,
+    extraResponseHeaders: {},
+    onDone: () => {},
+  })
+
+  test('a body held in memory is sent once more, on a new connection', async () => {
+    const b = await flakyBackend()
+    try {
+      const res = await forward(options(b.server.port, new TextEncoder().encode('{"model":"m"}')))
+      expect([res.status, await res.text()]).toEqual([200, 'ok'])
+      expect(b.connections()).toBe(2)
+      expect(b.bodies).toEqual(['{"model":"m"}', '{"model":"m"}'])
+    } finally {
+      b.server.stop(true)
+    }
+  })
+
+  test('a streamed body, which cannot be sent again, is a 502', async () => {
+    const b = await flakyBackend()
+    try {
+      const body = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('{"model":"m"}')), c.close()) })
+      const err = await forward(options(b.server.port, body)).catch((e) => e)
+      expect(err).toBeInstanceOf(BadGateway)
+      expect(b.connections()).toBe(1)
+    } finally {
+      b.server.stop(true)
+    }
   })
 })
