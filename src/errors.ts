@@ -4,6 +4,13 @@
  */
 export class AppError extends Error {
   readonly status: number = 500
+  /** Headers the response carries (Retry-After on a 503). */
+  constructor(
+    message: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message)
+  }
 }
 export class BadRequest extends AppError {
   override readonly status = 400

@@ -1,13 +1,74 @@
 /**
  * Reading request bodies with a size limit: over the limit is 413 whether the client sent a
  * Content-Length or streamed chunks; not JSON is 400.
+ *
+ * /v1 bodies are also held against a BodyBudget shared by every request, so that many large
+ * bodies at once cannot take llamactl's memory: past it, 503 with Retry-After.
  */
-import { BadRequest, PayloadTooLarge } from '../errors'
+import { BadRequest, PayloadTooLarge, Unavailable } from '../errors'
+
+/** The bytes of request bodies held in memory at once, across requests (server.max_buffered_body_size). */
+export class BodyBudget {
+  private held = 0
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.held
+  }
+
+  /** Takes `n` bytes of the budget, or throws 503 when they do not fit. */
+  take(n: number) {
+    if (this.held + n > this.limit) {
+      throw new Unavailable(
+        `llamactl is holding as many request bodies as server.max_buffered_body_size (${this.limit} bytes) allows; try again shortly`,
+        { 'retry-after': '1' },
+      )
+    }
+    this.held += n
+  }
+
+  give(n: number) {
+    this.held -= n
+  }
+}
+
+/** A body read against a budget; release() gives its bytes back (once; later calls do nothing). */
+export interface HeldBody {
+  bytes: Uint8Array
+  release(): void
+}
 
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  return await collect(request, limit, null)
+}
+
+/** Reads the body, holding its size against `budget` from the first byte until release(). */
+export async function holdBody(request: Request, limit: number, budget: BodyBudget): Promise<HeldBody> {
+  let held = 0
+  const release = () => {
+    budget.give(held)
+    held = 0
+  }
+  try {
+    const bytes = await collect(request, limit, (n) => {
+      budget.take(n)
+      held += n
+    })
+    return { bytes, release }
+  } catch (e) {
+    release()
+    throw e
+  }
+}
+
+async function collect(request: Request, limit: number, reserve: ((n: number) => void) | null): Promise<Uint8Array> {
   const declared = request.headers.get('content-length')
   if (declared !== null) {
-    if (Number(declared) > limit) throw tooLarge(limit)
+    const n = Number(declared)
+    if (!Number.isSafeInteger(n) || n < 0) throw new BadRequest('the Content-Length header is not a byte count')
+    if (n > limit) throw tooLarge(limit)
+    // Decided up front: a body that does not fit is refused before any of it is read.
+    reserve?.(n)
     // Known length within the limit: let Bun read it in one native step.
     return await request.bytes()
   }
@@ -17,6 +78,7 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   for await (const chunk of request.body) {
     size += chunk.byteLength
     if (size > limit) throw tooLarge(limit)
+    reserve?.(chunk.byteLength)
     chunks.push(chunk)
   }
   if (chunks.length === 1) return chunks[0]!
