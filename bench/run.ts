@@ -4,7 +4,8 @@
  * Bun.serve + fetch pass-through), interleaved so machine noise falls on all alike. Writes the
  * results into docs/PERFORMANCE.md between its benchmark markers and to bench/results.json.
  *
- * Environment: QUICK=1 for a short smoke run (fewer rounds, shorter windows).
+ * Environment: QUICK=1 for a short smoke run (fewer rounds, shorter windows); BENCH_ONLY=bodies
+ * runs only the large-body memory figures (and writes nothing).
  */
 import { cpus, totalmem } from 'node:os'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -151,7 +152,68 @@ async function stream(url: string, body: string, headers: Record<string, string>
   return { ttfb: arrivals[0]! - t0, gaps, events, reads }
 }
 
+/**
+ * RSS of llamactl while `clients` bodies of `size` bytes arrive at once on /v1, with the given
+ * server.max_buffered_body_size; the backend discards what it gets (bench/sink.ts).
+ */
+async function largeBodies(budget: number, clients = 8, size = 100 * 1024 * 1024) {
+  const dir = mkdtempSync(join(tmpdir(), 'llamactl-bench-bodies-'))
+  const ll = await startLlamactl(dir, {
+    LLAMACTL_LLAMACPP_COMMAND: BUN,
+    LLAMACTL_LLAMACPP_ARGS: fake,
+    LLAMACTL_MAX_BUFFERED_BODY_SIZE: String(budget),
+    LLAMACTL_MAX_INFERENCE_BODY_SIZE: String(Math.min(budget, 512 * 1024 * 1024)),
+  })
+  const wrapper = join(dir, 'sink.sh')
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${join(root, 'bench/sink.ts')} "$@"\n`, { mode: 0o755 })
+  await create(ll.base, 'sink', { backend_options: { model: 'x' }, command_override: wrapper })
+  const head = new TextEncoder().encode('{"model":"sink","messages":[{"role":"user","content":"hi"}],"pad":"')
+  const body = new Uint8Array(size).fill(97)
+  body.set(head)
+  body.set(new TextEncoder().encode('"}'), size - 2)
+  const pid = ll.child.proc.pid
+  await Bun.sleep(300)
+  const before = rss(pid)
+  let peak = before
+  const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 10)
+  const statuses = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      try {
+        const r = await fetch(`${ll.base}/v1/chat/completions`, { method: 'POST', headers: JSON_AUTH, body })
+        await r.arrayBuffer()
+        return r.status
+      } catch {
+        return 0
+      }
+    }),
+  )
+  clearInterval(sampler)
+  peak = Math.max(peak, rss(pid))
+  ll.child.proc.kill('SIGTERM')
+  await ll.child.proc.exited
+  const count = (s: number) => statuses.filter((x) => x === s).length
+  return { budget, before, peak, ok: count(200), refused: count(503), failed: statuses.length - count(200) - count(503) }
+}
+
+async function largeBodyRows(): Promise<string[]> {
+  const rows: string[] = []
+  const runs: unknown[] = []
+  for (const [label, budget] of [['default, 512 MiB', 512 * 1024 * 1024], ['256 MiB', 256 * 1024 * 1024], ['4 GiB (in effect no bound, as before)', 4 * 1024 * 1024 * 1024]] as const) {
+    const r = await largeBodies(budget)
+    runs.push(r)
+    rows.push(`| RSS, 8 concurrent 100 MiB /v1 bodies, max_buffered_body_size ${label} (peak; before) | ${mb(r.peak)}; ${mb(r.before)} (${r.ok} forwarded, ${r.refused} refused 503, ${r.failed} failed) |`)
+  }
+  results.large_bodies = runs
+  return rows
+}
+
 async function main() {
+  if (process.env.BENCH_ONLY === 'bodies') {
+    out('| what | figure |')
+    out('|---|---|')
+    for (const r of await largeBodyRows()) out(r)
+    return
+  }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${mb(totalmem())} RAM, Bun ${Bun.version}, ${process.platform}-${process.arch}`
   out(`Run ${new Date().toISOString()} on ${machine}.${QUICK ? ' QUICK run: short windows, not for the record.' : ''}`)
   const { server, model } = realLlama()
@@ -353,6 +415,8 @@ async function main() {
     results.streams256 = { peak, before, failed }
     st.child.proc.kill('SIGTERM')
     await st.child.proc.exited
+
+    rows.push(...(await largeBodyRows()))
 
     // Start-up of the binary to listening.
     const bin = join(mkdtempSync(join(tmpdir(), 'llamactl-bench-bin-')), 'llamactl')
