@@ -5,6 +5,7 @@ import { ConfigError } from './errors'
 import { KeyRing } from './auth/keys'
 import { Sessions } from './auth/sessions'
 import { createApp } from './http/app'
+import { guardIdleConnections, openFilesBound } from './http/connections'
 import { InstanceManager } from './instances/manager'
 import { Logger } from './log'
 import { Store } from './store/db'
@@ -48,6 +49,7 @@ async function main() {
     idleTimeout: config.server.idle_timeout,
     fetch: (req, srv) => app.handle(req, srv),
   })
+  const stopGuard = guardIdleConnections(server, openFilesBound(config.server.max_open_files), logger)
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [
     `llamactl ${BUILD.version}`,
@@ -63,6 +65,7 @@ async function main() {
     if (stopping) return
     stopping = true
     console.log(`llamactl: ${signal}, stopping instances`)
+    stopGuard()
     server.stop(true)
     await manager.shutdown()
     store.close()

@@ -26,6 +26,7 @@ export interface Config {
     enable_swagger: boolean
     response_headers: Record<string, string>
     idle_timeout: number
+    max_open_files: number
     max_body_size: number
     max_inference_body_size: number
     max_buffered_body_size: number
