@@ -26,10 +26,14 @@ export function openFilesLimit(): number | null {
   }
 }
 
-/** server.max_open_files, with 0 meaning 80 % of the open-files limit (1024 if unknown). */
+/**
+ * server.max_open_files, with 0 meaning 80 % of the open-files limit (1024 if unknown) and at
+ * most 8192: under systemd the hard limit is often 524288, and that many idle connections is
+ * no bound at all. Only idle connections are closed past it, so a low bound costs reconnects.
+ */
 export function openFilesBound(configured: number): number {
   if (configured > 0) return configured
-  return Math.floor((openFilesLimit() ?? 1024) * 0.8)
+  return Math.min(8192, Math.floor((openFilesLimit() ?? 1024) * 0.8))
 }
 
 /** Open file descriptors of this process; Infinity when they cannot even be listed (EMFILE). */
