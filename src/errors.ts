@@ -27,6 +27,10 @@ export class Conflict extends AppError {
 export class PayloadTooLarge extends AppError {
   override readonly status = 413
 }
+/** The client closed the connection before its request was read (nginx's 499); no one sees the answer. */
+export class ClientClosedRequest extends AppError {
+  override readonly status = 499
+}
 export class StartFailed extends AppError {
   override readonly status = 500
 }

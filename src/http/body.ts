@@ -5,7 +5,7 @@
  * /v1 bodies are also held against a BodyBudget shared by every request, so that many large
  * bodies at once cannot take llamactl's memory: past it, 503 with Retry-After.
  */
-import { BadRequest, PayloadTooLarge, Unavailable } from '../errors'
+import { AppError, BadRequest, ClientClosedRequest, PayloadTooLarge, Unavailable } from '../errors'
 
 /** The bytes of request bodies held in memory at once, across requests (server.max_buffered_body_size). */
 export class BodyBudget {
@@ -62,6 +62,17 @@ export async function holdBody(request: Request, limit: number, budget: BodyBudg
 }
 
 async function collect(request: Request, limit: number, reserve: ((n: number) => void) | null): Promise<Uint8Array> {
+  try {
+    return await collectOrThrow(request, limit, reserve)
+  } catch (e) {
+    if (e instanceof AppError) throw e
+    // The client went away mid-body: Bun rejects the read with an AbortError.
+    if (request.signal.aborted || (e as Error).name === 'AbortError') throw new ClientClosedRequest('the client closed the connection before its request body was read')
+    throw e
+  }
+}
+
+async function collectOrThrow(request: Request, limit: number, reserve: ((n: number) => void) | null): Promise<Uint8Array> {
   const declared = request.headers.get('content-length')
   if (declared !== null) {
     const n = Number(declared)
