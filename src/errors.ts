@@ -4,6 +4,13 @@
  */
 export class AppError extends Error {
   readonly status: number = 500
+  /** Headers the response carries (Retry-After on a 503). */
+  constructor(
+    message: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message)
+  }
 }
 export class BadRequest extends AppError {
   override readonly status = 400
@@ -23,7 +30,7 @@ export class PayloadTooLarge extends AppError {
 export class UnsupportedMediaType extends AppError {
   override readonly status = 415
 }
-/** The client closed the connection before it had sent the whole request: nobody to answer, nothing done. */
+/** The client closed the connection before it had sent the whole request (nginx's 499): nobody to answer, nothing done. */
 export class ClientClosed extends AppError {
   override readonly status = 499
 }

@@ -6,6 +6,7 @@ import { KeyRing } from './auth/keys'
 import { Sessions } from './auth/sessions'
 import { createApp } from './http/app'
 import { errorResponse } from './http/errors'
+import { guardIdleConnections, openFilesBound } from './http/connections'
 import { InstanceManager } from './instances/manager'
 import { Logger } from './log'
 import { Store } from './store/db'
@@ -56,6 +57,7 @@ async function main() {
     fetch: (req, srv) => app.handle(req, srv),
     error: serverError,
   })
+  const stopGuard = guardIdleConnections(server, openFilesBound(config.server.max_open_files), logger)
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [
     `llamactl ${BUILD.version}`,
@@ -71,6 +73,7 @@ async function main() {
     if (stopping) return
     stopping = true
     console.log(`llamactl: ${signal}, stopping instances`)
+    stopGuard()
     server.stop(true)
     await manager.shutdown()
     store.close()

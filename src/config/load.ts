@@ -27,8 +27,10 @@ export interface Config {
     enable_swagger: boolean
     response_headers: Record<string, string>
     idle_timeout: number
+    max_open_files: number
     max_body_size: number
     max_inference_body_size: number
+    max_buffered_body_size: number
   }
   data_dir: string
   database: { path: string }
@@ -145,6 +147,11 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const c = config as unknown as Config
   oneOf(c.log.format, ['text', 'json'], 'log.format', file)
   oneOf(c.log.level, ['debug', 'info', 'warn', 'error'], 'log.level', file)
+  if (c.server.max_inference_body_size > c.server.max_buffered_body_size) {
+    throw new ConfigError(
+      `server.max_inference_body_size (${c.server.max_inference_body_size}) is larger than server.max_buffered_body_size (${c.server.max_buffered_body_size}): a body that large could never be held; raise max_buffered_body_size or lower max_inference_body_size`,
+    )
+  }
   c.data_dir = c.data_dir ? resolve(c.data_dir) : defaultDataDir(input.home, env)
   c.database.path = resolveIn(c.data_dir, c.database.path)
   c.instances.logs_dir = resolveIn(c.data_dir, c.instances.logs_dir)

@@ -59,8 +59,10 @@ export const SETTINGS: Setting[] = [
   { key: 'server.enable_swagger', kind: 'bool', default: false, env: 'LLAMACTL_ENABLE_SWAGGER', doc: 'serve the OpenAPI document and docs page at /swagger' },
   { key: 'server.response_headers', kind: 'map', default: {}, env: 'LLAMACTL_RESPONSE_HEADERS', doc: 'headers added to every response' },
   { key: 'server.idle_timeout', kind: 'int', default: 60, env: 'LLAMACTL_IDLE_TIMEOUT', min: 1, max: 255, doc: 'seconds a client may send nothing before its connection is closed (slow clients); never applied to a request already being served' },
+  { key: 'server.max_open_files', kind: 'int', default: 0, env: 'LLAMACTL_MAX_OPEN_FILES', min: 0, doc: 'open file descriptors (client connections are most of them) past which llamactl closes its idle keep-alive connections, checked every second; requests being served are never cut. 0: 80 % of the open-files limit (Bun raises the soft RLIMIT_NOFILE to the hard one at start), at most 8192' },
   { key: 'server.max_body_size', kind: 'int', default: 1024 * 1024, env: 'LLAMACTL_MAX_BODY_SIZE', min: 1024, doc: 'largest management request body, bytes (413 above)' },
   { key: 'server.max_inference_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_INFERENCE_BODY_SIZE', min: 1024, doc: 'largest body forwarded to a backend, bytes (413 above)' },
+  { key: 'server.max_buffered_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_BUFFERED_BODY_SIZE', min: 1024, doc: 'most bytes of /v1 request bodies held in memory at once, across all requests; a body that would go past it is refused with 503 and Retry-After (counted from Content-Length up front, chunked bodies as they arrive). At least max_inference_body_size' },
 
   { key: 'data_dir', kind: 'string', default: '', env: 'LLAMACTL_DATA_DIRECTORY', flag: '--data-dir', doc: 'folder for the database, logs and keys (default: the platform data folder, ~/.local/share/llamactl on Linux)' },
   { key: 'database.path', kind: 'string', default: 'llamactl.db', env: 'LLAMACTL_DATABASE_PATH', doc: 'SQLite file, relative to data_dir unless absolute' },

@@ -13,7 +13,7 @@ export function errorResponse(status: number, message: string, headers?: Record<
 
 /** Maps anything thrown in a handler (or by Elysia) to a response. */
 export function mapError(code: string | number, error: unknown, request: Request): Response {
-  if (error instanceof AppError) return errorResponse(error.status, error.message)
+  if (error instanceof AppError) return errorResponse(error.status, error.message, error.headers)
   switch (code) {
     case 'NOT_FOUND':
       return errorResponse(404, `no route for ${request.method} ${new URL(request.url).pathname}`)

@@ -15,7 +15,7 @@ import { mayUse } from './auth'
 import { unlimited } from './timeouts'
 import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
-import { readBody, requireJsonType } from './body'
+import { BodyBudget, holdBody, requireJsonType } from './body'
 import { forward, upstreamHeaders } from './forward'
 import { findModel, replaceModel } from './json-model'
 import { backendResponseHeaders, backendKey } from './upstream'
@@ -27,7 +27,47 @@ const InferenceBodySchema = T.Object({ model: T.String({ description: 'instance 
 
 export function openaiRoutes(manager: InstanceManager) {
   const limit = manager.config.server.max_inference_body_size
+  // One budget for every /v1 request: the bytes of bodies read and not yet handed to a backend.
+  const budget = new BodyBudget(manager.config.server.max_buffered_body_size)
+  manager.metrics.bufferedBodyBytes.collect = () => [[[], budget.used]]
   const model = (i: { name: string; created: number }) => ({ id: i.name, object: 'model', created: i.created, owned_by: 'llamactl' })
+
+  async function toInstance(request: Request, bytes: Uint8Array): Promise<Response> {
+    let field
+    try {
+      field = findModel(bytes)
+    } catch (e) {
+      throw new BadRequest(`invalid request body: ${(e as Error).message}`)
+    }
+    if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
+    const slash = field.value.indexOf('/')
+    const name = slash === -1 ? field.value : field.value.slice(0, slash)
+    noteInstance(request, name)
+    if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
+    const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
+    unlimited(request)
+    const startedAt = performance.now()
+    const { instance, upstream } = await manager.acquire(name, request.signal)
+    const watch = watchResponse()
+    const { path, query } = splitUrl(request.url)
+    const route = routeLabel(path)
+    return forward({
+      base: upstream,
+      pathAndQuery: path + query,
+      method: 'POST',
+      headers: upstreamHeaders(request.headers, backendKey(instance)),
+      body,
+      signal: request.signal,
+      extraResponseHeaders: backendResponseHeaders(manager.config, instance),
+      observe: watch,
+      onDone: () => {
+        instance.endRequest()
+        const status = watch.status || (request.signal.aborted ? 499 : 502)
+        // A request that outlived its instance's deletion leaves no series behind.
+        if (manager.find(name) === instance) setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
+      },
+    })
+  }
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) =>
     app
@@ -42,41 +82,14 @@ export function openaiRoutes(manager: InstanceManager) {
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })
       .post('/v1/*', async ({ request }) => {
         requireJsonType(request)
-        const bytes = await readBody(request, limit)
-        let field
+        const held = await holdBody(request, limit, budget)
+        // Given back once the backend has the body (forward resolves with the response's head),
+        // or when anything on the way fails.
         try {
-          field = findModel(bytes)
-        } catch (e) {
-          throw new BadRequest(`invalid request body: ${(e as Error).message}`)
+          return await toInstance(request, held.bytes)
+        } finally {
+          held.release()
         }
-        if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
-        const slash = field.value.indexOf('/')
-        const name = slash === -1 ? field.value : field.value.slice(0, slash)
-        noteInstance(request, name)
-        if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
-        const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
-        unlimited(request)
-        const startedAt = performance.now()
-        const { instance, upstream } = await manager.acquire(name, request.signal)
-        const watch = watchResponse()
-        const { path, query } = splitUrl(request.url)
-        const route = routeLabel(path)
-        return forward({
-          base: upstream,
-          pathAndQuery: path + query,
-          method: 'POST',
-          headers: upstreamHeaders(request.headers, backendKey(instance)),
-          body,
-          signal: request.signal,
-          extraResponseHeaders: backendResponseHeaders(manager.config, instance),
-          observe: watch,
-          onDone: () => {
-            instance.endRequest()
-            const status = watch.status || (request.signal.aborted ? 499 : 502)
-            // A request that outlived its instance's deletion leaves no series behind.
-            if (manager.find(name) === instance) setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
-          },
-        })
       }, {
         detail: doc({
           summary: 'Chat completions, completions, embeddings, rerank and any other POST /v1/* route of the backend',

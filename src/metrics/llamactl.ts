@@ -51,6 +51,8 @@ export class Metrics {
   readonly onDemandWait = this.registry.histogram('llamactl_on_demand_start_wait_seconds', 'How long requests waited for an on-demand start', ['instance'], WAIT_BUCKETS)
   readonly status = this.registry.gauge('llamactl_instance_status', 'Current status (1 for the status it has)', ['instance', 'status'])
   readonly idleFor = this.registry.gauge('llamactl_instance_seconds_since_last_request', 'Seconds since the last request ended', ['instance'])
+  /** Fed by the /v1 routes' BodyBudget. */
+  readonly bufferedBodyBytes = this.registry.gauge('llamactl_buffered_request_body_bytes', 'Bytes of /v1 request bodies held in memory now (server.max_buffered_body_size bounds it)')
   private readonly rss = this.registry.gauge('llamactl_process_resident_memory_bytes', 'llamactl\'s resident memory')
   private readonly fds = this.registry.gauge('llamactl_process_open_fds', 'llamactl\'s open file descriptors')
   private readonly uptime = this.registry.gauge('llamactl_process_uptime_seconds', 'Seconds since llamactl started')

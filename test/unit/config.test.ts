@@ -81,6 +81,7 @@ describe('config', () => {
     ['a bad port variable', null, { LLAMACTL_PORT: '80a' }, /LLAMACTL_PORT/],
     ['a bad port range variable', null, { LLAMACTL_INSTANCE_PORT_RANGE: '9000' }, /LLAMACTL_INSTANCE_PORT_RANGE/],
     ['a mapping where a list belongs', 'auth:\n  management_keys:\n    a: b\n', {}, /auth.management_keys/],
+    ['a per-request body limit above the buffered-bodies budget', null, { LLAMACTL_MAX_INFERENCE_BODY_SIZE: '2000000', LLAMACTL_MAX_BUFFERED_BODY_SIZE: '1000000' }, /max_inference_body_size \(2000000\) is larger than server.max_buffered_body_size/],
   ]
   for (const [what, yaml, env, message] of bad) {
     test(`${what} stops start-up naming the key and the source`, () => {
