@@ -159,7 +159,8 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
     dotenv = { file: dotenvFile, vars }
   }
 
-  const file = findConfigFile(input, env)
+  // As in the original, .env cannot choose the config file: it is found beside it.
+  const file = findConfigFile(input, given)
   if (file) {
     const unset = new Set<string>()
     const text = expandVars(readFileSync(file, 'utf8'), env, unset)
