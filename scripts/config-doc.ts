@@ -24,7 +24,9 @@ export function renderConfigDoc(): string {
 
 Order: built-in defaults, then the YAML file, then environment variables, then flags
 (\`llamactl --help\` lists them). \`llamactl --print-config\` shows the result, secrets masked, with
-where each value came from; \`GET /api/v1/config\` answers the same, masked, for the web UI.
+where each value came from; \`GET /api/v1/config\` answers the same, masked, for the web UI. Masked:
+the keys, \`metrics.key\`, node \`api_key\`s, and inside \`environment\` maps and \`args\` the values of
+secret-named variables (\`HF_TOKEN\`) and flags (\`--api-key\`).
 
 The file is the first found of \`--config PATH\`, \`LLAMACTL_CONFIG_PATH\`, \`./llamactl.yaml\`,
 \`./config.yaml\`, then \`~/.config/llamactl/config.yaml\` and \`/etc/llamactl/config.yaml\` (macOS:

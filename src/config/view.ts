@@ -3,9 +3,26 @@
  * secrets masked. `--print-config` adds where each value came from; GET /api/v1/config answers
  * the original llamactl's shape (its web UI reads that), with llamactl's own keys beside it.
  */
+import { BACKEND_TYPES, backendFor } from '../backends'
+import { isSecretName, MASK, maskArgv } from '../backends/mask'
 import { BUILD } from '../version'
 import { describe, type LoadedConfig } from './load'
 import { type Config, SETTINGS, type Setting } from './settings'
+
+const TABLES = new Map(BACKEND_TYPES.map((t) => [backendFor(t).configKey as string, backendFor(t).table]))
+
+/**
+ * Secrets inside values that are not secrets as a whole: a backend's `HF_TOKEN` in an
+ * environment, an `--api-key` in its args, a `-e NAME=value` in its Docker args. Masked the way
+ * instance views mask them.
+ */
+function maskInside(s: Setting, v: unknown): unknown {
+  if (s.kind === 'map') {
+    return Object.fromEntries(Object.entries(v as Record<string, string>).map(([k, x]) => [k, isSecretName(k) || k.toLowerCase() === 'authorization' ? MASK : x]))
+  }
+  const table = s.kind === 'args' ? TABLES.get(s.key.split('.')[1] ?? '') : undefined
+  return table ? maskArgv(v as string[], table) : v
+}
 
 function valueAt(config: Config, key: string): unknown {
   let cur: unknown = config
@@ -15,7 +32,7 @@ function valueAt(config: Config, key: string): unknown {
 
 /** What a secret shows: that it is set, never any of it. */
 function maskForPeople(s: Setting, v: unknown): unknown {
-  if (!s.secret) return v
+  if (!s.secret) return maskInside(s, v)
   if (Array.isArray(v)) return v.map(() => '(set)')
   if (s.kind === 'nodes') {
     return Object.fromEntries(Object.entries(v as Config['nodes']).map(([n, node]) => [n, { ...node, api_key: node.api_key ? '(set)' : '' }]))
@@ -25,7 +42,7 @@ function maskForPeople(s: Setting, v: unknown): unknown {
 
 /** The original's masking, which its web UI expects: keys are empty lists, api_key empty. */
 function maskForApi(s: Setting, v: unknown): unknown {
-  if (!s.secret) return s.kind === 'duration' ? Math.round((v as number) * 1e9) : v
+  if (!s.secret) return s.kind === 'duration' ? Math.round((v as number) * 1e9) : maskInside(s, v)
   if (Array.isArray(v)) return []
   if (s.kind === 'nodes') return Object.fromEntries(Object.entries(v as Config['nodes']).map(([n, node]) => [n, { ...node, api_key: '' }]))
   return ''

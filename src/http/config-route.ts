@@ -20,7 +20,7 @@ export function configRoutes(config: Config) {
         tag: 'System',
         ok: [200, T.Object({}, { additionalProperties: true })],
         description:
-          'Every key of docs/configuration.md, nested as in the YAML file. Management and inference keys are empty lists, `metrics.key` and each node\'s `api_key` empty strings; durations are nanoseconds, as the original llamactl answers.',
+          'Every key of docs/configuration.md, nested as in the YAML file. Management and inference keys are empty lists, `metrics.key` and each node\'s `api_key` empty strings, secret-named variables and secret flags `***`; durations are nanoseconds, as the original llamactl answers.',
       }),
     },
   )

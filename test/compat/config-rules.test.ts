@@ -266,12 +266,15 @@ describe('keys of later features are checked now: one line naming the key and th
 describe('--print-config', () => {
   test('masks every secret and says where each value came from', () => {
     const r = load(
-      'auth:\n  management_keys: [mk-secret-1]\n  inference_keys: [ik-secret-2]\nmetrics:\n  key: met-secret-3\nnodes:\n  w:\n    address: http://w:8080\n    api_key: node-secret-4\n',
+      'auth:\n  management_keys: [mk-secret-1]\n  inference_keys: [ik-secret-2]\nmetrics:\n  key: met-secret-3\nnodes:\n  w:\n    address: http://w:8080\n    api_key: node-secret-4\n' +
+        'backends:\n  llama-cpp:\n    environment: {HF_TOKEN: hf-secret-5, CUDA_VISIBLE_DEVICES: "0"}\n    args: [--api-key, api-secret-6, --threads, "4"]\n    docker:\n      args: [-e, "TOKEN=docker-secret-7"]\n',
       { LLAMACTL_PORT: '9999' },
       { flags: { 'server.host': '0.0.0.0' }, dotenv: 'LLAMACTL_MAX_INSTANCES=4\n' },
     )
     const text = printConfig(r)
-    for (const secret of ['mk-secret-1', 'ik-secret-2', 'met-secret-3', 'node-secret-4']) expect(text).not.toContain(secret)
+    for (const secret of ['mk-secret-1', 'ik-secret-2', 'met-secret-3', 'node-secret-4', 'hf-secret-5', 'api-secret-6', 'docker-secret-7']) expect(text).not.toContain(secret)
+    expect(text).toContain('backends.llama-cpp.environment = {"HF_TOKEN":"***","CUDA_VISIBLE_DEVICES":"0"}')
+    expect(text).toContain('backends.llama-cpp.args = ["--api-key","***","--threads","4"]')
     expect(text).toMatch(/^auth\.management_keys = \["\(set\)"\] +# file .*llamactl\.yaml$/m)
     expect(text).toMatch(/^server\.port = 9999 +# env LLAMACTL_PORT$/m)
     expect(text).toMatch(/^server\.host = "0\.0\.0\.0" +# flag --host$/m)
@@ -307,12 +310,13 @@ describe('GET /api/v1/config', () => {
       LLAMACTL_METRICS_KEY: 'met-hidden',
       LLAMACTL_DEFAULT_IDLE_TIMEOUT: '30',
       LLAMACTL_VLLM_DOCKER_IMAGE: 'vllm/vllm-openai:latest',
+      LLAMACTL_VLLM_ENV: 'HF_TOKEN=hf-hidden',
     })
     try {
       const res = await h.request('GET', '/api/v1/config')
       expect(res.status).toBe(200)
       const text = await res.text()
-      for (const secret of ['mk-hidden', 'ik-hidden', 'met-hidden']) expect(text).not.toContain(secret)
+      for (const secret of ['mk-hidden', 'ik-hidden', 'met-hidden', 'hf-hidden']) expect(text).not.toContain(secret)
       const c = JSON.parse(text)
       // What its instance form reads: the defaults and each backend's command and Docker settings.
       expect(c.instances).toMatchObject({ default_idle_timeout: 30, default_auto_restart: true, default_max_restarts: 3, default_restart_delay: 0, default_on_demand_start: true })
