@@ -150,7 +150,7 @@ const ROWS = [
   { key: 'instances.log_rotation_enabled', kind: 'bool', default: true, env: 'LLAMACTL_LOG_ROTATION_ENABLED', doc: 'rotate instance log files by size' },
   { key: 'instances.log_rotation_max_size', kind: 'int', default: 100, env: 'LLAMACTL_LOG_ROTATION_MAX_SIZE', min: 1, doc: 'size of an instance log file before rotation, MB' },
   { key: 'instances.log_rotation_max_files', kind: 'int', default: 3, env: 'LLAMACTL_LOG_ROTATION_MAX_FILES', min: 1, doc: 'rotated log files kept per instance' },
-  { key: 'instances.log_rotation_compress', kind: 'bool', default: false, env: 'LLAMACTL_LOG_ROTATION_COMPRESS', use: 'later', why: 'rotated logs are kept uncompressed', doc: 'compress rotated log files (not built yet: they stay uncompressed)' },
+  { key: 'instances.log_rotation_compress', kind: 'bool', default: false, env: 'LLAMACTL_LOG_ROTATION_COMPRESS', doc: 'gzip rotated log files (`<name>.log.1.gz`), in the background' },
   { key: 'instances.log_tail_lines', kind: 'int', default: 10000, env: 'LLAMACTL_LOG_TAIL_LINES', min: 10, doc: 'log lines per instance kept in memory for the logs endpoint' },
 
   { key: 'metrics.enabled', kind: 'bool', default: true, env: 'LLAMACTL_METRICS_ENABLED', doc: 'serve Prometheus metrics at /metrics' },
