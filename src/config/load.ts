@@ -235,8 +235,10 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   nodes[local] ??= { address: '', api_key: '' }
 
   for (const s of SETTINGS) {
-    if (!s.use || s.use === 'yes' || sources.get(s.key)!.from === 'default') continue
-    if (s.key === 'nodes' && Object.entries(nodes).every(([n, v]) => n === local || !v.address)) continue
+    // Said only when it would change something: `group_limits: {}` or a pool size of 25 copied
+    // from the original's defaults asks for nothing that is missing.
+    if (!s.use || s.use === 'yes' || sources.get(s.key)!.from === 'default' || Bun.deepEquals(values.get(s.key), s.default)) continue
+    if (s.kind === 'nodes' && Object.entries(nodes).every(([n, v]) => n === local || !v.address)) continue
     const what = s.use === 'later' ? 'is read and checked but not used yet' : 'is accepted and has no effect'
     notes.push(`${s.key} ${what}: ${s.why}`)
   }

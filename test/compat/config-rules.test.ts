@@ -207,9 +207,9 @@ instances:
   log_rotation_compress: true
   timeout_check_interval: 5
 database:
-  max_open_connections: 25
-  max_idle_connections: 5
-  connection_max_lifetime: 5m
+  max_open_connections: 10
+  max_idle_connections: 2
+  connection_max_lifetime: 1h
 backends:
   llama-cpp:
     cache_dir: /models
@@ -230,8 +230,9 @@ nodes:
     expect(about('instances.log_rotation_compress')).toEqual([])
   })
 
-  test('nodes naming only this llamactl are nothing to warn about', () => {
+  test('nodes naming only this llamactl, or values equal to the defaults, are nothing to warn about', () => {
     expect(load('local_node: main\nnodes:\n  main:\n    address: ""\n').notes).toEqual([])
+    expect(load('instances:\n  group_limits: {}\ndatabase:\n  max_open_connections: 25\n  connection_max_lifetime: 5m\n').notes).toEqual([])
   })
 
   test('an unset ${VAR} outside credentials stays as written, and start-up names it', () => {
