@@ -55,6 +55,7 @@ export function printConfig(loaded: LoadedConfig): string {
   const head = [
     `# config file: ${loaded.file ?? 'none (built-in defaults)'}`,
     `# .env: ${loaded.dotenv ? `${loaded.dotenv.file} (${Object.keys(loaded.dotenv.vars).length} variable(s) added)` : 'none'}`,
+    ...loaded.notes.map((n) => `# note: ${n}`),
   ]
   return [...head, ...rows.map(([l, src]) => `${l.padEnd(width)}# ${src}`)].join('\n')
 }
