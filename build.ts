@@ -28,6 +28,9 @@ for (const [target, out] of targets) {
     '--minify',
     '--bytecode',
     '--sourcemap=none',
+    // llamactl reads .env itself, where and as the original llamactl does (src/config/load.ts);
+    // Bun's own loading would also take .env.local and friends from whatever folder it starts in.
+    '--no-compile-autoload-dotenv',
     ...(target ? [`--target=${target}`] : []),
     '--define',
     `LLAMACTL_BUILD=${JSON.stringify(build)}`,

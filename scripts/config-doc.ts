@@ -4,32 +4,73 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { SETTINGS } from '../src/config/settings'
+import { ALIASES, SETTINGS, SETTINGS_BY_KEY } from '../src/config/settings'
 
 export function renderConfigDoc(): string {
   const show = (v: unknown) => (typeof v === 'string' ? (v === '' ? '—' : `\`${v}\``) : `\`${JSON.stringify(v)}\``)
+  const status = (use: string | undefined) => (use === 'later' ? '**not used yet:** ' : use === 'inert' ? '**no effect here:** ' : '')
   const rows = SETTINGS.map(
-    (s) => `| \`${s.key}\` | ${s.env ? `\`${s.env}\`` : ''}${s.flag ? ` / \`${s.flag}\`` : ''} | ${s.kind.replace('_', ' ')} | ${show(s.default)} | ${s.doc} |`,
+    (s) =>
+      `| \`${s.key}\` | ${s.env ? `\`${s.env}\`` : ''}${s.flag ? ` / \`${s.flag}\`` : ''} | ${s.kind.replace('_', ' ')}${s.values ? ` (${s.values.join(', ')})` : ''} | ${show(s.default)} | ${status(s.use)}${s.doc} |`,
   )
+  const aliases = ALIASES.map((a) => {
+    const name = [a.key && `\`${a.key}\``, a.env && `\`${a.env}\``].filter(Boolean).join(' / ')
+    const target = SETTINGS_BY_KEY.get(a.for)!
+    return `| ${name} | \`${a.for}\`${target.env ? ` / \`${target.env}\`` : ''} | ${a.deprecated ? 'old spelling: works, and start-up asks you to rename it' : 'also read; the llamactl name wins'} |`
+  })
   return `# Configuration reference
 
 <!-- Generated from src/config/settings.ts by \`bun scripts/config-doc.ts\`; do not edit by hand. -->
 
-Order: built-in defaults, then the YAML file, then environment variables, then flags. The file is
-the first found of \`--config PATH\`, \`LLAMACTL_CONFIG_PATH\`, \`./llamactl.yaml\`,
-\`~/.config/llamactl/config.yaml\`, \`/etc/llamactl/config.yaml\`. In YAML, a key \`a.b.c\` is
-written nested (\`a:\` / \`  b:\` / \`    c: value\`).
+Order: built-in defaults, then the YAML file, then environment variables, then flags
+(\`llamactl --help\` lists them). \`llamactl --print-config\` shows the result, secrets masked, with
+where each value came from; \`GET /api/v1/config\` answers the same, masked, for the web UI. Masked:
+the keys, \`metrics.key\`, node \`api_key\`s, and inside \`environment\` maps and \`args\` the values of
+secret-named variables (\`HF_TOKEN\`) and flags (\`--api-key\`).
+
+The file is the first found of \`--config PATH\`, \`LLAMACTL_CONFIG_PATH\`, \`./llamactl.yaml\`,
+\`./config.yaml\`, then \`~/.config/llamactl/config.yaml\` and \`/etc/llamactl/config.yaml\` (macOS:
+\`~/Library/Application Support/llamactl/config.yaml\`, \`/Library/Application Support/llamactl/config.yaml\`;
+Windows: \`%APPDATA%\\llamactl\\config.yaml\`, \`%PROGRAMDATA%\\llamactl\\config.yaml\`). A file named
+explicitly must exist. In YAML, a key \`a.b.c\` is written nested (\`a:\` / \`  b:\` / \`    c: value\`).
+
+**\`.env\`**: before the file is read, the first \`.env\` found beside an explicitly named config
+file, in the working directory or in those config folders sets the variables the environment does
+not already have (\`NAME=value\` lines; \`#\` comments, \`export \` and one pair of quotes allowed).
+Those variables also reach the backends, as llamactl's own environment does.
+
+**\`\${VAR}\` and \`\${VAR:-default}\`** in the file are replaced by the variable (the default when it is
+unset or empty) before the YAML is read; \`$VAR\` without braces is text. An unset \`\${VAR}\` without
+a default stays as written, and start-up says so — except in a key (\`auth.*_keys\`, \`metrics.key\`,
+\`nodes.*.api_key\`), where it stops start-up: the placeholder is never a working key. An empty
+entry in a list of keys is no key.
+
+**Paths**: a leading \`~\` is your home folder. \`data_dir\` is taken from the working directory;
+the other folders and files from \`data_dir\` unless absolute (\`data_dir/logs\`, as the original's
+documentation writes it, is the same as \`logs\`).
 
 A value of the wrong type, a reversed port range or an unknown key stops start-up with one line
 naming the key and the file (or the variable); llamactl never falls back to a default silently.
+A key marked *not used yet* is checked and kept, and start-up says it has no effect yet when it
+is set; one marked *no effect here* is accepted so the original's configs load.
 
 Types in variables: *list* is comma-separated (\`a,b\`), *args* is space-separated, *map* is
-\`NAME=value,NAME=value\` (\`;\` between pairs for \`response_headers\`), *port range* is
-\`8000-9000\` (or \`8000,9000\`; in YAML also \`[8000, 9000]\`), *bool* is true/false/1/0/yes/no.
+\`NAME=value,NAME=value\` (\`;\` between pairs for \`response_headers\`), *int map* is \`name=1,name=2\`,
+*port range* is \`8000-9000\` (or \`8000,9000\`; in YAML also \`[8000, 9000]\`), *bool* is
+true/false/1/0/yes/no, *duration* is \`90s\`, \`5m\`, \`1h30m\` or a number of seconds.
 
 | key | variable / flag | type | default | meaning |
 |---|---|---|---|---|
 ${rows.join('\n')}
+
+## Other names
+
+Spellings of the original llamactl's older releases and of other tools, read as the key they name.
+When both are set in one file they must agree.
+
+| name | is | |
+|---|---|---|
+${aliases.join('\n')}
 `
 }
 

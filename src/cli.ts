@@ -1,37 +1,60 @@
-/** The command line: a few flags, anything else is an error with the usage line. */
+/**
+ * The command line: the settings table's flags, a few of its own, anything else is an error with
+ * the usage line. The usage text is built from the same table, so a flag cannot exist without
+ * its line.
+ */
+import { SETTINGS } from './config/settings'
 import { ConfigError } from './errors'
 
-export const USAGE = `usage: llamactl [--config PATH] [--host HOST] [--port PORT] [--data-dir DIR] [--help] [--version]
+const OWN = [
+  { flag: '--config', value: 'PATH', doc: 'YAML config file (default: ./llamactl.yaml, ./config.yaml, ~/.config/llamactl/config.yaml, /etc/llamactl/config.yaml)' },
+  { flag: '--print-config', doc: 'show the effective configuration (secrets masked) and where each value came from, then exit' },
+  { flag: '--help', short: '-h', doc: 'this text' },
+  { flag: '--version', short: '-v', doc: 'version, commit and build time' },
+] as const
 
-  --config PATH    YAML config file (default: ./llamactl.yaml, ~/.config/llamactl/config.yaml, /etc/llamactl/config.yaml)
-  --host HOST      address to listen on (server.host)
-  --port PORT      port to listen on (server.port)
-  --data-dir DIR   folder for the database and logs (data_dir)
-  --help           this text
-  --version        version, commit and build time`
+/** --flag → setting key, from the table. */
+const FLAGS = new Map(SETTINGS.flatMap((s) => (s.flag ? [[s.flag, s] as const] : [])))
 
-const FLAGS: Record<string, string> = { '--host': 'server.host', '--port': 'server.port', '--data-dir': 'data_dir' }
+function usage(): string {
+  const valueName = (key: string) => key.split('.').at(-1)!.replace(/_/g, '-').toUpperCase()
+  const lines: [string, string][] = [
+    [`--config PATH`, OWN[0].doc],
+    ...[...FLAGS.values()].map((s): [string, string] => [`${s.flag} ${valueName(s.key)}`, `${s.doc.split(' (')[0]} (${s.key}${s.env ? `, ${s.env}` : ''})`]),
+    ...OWN.slice(1).map((o): [string, string] => [o.flag, o.doc]),
+  ]
+  const width = Math.max(...lines.map(([l]) => l.length)) + 2
+  const head = `usage: llamactl ${lines.map(([l]) => `[${l}]`).join(' ')}`
+  return [head, '', ...lines.map(([l, d]) => `  ${l.padEnd(width)}${d}`), '', 'Every setting also has a LLAMACTL_* variable and a YAML key: see docs/configuration.md.'].join('\n')
+}
+
+export const USAGE = usage()
 
 export type Args =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; configPath?: string; flags: Record<string, string> }
+  | { kind: 'run'; configPath?: string; flags: Record<string, string>; printConfig: boolean }
 
 export function parseArgs(argv: string[]): Args {
   const flags: Record<string, string> = {}
   let configPath: string | undefined
+  let printConfig = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') return { kind: 'help' }
     if (arg === '--version' || arg === '-v') return { kind: 'version' }
+    if (arg === '--print-config') {
+      printConfig = true
+      continue
+    }
     const eq = arg.indexOf('=')
     const name = eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg
-    const takesValue = name === '--config' || name in FLAGS
-    if (!takesValue) throw new ConfigError(`unknown argument ${JSON.stringify(arg)}\n${USAGE.split('\n')[0]}`)
+    const setting = FLAGS.get(name)
+    if (name !== '--config' && !setting) throw new ConfigError(`unknown argument ${JSON.stringify(arg)}\n${USAGE.split('\n')[0]}`)
     const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : argv[++i]
     if (value === undefined) throw new ConfigError(`${name} needs a value\n${USAGE.split('\n')[0]}`)
     if (name === '--config') configPath = value
-    else flags[FLAGS[name]!] = value
+    else flags[setting!.key] = value
   }
-  return { kind: 'run', configPath, flags }
+  return { kind: 'run', configPath, flags, printConfig }
 }

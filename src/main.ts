@@ -1,6 +1,7 @@
 /** Command line → config → app. Nothing else. */
 import { existsSync } from 'node:fs'
 import { loadConfig } from './config/load'
+import { printConfig } from './config/view'
 import { ConfigError } from './errors'
 import { KeyRing } from './auth/keys'
 import { Sessions } from './auth/sessions'
@@ -24,7 +25,15 @@ async function main() {
     console.log(`llamactl ${BUILD.version} (commit ${BUILD.commit}, built ${BUILD.buildTime})`)
     return
   }
-  const { config, file } = loadConfig({ configPath: args.configPath, flags: args.flags })
+  const loaded = loadConfig({ configPath: args.configPath, flags: args.flags })
+  if (args.printConfig) {
+    console.log(printConfig(loaded))
+    return
+  }
+  const { config, file, dotenv, notes } = loaded
+  // As in the original, what .env adds is llamactl's environment, which backends inherit.
+  for (const [k, v] of Object.entries(dotenv?.vars ?? {})) process.env[k] ??= v
+  for (const note of notes) console.error(`llamactl: ${note}`)
   if (!config.instances.auto_create_dirs) {
     for (const dir of [config.data_dir, config.instances.logs_dir]) {
       if (!existsSync(dir)) {
@@ -63,6 +72,7 @@ async function main() {
     `llamactl ${BUILD.version}`,
     `  data: ${config.data_dir}`,
     `  config: ${file ?? 'none (built-in defaults)'}`,
+    ...(dotenv ? [`  .env: ${dotenv.file}`] : []),
     ...(orphansEnded ? [`  ended ${orphansEnded} backend(s) left by an earlier run`] : []),
     `  management key: ${keys.generatedKeyFile ? `in ${keys.generatedKeyFile}` : config.auth.require_management_auth ? 'from the config' : 'not required (auth.require_management_auth is off)'}`,
     `  listening on http://${config.server.host}:${server.port}`,

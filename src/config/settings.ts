@@ -1,19 +1,53 @@
 /**
  * Every configuration key llamactl reads, in one table: its YAML path, environment variable,
- * command-line flag, type and default. Loading, validation, the README's reference and the
- * `--help` text all come from here, so a key cannot exist in one place and not another.
+ * command-line flag, type and default. The `Config` type, loading and validation, the `--help`
+ * text, `--print-config`, GET /api/v1/config and docs/configuration.md all come from here, so a
+ * key cannot exist in one place and not another.
  *
- * Key and variable names follow the original llamactl's, so its users can bring their config.
+ * Key and variable names follow the original llamactl's, so its users can bring their config;
+ * the spellings its older releases used are rows of ALIASES below.
  */
 
 export type Kind =
   | 'string'
+  | 'path' // a string in which a leading ~ is the home folder
+  | 'enum' // one of `values`
   | 'int'
   | 'bool'
   | 'list' // YAML list; env: comma-separated
   | 'args' // YAML list; env: space-separated
   | 'map' // YAML mapping of strings; env: KEY=value,KEY=value
+  | 'int_map' // YAML mapping of whole numbers; env: name=2,name=1
   | 'port_range' // "8000-9000", "8000,9000" or [8000, 9000]
+  | 'duration' // seconds; "90s", "5m", "1h30m" or a whole number of seconds
+  | 'nodes' // mapping of node names to { address, api_key }
+
+export interface NodeConfig {
+  address: string
+  api_key: string
+}
+
+interface KindTypes {
+  string: string
+  path: string
+  enum: string
+  int: number
+  bool: boolean
+  list: string[]
+  args: string[]
+  map: Record<string, string>
+  int_map: Record<string, number>
+  port_range: [number, number]
+  duration: number
+  nodes: Record<string, NodeConfig>
+}
+
+/**
+ * How a key is used. `later`: read and checked now, used once its feature is built; until then
+ * start-up says so when the key is set. `inert`: accepted so a config written for the original
+ * loads, with nothing for it to do here; start-up says so when it is set.
+ */
+export type Use = 'yes' | 'later' | 'inert'
 
 export interface Setting {
   key: string
@@ -21,9 +55,29 @@ export interface Setting {
   default: unknown
   env?: string
   flag?: string
+  /** For `enum`. */
+  values?: readonly string[]
   min?: number
   max?: number
+  /** For `path`: a relative value is taken inside this folder. */
+  under?: 'data_dir'
+  /** Never shown: --print-config and GET /api/v1/config mask it. */
+  secret?: boolean
+  use?: Use
+  /** With `later`/`inert`: why it has no effect yet, as start-up says it. */
+  why?: string
   doc: string
+}
+
+/**
+ * Another name for a key: an older spelling in YAML (`key`) or as a variable (`env`), or a name
+ * other tools use (`LLAMA_CACHE`). A deprecated one works and start-up names its new spelling.
+ */
+export interface Alias {
+  key?: string
+  env?: string
+  for: string
+  deprecated: boolean
 }
 
 export const BACKENDS = {
@@ -33,24 +87,25 @@ export const BACKENDS = {
 } as const
 export type BackendKey = keyof typeof BACKENDS
 
-function backendSettings(name: BackendKey): Setting[] {
-  const { envPrefix, command } = BACKENDS[name]
-  const env = `LLAMACTL_${envPrefix}`
-  const base = `backends.${name}`
+function backendSettings<N extends BackendKey>(name: N) {
+  const env = `LLAMACTL_${BACKENDS[name].envPrefix}` as const
+  const base = `backends.${name}` as const
   return [
-    { key: `${base}.command`, kind: 'string', default: command, env: `${env}_COMMAND`, doc: `executable for ${name} instances` },
-    { key: `${base}.args`, kind: 'args', default: [], env: `${env}_ARGS`, doc: 'arguments put before every instance\'s own' },
+    { key: `${base}.command`, kind: 'path', default: BACKENDS[name].command, env: `${env}_COMMAND`, doc: `executable for ${name} instances` },
+    { key: `${base}.args`, kind: 'args', default: [], env: `${env}_ARGS`, doc: name === 'vllm' ? 'arguments put before every instance\'s own (llamactl adds `serve` itself; a leading `serve`, as the original\'s default has, is taken as that)' : 'arguments put before every instance\'s own' },
     { key: `${base}.environment`, kind: 'map', default: {}, env: `${env}_ENV`, doc: 'environment for every instance of this backend' },
     { key: `${base}.docker.enabled`, kind: 'bool', default: false, env: `${env}_DOCKER_ENABLED`, doc: 'run instances in Docker (an instance\'s docker_enabled decides for itself)' },
     { key: `${base}.docker.image`, kind: 'string', default: '', env: `${env}_DOCKER_IMAGE`, doc: 'Docker image; its entrypoint is the server (for vLLM: `vllm serve`)' },
     { key: `${base}.docker.args`, kind: 'args', default: [], env: `${env}_DOCKER_ARGS`, doc: 'arguments to `docker run` (a leading `run` is allowed); llamactl adds `--rm`, `--name llamactl-<instance>`, `--network host` unless you give a network, and `-e` for the environment' },
     { key: `${base}.docker.environment`, kind: 'map', default: {}, env: `${env}_DOCKER_ENV`, doc: 'environment passed into the container (with `environment` and the instance\'s own)' },
-    { key: `${base}.docker.command`, kind: 'string', default: 'docker', env: `${env}_DOCKER_COMMAND`, doc: 'the Docker client (or a compatible one such as podman)' },
+    { key: `${base}.docker.command`, kind: 'path', default: 'docker', env: `${env}_DOCKER_COMMAND`, doc: 'the Docker client (or a compatible one such as podman)' },
     { key: `${base}.response_headers`, kind: 'map', default: {}, env: `${env}_RESPONSE_HEADERS`, doc: 'headers added to every proxied response' },
-  ]
+  ] as const
 }
 
-export const SETTINGS: Setting[] = [
+const LATER_MODELS = 'downloading models is not built yet'
+
+const ROWS = [
   { key: 'server.host', kind: 'string', default: '127.0.0.1', env: 'LLAMACTL_HOST', flag: '--host', doc: 'address to listen on (0.0.0.0 for every interface)' },
   { key: 'server.port', kind: 'int', default: 8080, env: 'LLAMACTL_PORT', flag: '--port', min: 0, max: 65535, doc: 'port to listen on (0 picks a free one)' },
   { key: 'server.allowed_origins', kind: 'list', default: [], env: 'LLAMACTL_ALLOWED_ORIGINS', doc: 'origins allowed cross-origin access (CORS)' },
@@ -64,10 +119,15 @@ export const SETTINGS: Setting[] = [
   { key: 'server.max_inference_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_INFERENCE_BODY_SIZE', min: 1024, doc: 'largest body forwarded to a backend, bytes (413 above)' },
   { key: 'server.max_buffered_body_size', kind: 'int', default: 512 * 1024 * 1024, env: 'LLAMACTL_MAX_BUFFERED_BODY_SIZE', min: 1024, doc: 'most bytes of /v1 request bodies held in memory at once, across all requests; a body that would go past it is refused with 503 and Retry-After (counted from Content-Length up front, chunked bodies as they arrive). At least max_inference_body_size' },
 
-  { key: 'data_dir', kind: 'string', default: '', env: 'LLAMACTL_DATA_DIRECTORY', flag: '--data-dir', doc: 'folder for the database, logs and keys (default: the platform data folder, ~/.local/share/llamactl on Linux)' },
-  { key: 'database.path', kind: 'string', default: 'llamactl.db', env: 'LLAMACTL_DATABASE_PATH', doc: 'SQLite file, relative to data_dir unless absolute' },
+  { key: 'data_dir', kind: 'path', default: '', env: 'LLAMACTL_DATA_DIRECTORY', flag: '--data-dir', doc: 'folder for the database, logs and keys (default: the platform data folder, ~/.local/share/llamactl on Linux); relative to the working directory' },
+  { key: 'database.path', kind: 'path', default: 'llamactl.db', env: 'LLAMACTL_DATABASE_PATH', under: 'data_dir', doc: 'SQLite file, relative to data_dir unless absolute' },
+  { key: 'database.max_open_connections', kind: 'int', default: 25, env: 'LLAMACTL_DATABASE_MAX_OPEN_CONNECTIONS', min: 0, use: 'inert', why: 'llamactl holds one SQLite connection in its own process', doc: 'accepted for the original\'s configs; llamactl holds one SQLite connection' },
+  { key: 'database.max_idle_connections', kind: 'int', default: 5, env: 'LLAMACTL_DATABASE_MAX_IDLE_CONNECTIONS', min: 0, use: 'inert', why: 'llamactl holds one SQLite connection in its own process', doc: 'accepted for the original\'s configs; llamactl holds one SQLite connection' },
+  { key: 'database.connection_max_lifetime', kind: 'duration', default: 300, env: 'LLAMACTL_DATABASE_CONN_MAX_LIFETIME', min: 0, use: 'inert', why: 'llamactl holds one SQLite connection in its own process', doc: 'accepted for the original\'s configs; llamactl holds one SQLite connection' },
 
   ...backendSettings('llama-cpp'),
+  { key: 'backends.llama-cpp.cache_dir', kind: 'path', default: '', env: 'LLAMACTL_LLAMACPP_CACHE_DIR', use: 'later', why: LATER_MODELS, doc: 'where downloaded models are kept (default: llama.cpp\'s own cache folder, ~/.cache/llama.cpp on Linux); also `LLAMA_CACHE`' },
+  { key: 'backends.llama-cpp.download_timeout', kind: 'duration', default: 3600, env: 'LLAMACTL_LLAMACPP_DOWNLOAD_TIMEOUT', min: 1, use: 'later', why: LATER_MODELS, doc: 'longest a model download may take' },
   ...backendSettings('mlx'),
   ...backendSettings('vllm'),
 
@@ -75,6 +135,7 @@ export const SETTINGS: Setting[] = [
   { key: 'instances.auto_create_dirs', kind: 'bool', default: true, env: 'LLAMACTL_AUTO_CREATE_DATA_DIR', doc: 'create data_dir and logs_dir when missing' },
   { key: 'instances.max_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_INSTANCES', min: -1, doc: 'most instances that can be defined (-1: no limit)' },
   { key: 'instances.max_running_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_RUNNING_INSTANCES', min: -1, doc: 'most instances running at once (-1: no limit)' },
+  { key: 'instances.group_limits', kind: 'int_map', default: {}, env: 'LLAMACTL_GROUP_LIMITS', min: 0, use: 'later', why: 'instance groups are not built yet', doc: 'most running instances per group (`large: 1`); in the variable `large=1,small=3`' },
   { key: 'instances.enable_lru_eviction', kind: 'bool', default: true, env: 'LLAMACTL_ENABLE_LRU_EVICTION', doc: 'at max_running_instances, stop the least recently used idle instance instead of refusing' },
   { key: 'instances.default_auto_restart', kind: 'bool', default: true, env: 'LLAMACTL_DEFAULT_AUTO_RESTART', doc: 'auto_restart of new instances' },
   { key: 'instances.default_max_restarts', kind: 'int', default: 3, env: 'LLAMACTL_DEFAULT_MAX_RESTARTS', min: -1, doc: 'max_restarts of new instances (-1: no limit)' },
@@ -85,27 +146,66 @@ export const SETTINGS: Setting[] = [
   { key: 'instances.startup_timeout', kind: 'int', default: 600, env: 'LLAMACTL_STARTUP_TIMEOUT', min: 1, doc: 'how long a backend may take to become ready before its start fails, seconds' },
   { key: 'instances.stop_grace_period', kind: 'int', default: 10, env: 'LLAMACTL_STOP_GRACE_PERIOD', min: 0, doc: 'seconds between SIGTERM and SIGKILL when stopping a backend' },
   { key: 'instances.drain_timeout', kind: 'int', default: 30, env: 'LLAMACTL_DRAIN_TIMEOUT', min: 0, doc: 'seconds a stop waits for in-flight requests to finish' },
-  { key: 'instances.timeout_check_interval', kind: 'int', default: 0, env: 'LLAMACTL_TIMEOUT_CHECK_INTERVAL', min: 0, doc: 'accepted for compatibility and unused: idle stops are scheduled to the second' },
-  { key: 'instances.logs_dir', kind: 'string', default: 'logs', env: 'LLAMACTL_LOGS_DIR', doc: 'instance log files, relative to data_dir unless absolute' },
+  { key: 'instances.timeout_check_interval', kind: 'int', default: 0, env: 'LLAMACTL_TIMEOUT_CHECK_INTERVAL', min: 0, use: 'inert', why: 'idle stops are scheduled to the second, with no polling', doc: 'accepted for compatibility and unused: idle stops are scheduled to the second' },
+  { key: 'instances.logs_dir', kind: 'path', default: 'logs', env: 'LLAMACTL_LOGS_DIR', under: 'data_dir', doc: 'instance log files, relative to data_dir unless absolute' },
+  { key: 'instances.instances_dir', kind: 'path', default: 'instances', env: 'LLAMACTL_INSTANCES_DIR', under: 'data_dir', use: 'later', why: 'per-instance working folders (preset.ini) are not built yet', doc: 'per-instance working folders (preset.ini), relative to data_dir unless absolute' },
   { key: 'instances.log_rotation_enabled', kind: 'bool', default: true, env: 'LLAMACTL_LOG_ROTATION_ENABLED', doc: 'rotate instance log files by size' },
   { key: 'instances.log_rotation_max_size', kind: 'int', default: 100, env: 'LLAMACTL_LOG_ROTATION_MAX_SIZE', min: 1, doc: 'size of an instance log file before rotation, MB' },
   { key: 'instances.log_rotation_max_files', kind: 'int', default: 3, env: 'LLAMACTL_LOG_ROTATION_MAX_FILES', min: 1, doc: 'rotated log files kept per instance' },
+  { key: 'instances.log_rotation_compress', kind: 'bool', default: false, env: 'LLAMACTL_LOG_ROTATION_COMPRESS', doc: 'gzip rotated log files (`<name>.log.1.gz`), in the background' },
   { key: 'instances.log_tail_lines', kind: 'int', default: 10000, env: 'LLAMACTL_LOG_TAIL_LINES', min: 10, doc: 'log lines per instance kept in memory for the logs endpoint' },
 
   { key: 'metrics.enabled', kind: 'bool', default: true, env: 'LLAMACTL_METRICS_ENABLED', doc: 'serve Prometheus metrics at /metrics' },
   { key: 'metrics.public', kind: 'bool', default: false, env: 'LLAMACTL_METRICS_PUBLIC', doc: '/metrics without a key' },
-  { key: 'metrics.key', kind: 'string', default: '', env: 'LLAMACTL_METRICS_KEY', doc: 'a key that opens /metrics only (a management key always does)' },
-  { key: 'log.format', kind: 'string', default: 'text', env: 'LLAMACTL_LOG_FORMAT', doc: 'llamactl\'s own log: text or json (one object a line, for log collectors)' },
-  { key: 'log.level', kind: 'string', default: 'info', env: 'LLAMACTL_LOG_LEVEL', doc: 'debug, info, warn or error' },
+  { key: 'metrics.key', kind: 'string', default: '', env: 'LLAMACTL_METRICS_KEY', secret: true, doc: 'a key that opens /metrics only (a management key always does)' },
+  { key: 'log.format', kind: 'enum', values: ['text', 'json'], default: 'text', env: 'LLAMACTL_LOG_FORMAT', doc: 'llamactl\'s own log: text or json (one object a line, for log collectors)' },
+  { key: 'log.level', kind: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'LLAMACTL_LOG_LEVEL', doc: 'debug, info, warn or error' },
   { key: 'log.requests', kind: 'bool', default: true, env: 'LLAMACTL_LOG_REQUESTS', doc: 'one line per request: method, path, instance, status, duration' },
 
   { key: 'auth.require_management_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_MANAGEMENT_AUTH', doc: 'require a management key for /api/v1' },
-  { key: 'auth.management_keys', kind: 'list', default: [], env: 'LLAMACTL_MANAGEMENT_KEYS', doc: 'management keys (comma-separated in the variable)' },
+  { key: 'auth.management_keys', kind: 'list', default: [], env: 'LLAMACTL_MANAGEMENT_KEYS', secret: true, doc: 'management keys (comma-separated in the variable); an empty entry is no key' },
   { key: 'auth.require_inference_auth', kind: 'bool', default: true, env: 'LLAMACTL_REQUIRE_INFERENCE_AUTH', doc: 'require an inference key for /v1' },
-  { key: 'auth.inference_keys', kind: 'list', default: [], env: 'LLAMACTL_INFERENCE_KEYS', doc: 'inference keys (comma-separated in the variable)' },
+  { key: 'auth.inference_keys', kind: 'list', default: [], env: 'LLAMACTL_INFERENCE_KEYS', secret: true, doc: 'inference keys (comma-separated in the variable); an empty entry is no key' },
   { key: 'auth.max_failures', kind: 'int', default: 10, env: 'LLAMACTL_AUTH_MAX_FAILURES', min: 0, doc: 'failed sign-ins and wrong Bearer keys allowed from one client address (IPv6: one /64) in `auth.failure_window`; past it, 429 with Retry-After (0: no limit; loopback is limited too)' },
   { key: 'auth.failure_window', kind: 'int', default: 300, env: 'LLAMACTL_AUTH_FAILURE_WINDOW', min: 1, max: 86400, doc: 'seconds in which `auth.max_failures` are counted, from an address\'s first failure' },
   { key: 'auth.failure_delay', kind: 'int', default: 1, env: 'LLAMACTL_AUTH_FAILURE_DELAY', min: 0, max: 60, doc: 'seconds a limited address waits for each 429; while 4 such answers are pending for it, its other attempts are refused unchecked' },
+
+  { key: 'local_node', kind: 'string', default: 'main', env: 'LLAMACTL_LOCAL_NODE', doc: 'this llamactl\'s name among `nodes`' },
+  { key: 'nodes', kind: 'nodes', default: {}, secret: true, use: 'later', why: 'remote nodes are not built yet; every instance runs here', doc: 'other llamactl servers by name: `address` (http(s) URL; empty for this one) and `api_key` (their management key); this one is added under `local_node`' },
+] as const satisfies readonly Setting[]
+
+export const ALIASES: readonly Alias[] = [
+  // The original's releases before backends had their own sections.
+  { key: 'instances.llama_executable', env: 'LLAMACTL_LLAMA_EXECUTABLE', for: 'backends.llama-cpp.command', deprecated: true },
+  { key: 'backends.llama_executable', for: 'backends.llama-cpp.command', deprecated: true },
+  { key: 'backends.mlx_lm_executable', env: 'LLAMACTL_MLX_LM_EXECUTABLE', for: 'backends.mlx.command', deprecated: true },
+  { key: 'backends.vllm_executable', env: 'LLAMACTL_VLLM_EXECUTABLE', for: 'backends.vllm.command', deprecated: true },
+  // Its first release, and the years data_dir sat under instances.
+  { key: 'instances.log_directory', env: 'LLAMACTL_LOG_DIR', for: 'instances.logs_dir', deprecated: true },
+  { key: 'instances.data_dir', for: 'data_dir', deprecated: true },
+  // Its documentation still names the instances folder by its old key.
+  { key: 'instances.configs_dir', for: 'instances.instances_dir', deprecated: true },
+  // Its model-management page writes the backend with an underscore.
+  { key: 'backends.llama_cpp.cache_dir', for: 'backends.llama-cpp.cache_dir', deprecated: true },
+  // llama.cpp's own variable for its cache; the LLAMACTL_ one wins when both are set.
+  { env: 'LLAMA_CACHE', for: 'backends.llama-cpp.cache_dir', deprecated: false },
 ]
 
-export const SETTINGS_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]))
+/** The table as plain rows; its precise type (ROWS) is what Config is derived from. */
+export const SETTINGS: readonly Setting[] = ROWS
+
+export type SettingRow = (typeof ROWS)[number]
+export type SettingKey = SettingRow['key']
+
+type ValueOf<S> = S extends { kind: 'enum'; values: readonly (infer V)[] } ? V : S extends { kind: infer K extends Kind } ? KindTypes[K] : never
+type Nest<K extends string, V> = K extends `${infer H}.${infer R}` ? { [P in H]: Nest<R, V> } : { [P in K]: V }
+type Merge<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never
+type Flatten<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]: Flatten<T[K]> } : T
+
+/** The loaded configuration: one property per row of SETTINGS, nested by the key's dots. */
+type RowNest<R> = R extends { key: infer K extends string } ? Nest<K, ValueOf<R>> : never
+export type Config = Flatten<Merge<RowNest<SettingRow>>>
+export type BackendConfig = Config['backends'][BackendKey]
+
+export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]))
+export const ALIAS_BY_KEY: ReadonlyMap<string, Alias> = new Map(ALIASES.flatMap((a) => (a.key ? [[a.key, a] as const] : [])))

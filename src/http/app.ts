@@ -12,6 +12,7 @@ import { instanceOf, type Logger } from '../log'
 import { versionText } from '../version'
 import { authorize, checkRouteGrant, grantInternal } from './auth'
 import { backendRoutes } from './backends'
+import { configRoutes } from './config-route'
 import { crossSiteRefusal, decorate, preflight } from './cors'
 import { mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
@@ -49,6 +50,7 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(instanceRoutes(manager))
     .use(backendRoutes(manager.config.server.max_body_size))
     .use(systemRoutes(manager.config, serverInfoTimeoutMs))
+    .use(configRoutes(manager.config))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))

@@ -74,6 +74,7 @@ export class Instance {
       maxFileBytes: c.log_rotation_max_size * 1024 * 1024,
       maxFiles: c.log_rotation_max_files,
       rotate: c.log_rotation_enabled,
+      compress: c.log_rotation_compress,
       tailLines: c.log_tail_lines,
     })
   }

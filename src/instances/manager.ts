@@ -10,6 +10,7 @@ import { Metrics } from '../metrics/llamactl'
 import { chooseEviction } from '../scheduler/eviction'
 import type { Store } from '../store/db'
 import { endOrphan } from '../supervisor/os-process'
+import { rotatedNames } from '../supervisor/log-sink'
 import { PortPool } from '../supervisor/ports'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
 import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
@@ -184,7 +185,8 @@ export class InstanceManager {
     this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
     try {
-      for (let i = 0; i <= this.config.instances.log_rotation_max_files; i++) rmSync(i ? `${file}.${i}` : file, { force: true })
+      rmSync(file, { force: true })
+      for (let i = 1; i <= this.config.instances.log_rotation_max_files; i++) for (const name of rotatedNames(file, i)) rmSync(name, { force: true })
     } catch (e) {
       console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
     }

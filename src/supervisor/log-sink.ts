@@ -9,8 +9,10 @@
  * instance) opens it, appends and closes it again. So a thousand defined instances hold no
  * file descriptor, only the running ones do.
  */
-import { closeSync, existsSync, fchmodSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, createWriteStream, existsSync, fchmodSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { createGzip } from 'node:zlib'
 import { makeDir, makePrivate, PRIVATE_FILE } from '../store/private'
 
 export const MAX_TAIL_LINE = 16 * 1024
@@ -24,7 +26,14 @@ export interface LogSinkOptions {
   maxFileBytes: number
   maxFiles: number
   rotate: boolean
+  /** Gzip each rotated file (`.1.gz`, …), off the event loop. */
+  compress?: boolean
   tailLines: number
+}
+
+/** The names one rotated file may have: plain, or compressed once its gzip has finished. */
+export function rotatedNames(file: string, i: number): string[] {
+  return [`${file}.${i}`, `${file}.${i}.gz`]
 }
 
 type Listener = (line: string) => void
@@ -50,6 +59,8 @@ export class LogSink {
   private spilled: Record<'out' | 'err', boolean> = { out: false, err: false }
   private listeners = new Set<Follower>()
   private decoder = { out: new TextDecoder(), err: new TextDecoder() }
+  private compressing = new Set<Promise<void>>()
+  private gzipCount = 0
 
   constructor(private opts: LogSinkOptions) {
     // Grows as lines come, up to tailLines: a thousand quiet instances cost next to nothing.
@@ -58,7 +69,7 @@ export class LogSink {
       try {
         makeDir(dirname(opts.file))
         // Files an older llamactl left 0644 (rotated ones too) become private.
-        for (let i = 1; i <= opts.maxFiles; i++) makePrivate(`${opts.file}.${i}`)
+        for (let i = 1; i <= opts.maxFiles; i++) for (const name of rotatedNames(opts.file, i)) makePrivate(name)
         // Tried once now, so a folder that cannot be written is said at once, then closed.
         this.open()
         this.closeFile()
@@ -209,14 +220,16 @@ export class LogSink {
     this.fd = null
     let rotated = true
     try {
-      rmSync(`${file}.${this.opts.maxFiles}`, { force: true })
+      for (const name of rotatedNames(file, this.opts.maxFiles)) rmSync(name, { force: true })
       for (let i = this.opts.maxFiles - 1; i >= 1; i--) {
-        if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`)
+        const [plain, gz] = [rotatedNames(file, i), rotatedNames(file, i + 1)]
+        for (let k = 0; k < 2; k++) if (existsSync(plain[k]!)) renameSync(plain[k]!, gz[k]!)
       }
       renameSync(file, `${file}.1`)
     } catch {
       rotated = false
     }
+    if (rotated && this.opts.compress) this.gzip(`${file}.1`)
     try {
       this.open()
     } catch {
@@ -225,6 +238,38 @@ export class LogSink {
     }
     // Could not rotate (a read-only folder): go on appending, and try again after another maxFileBytes.
     if (!rotated) this.size = 0
+  }
+
+  /**
+   * Compresses a rotated file to `<file>.gz` in the background. When another rotation has moved
+   * it meanwhile (the file at that name is no longer the one read), the copy is dropped and the
+   * file stays plain: a gzip never lands under the wrong number, and nothing waits for one.
+   */
+  private gzip(path: string) {
+    // Opened now, so the job reads the file rotated just now whatever is renamed after.
+    let fd: number
+    let ino: number
+    try {
+      fd = openSync(path, 'r')
+      ino = fstatSync(fd).ino
+    } catch {
+      return
+    }
+    const partial = `${path}.gz.partial-${++this.gzipCount}`
+    const job = pipeline(createReadStream('', { fd }), createGzip(), createWriteStream(partial, { mode: PRIVATE_FILE }))
+      .then(() => {
+        if (statSync(path, { throwIfNoEntry: false })?.ino !== ino) throw new Error('moved')
+        renameSync(partial, `${path}.gz`)
+        rmSync(path, { force: true })
+      })
+      .catch(() => rmSync(partial, { force: true }))
+      .finally(() => this.compressing.delete(job))
+    this.compressing.add(job)
+  }
+
+  /** Resolves when every compression started so far has finished (or given up). */
+  async compressed(): Promise<void> {
+    while (this.compressing.size) await Promise.all([...this.compressing])
   }
 
   /** The last n lines (all kept lines when n is undefined or negative). */

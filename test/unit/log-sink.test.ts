@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { LogSink, MAX_TAIL_LINE } from '../../src/supervisor/log-sink'
 import { openFds, tempDir } from '../helpers'
 
@@ -73,6 +73,37 @@ describe('log sink', () => {
     expect(existsSync(`${file}.2`)).toBe(true)
     expect(existsSync(`${file}.3`)).toBe(false)
     expect(readFileSync(file, 'utf8').trim().split('\n').at(-1)).toBe('000000049')
+  })
+
+  test('with compress, rotated files become .N.gz holding their lines; the numbering and the cap hold', async () => {
+    const { log, file } = sink({ maxFileBytes: 100, maxFiles: 2, compress: true })
+    for (let i = 0; i < 25; i++) {
+      log.write('out', enc(`${String(i).padStart(9, '0')}\n`)) // 10 bytes a line: a rotation every 10 lines
+      if (i % 10 === 9) await log.compressed()
+    }
+    log.close()
+    await log.compressed()
+    const lines = (p: string) => new TextDecoder().decode(Bun.gunzipSync(readFileSync(p))).trim().split('\n')
+    expect(lines(`${file}.2.gz`)).toEqual(Array.from({ length: 10 }, (_, i) => String(i).padStart(9, '0')))
+    expect(lines(`${file}.1.gz`)).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 10).padStart(9, '0')))
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toEqual(['000000020', '000000021', '000000022', '000000023', '000000024'])
+    for (const gone of [`${file}.1`, `${file}.2`, `${file}.3`, `${file}.3.gz`]) expect(existsSync(gone)).toBe(false)
+    expect((statSync(`${file}.1.gz`).mode & 0o777).toString(8)).toBe('600')
+    expect(readdirSync(dirname(file)).filter((n) => n.includes('partial'))).toEqual([])
+  })
+
+  test('a rotation while a gzip runs leaves that file plain, never a .gz under the wrong number', async () => {
+    const { log, file } = sink({ maxFileBytes: 100, maxFiles: 3, compress: true })
+    for (let i = 0; i < 30; i++) log.write('out', enc(`${String(i).padStart(9, '0')}\n`))
+    log.close()
+    await log.compressed()
+    // Every rotated file, plain or gzipped, still holds the ten lines its number says.
+    for (const n of [1, 2]) {
+      const gz = `${file}.${n}.gz`
+      const text = existsSync(gz) ? new TextDecoder().decode(Bun.gunzipSync(readFileSync(gz))) : readFileSync(`${file}.${n}`, 'utf8')
+      expect(text.trim().split('\n')[0]).toBe(String(20 - n * 10).padStart(9, '0'))
+    }
+    expect(readdirSync(dirname(file)).filter((n) => n.includes('partial'))).toEqual([])
   })
 
   test('the log file, its rotated files and the folder it makes are private (0600, 0700) whatever the umask; an older 0644 file too', () => {
