@@ -1,7 +1,7 @@
 /** Builds a Backend from its flag table and the few things that differ between backends. */
 import type { BackendKey } from '../config/settings'
 import { BadRequest } from '../errors'
-import { parseArgs } from './parse'
+import { inOriginalShape, parseArgs } from './parse'
 import { buildFlags, type Dialect, type FlagSpec, FlagTable, optionsSchema, validateAgainst } from './spec'
 import { tokenize } from './tokenize'
 import type { Backend, BackendType, ParsedCommand } from './types'
@@ -39,7 +39,7 @@ export function defineBackend(def: BackendDef): Backend {
     validate(options) {
       validateAgainst(table, options, def.label)
     },
-    buildArgs(options, { host, port }) {
+    buildArgs(options, { host, port }, understood = null, binary = def.label) {
       const { host: _h, port: _p, ...rest } = options
       const head: string[] = []
       // A value that would read as a flag goes as `--model=…` instead.
@@ -47,7 +47,7 @@ export function defineBackend(def: BackendDef): Backend {
         head.push(String(rest[positional]))
         delete rest[positional]
       }
-      return [...head, ...buildFlags(table, rest), '--host', host, '--port', String(port)]
+      return [...head, ...buildFlags(table, rest, def.label, understood, binary), '--host', host, '--port', String(port)]
     },
     parseCommand(command): ParsedCommand {
       const words = tokenize(command)
@@ -58,7 +58,7 @@ export function defineBackend(def: BackendDef): Backend {
       if (!rest.length) throw new BadRequest('command is empty')
       const options = parseArgs(table, rest.slice(def.programLength(rest)), def.label, positional)
       validateAgainst(table, options, def.label)
-      return { options, environment }
+      return { options: inOriginalShape(table, options), environment }
     },
   }
 }

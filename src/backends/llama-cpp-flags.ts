@@ -89,8 +89,8 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('-lv, --verbosity, --log-verbosity', 'int'),
   opt('--log-prefix / --no-log-prefix', 'bool'),
   opt('--log-timestamps / --no-log-timestamps', 'bool'),
-  opt('--spec-draft-type-k, -ctkd, --cache-type-k-draft', 'string'),
-  opt('--spec-draft-type-v, -ctvd, --cache-type-v-draft', 'string'),
+  opt('--spec-draft-type-k, -ctkd, --cache-type-k-draft', 'string', { name: 'cache_type_k_draft' }),
+  opt('--spec-draft-type-v, -ctvd, --cache-type-v-draft', 'string', { name: 'cache_type_v_draft' }),
 
   // ----- sampling params -----
   opt('--samplers', 'string'),
@@ -129,9 +129,9 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('-bs, --backend-sampling', 'bool'),
 
   // ----- speculative params -----
-  opt('--spec-draft-hf, -hfd, -hfrd, --hf-repo-draft', 'string'),
-  opt('--spec-draft-threads, -td, --threads-draft', 'int'),
-  opt('--spec-draft-threads-batch, -tbd, --threads-batch-draft', 'int'),
+  opt('--spec-draft-hf, -hfd, -hfrd, --hf-repo-draft', 'string', { name: 'hf_repo_draft' }),
+  opt('--spec-draft-threads, -td, --threads-draft', 'int', { name: 'threads_draft' }),
+  opt('--spec-draft-threads-batch, -tbd, --threads-batch-draft', 'int', { name: 'threads_batch_draft' }),
   opt('--spec-draft-cpu-mask, -Cd, --cpu-mask-draft', 'string'),
   opt('--spec-draft-cpu-range, -Crd, --cpu-range-draft', 'string'),
   opt('--spec-draft-cpu-strict, --cpu-strict-draft', 'int'),
@@ -141,19 +141,19 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--spec-draft-cpu-strict-batch, --cpu-strict-batch-draft', 'int'),
   opt('--spec-draft-prio-batch, --prio-batch-draft', 'int'),
   opt('--spec-draft-poll-batch, --poll-batch-draft', 'int'),
-  opt('--spec-draft-override-tensor, -otd, --override-tensor-draft', 'list', 'csv'),
-  opt('--spec-draft-cpu-moe, -cmoed, --cpu-moe-draft', 'bool'),
-  opt('--spec-draft-n-cpu-moe, --spec-draft-ncmoe, -ncmoed, --n-cpu-moe-draft', 'int'),
-  opt('--spec-draft-n-max', 'int'),
-  opt('--spec-draft-n-min', 'int'),
+  opt('--spec-draft-override-tensor, -otd, --override-tensor-draft', 'list', { list: 'csv', name: 'override_tensor_draft' }),
+  opt('--spec-draft-cpu-moe, -cmoed, --cpu-moe-draft', 'bool', { name: 'cpu_moe_draft' }),
+  opt('--spec-draft-n-cpu-moe, --spec-draft-ncmoe, -ncmoed, --n-cpu-moe-draft', 'int', { name: 'n_cpu_moe_draft' }),
+  opt('--spec-draft-n-max', 'int', { name: 'draft_max', was: '--draft-max, --draft, --draft-n' }),
+  opt('--spec-draft-n-min', 'int', { name: 'draft_min', was: '--draft-min, --draft-n-min' }),
   opt('--spec-synth-len', 'float'),
   opt('--spec-synth-rates', 'string'),
   opt('--spec-draft-p-split, --draft-p-split', 'float'),
-  opt('--spec-draft-p-min, --draft-p-min', 'float'),
+  opt('--spec-draft-p-min, --draft-p-min', 'float', { name: 'draft_p_min' }),
   opt('--spec-draft-backend-sampling / --no-spec-draft-backend-sampling', 'bool'),
-  opt('--spec-draft-device, -devd, --device-draft', 'string'),
-  opt('--spec-draft-ngl, -ngld, --gpu-layers-draft, --n-gpu-layers-draft', 'int_or_string'),
-  opt('--spec-draft-model, -md, --model-draft', 'string'),
+  opt('--spec-draft-device, -devd, --device-draft', 'string', { name: 'device_draft' }),
+  opt('--spec-draft-ngl, -ngld, --gpu-layers-draft, --n-gpu-layers-draft', 'int_or_string', { name: 'gpu_layers_draft' }),
+  opt('--spec-draft-model, -md, --model-draft', 'string', { name: 'model_draft' }),
   opt('--spec-type', 'string'),
   opt('--spec-ngram-mod-n-min', 'int'),
   opt('--spec-ngram-mod-n-max', 'int'),
@@ -208,17 +208,17 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--cors-headers', 'string'),
   opt('--cors-credentials / --no-cors-credentials', 'bool'),
   opt('--api-prefix', 'string'),
-  opt('--ui-config, --webui-config', 'string'),
-  opt('--ui-config-file, --webui-config-file', 'string'),
+  opt('--ui-config, --webui-config', 'string', { name: 'webui_config' }),
+  opt('--ui-config-file, --webui-config-file', 'string', { name: 'webui_config_file' }),
   opt('--ui-mcp-proxy, --webui-mcp-proxy / --no-ui-mcp-proxy, --no-webui-mcp-proxy', 'bool'),
   opt('--tools', 'string'),
   opt('--tools-runtime', 'string'),
   opt('--mcp-servers-config', 'string'),
   opt('--mcp-servers-json', 'string'),
   opt('-ag, --agent / -no-ag, --no-agent', 'bool'),
-  opt('--ui, --webui / --no-ui, --no-webui', 'bool'),
+  opt('--ui, --webui / --no-ui, --no-webui', 'bool', { name: 'webui' }),
   opt('--embedding, --embeddings', 'bool'),
-  opt('--rerank, --reranking', 'bool'),
+  opt('--rerank, --reranking', 'bool', { name: 'reranking' }),
   // One string (keys comma-separated) rather than a list: llamactl also sends it as the
   // backend's bearer key (the first one).
   opt('--api-key', 'string'),
@@ -257,7 +257,7 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--log-prompts-dir', 'string'),
   // Presets: one flag that sets a model to download and its settings.
   opt('--embd-gemma-default', 'bool'),
-  opt('--fim-qwen-1.5b-default', 'bool'),
+  opt('--fim-qwen-1.5b-default', 'bool', { names: 'fim_qwen_1_5b_default, fim_qwen_1b' }),
   opt('--fim-qwen-3b-default', 'bool'),
   opt('--fim-qwen-7b-default', 'bool'),
   opt('--fim-qwen-7b-spec', 'bool'),
@@ -268,11 +268,30 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--vision-gemma-4b-default', 'bool'),
   opt('--vision-gemma-12b-default', 'bool'),
   opt('--spec-default', 'bool'),
+
+  // ----- flags of other llama.cpp releases -----
+  // Gone from the release above but in older ones (and in the original llamactl's form). They
+  // are passed as they are where the binary has them (or cannot be asked); where it does not,
+  // `removed` says what means the same there, or the request is refused with its note.
+  opt('--mmap / --no-mmap', 'bool', { removed: { note: 'newer llama.cpp releases replaced --mmap and --no-mmap with --load-mode', on: { load_mode: 'mmap' }, off: { load_mode: 'none' } } }),
+  opt('--mlock', 'bool', { removed: { note: 'newer llama.cpp releases replaced --mlock with --load-mode', on: { load_mode: 'mmap+mlock' } } }),
+  opt('-dio, --direct-io / -ndio, --no-direct-io', 'bool', { removed: { note: 'newer llama.cpp releases replaced --direct-io with --load-mode', on: { load_mode: 'dio' }, off: {} } }),
+  opt('--verbose-prompt', 'bool', { removed: { note: 'newer llama.cpp releases removed it from llama-server' } }),
+  opt('-cd, --ctx-size-draft', 'int', { removed: { note: 'newer llama.cpp releases removed it; the draft model shares the context size' } }),
+  opt('--spec-replace', 'string', { removed: { note: 'newer llama.cpp releases removed it' } }),
+  opt('--spec-ngram-size-n', 'int', { removed: { note: 'newer llama.cpp releases removed it: use the --spec-ngram-*-size-n of the --spec-type' } }),
+  opt('--spec-ngram-size-m', 'int', { removed: { note: 'newer llama.cpp releases removed it: use the --spec-ngram-*-size-m of the --spec-type' } }),
+  opt('--spec-ngram-min-hits', 'int', { removed: { note: 'newer llama.cpp releases removed it: use the --spec-ngram-*-min-hits of the --spec-type' } }),
+  opt('--spec-ngram-check-rate', 'float', { removed: { note: 'newer llama.cpp releases removed it' } }),
+  opt('-hfv, -hfrv, --hf-repo-v', 'string', { removed: { note: 'newer llama.cpp releases removed text-to-speech (vocoder) models from llama-server' } }),
+  opt('-hffv, --hf-file-v', 'string', { removed: { note: 'newer llama.cpp releases removed text-to-speech (vocoder) models from llama-server' } }),
+  opt('-mv, --model-vocoder', 'string', { removed: { note: 'newer llama.cpp releases removed text-to-speech (vocoder) models from llama-server' } }),
+  opt('--tts-use-guide-tokens', 'bool', { removed: { note: 'newer llama.cpp releases removed text-to-speech from llama-server' } }),
 ]
 
 /**
  * Flags of `llama-server --help` that are deliberately not options: each makes llama-server
- * print something and exit, or has been removed (llama-server refuses it with a message).
+ * print something and exit. (Those it lists as removed are other releases' spellings above.)
  */
 export const LLAMA_SERVER_IGNORED: Record<string, string> = {
   '-h': 'prints usage and exits',
@@ -283,12 +302,4 @@ export const LLAMA_SERVER_IGNORED: Record<string, string> = {
   '--cache-list': 'lists cached models and exits',
   '--completion-bash': 'prints a bash completion script and exits',
   '--list-devices': 'lists devices and exits (GET /api/v1/server/devices runs it)',
-  '--draft': 'removed in llama.cpp: use --spec-draft-n-max',
-  '--draft-n': 'removed in llama.cpp: use --spec-draft-n-max',
-  '--draft-max': 'removed in llama.cpp: use --spec-draft-n-max',
-  '--draft-min': 'removed in llama.cpp: use --spec-draft-n-min',
-  '--draft-n-min': 'removed in llama.cpp: use --spec-draft-n-min',
-  '--spec-ngram-size-n': 'removed in llama.cpp: use --spec-ngram-*-size-n',
-  '--spec-ngram-size-m': 'removed in llama.cpp: use --spec-ngram-*-size-m',
-  '--spec-ngram-min-hits': 'removed in llama.cpp: use --spec-ngram-*-min-hits',
 }

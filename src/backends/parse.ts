@@ -62,6 +62,7 @@ export function parseArgs(table: FlagTable, words: string[], backend: string, po
       onlyPositional = true
       continue
     }
+    if (!onlyPositional && word.startsWith('---')) throw new BadRequest(`malformed flag ${JSON.stringify(word.slice(0, 80))}: flags start with one or two dashes`)
     const hit = onlyPositional ? null : lookup(table, word)
     if (!hit) {
       if (!onlyPositional && word.startsWith('-') && word.length > 1 && !NUMBER_LIKE.test(word)) {
@@ -132,6 +133,7 @@ export function parseArgs(table: FlagTable, words: string[], backend: string, po
         break
       }
       case 'string':
+      case 'json_list':
         options[spec.name] = take()
         break
     }
@@ -150,4 +152,46 @@ function toFloat(flag: string, v: string): number {
   const n = Number(v)
   if (!FLOAT.test(v) || !Number.isFinite(n)) throw new BadRequest(`${flag} expects a number, got ${JSON.stringify(v)}`)
   return n
+}
+
+/**
+ * Parsed options as the original llamactl answers them, so its web UI shows them in its own
+ * fields: a negation as `no_<option>: true` where that name exists (`no_mmap`, `no_webui`),
+ * and extra_args as its map `{"flag": "value"}` when each unknown flag has at most one value
+ * and appears once (a list otherwise, which says more).
+ */
+export function inOriginalShape(table: FlagTable, options: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (key === EXTRA_ARGS) {
+      out[key] = extraArgsMap(value as string[]) ?? value
+      continue
+    }
+    const negation = `no_${key}`
+    const meaning = table.resolve(negation)
+    if (value === false && meaning?.negative && meaning.spec.name === key) out[negation] = true
+    else out[key] = value
+  }
+  return out
+}
+
+function extraArgsMap(words: string[]): Record<string, string> | null {
+  const map: Record<string, string> = {}
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!
+    if (!word.startsWith('-') || NUMBER_LIKE.test(word)) return null
+    const eq = word.indexOf('=')
+    let key = word.startsWith('--') ? word.slice(2) : word
+    let value = ''
+    if (word.startsWith('--') && eq > 0) {
+      key = word.slice(2, eq)
+      value = word.slice(eq + 1)
+    } else if (words[i + 1] !== undefined && (!words[i + 1]!.startsWith('-') || NUMBER_LIKE.test(words[i + 1]!))) {
+      value = words[++i]!
+    }
+    // A value the map would lose or change: an empty one, one that reads as a flag, a key given twice.
+    if (key in map || (eq > 0 && value === '')) return null
+    map[key] = value
+  }
+  return map
 }

@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { BackendKey } from '../config/settings'
-import type { FlagTable } from './spec'
+import type { FlagTable, Understood } from './spec'
 
 export const BACKEND_TYPES = ['llama_cpp', 'mlx_lm', 'vllm'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
@@ -25,8 +25,12 @@ export interface Backend {
   subcommand: string[]
   /** Throws BadRequest for options the backend cannot take. */
   validate(options: Record<string, unknown>): void
-  /** The instance's own argv (after the command, its args and the subcommand); host and port decided by llamactl. */
-  buildArgs(options: Record<string, unknown>, where: { host: string; port: number }): string[]
+  /**
+   * The instance's own argv (after the command, its args and the subcommand); host and port
+   * decided by llamactl. With the flags the binary understands (see capabilities.ts), each
+   * option gets a spelling that binary knows; BadRequest when it has none (named `binary`).
+   */
+  buildArgs(options: Record<string, unknown>, where: { host: string; port: number }, understood?: Understood, binary?: string): string[]
   /** Options from a command line (see parse-command); throws BadRequest when it cannot be read. */
   parseCommand(command: string): ParsedCommand
 }

@@ -27,9 +27,9 @@ export const VLLM_FLAGS: FlagSpec[] = [
   opt('--uvicorn-log-level', 'string'),
   yesNo('--disable-uvicorn-access-log'),
   yesNo('--allow-credentials'),
-  opt('--allowed-origins', 'string'),
-  opt('--allowed-methods', 'string'),
-  opt('--allowed-headers', 'string'),
+  opt('--allowed-origins', 'json_list'),
+  opt('--allowed-methods', 'json_list'),
+  opt('--allowed-headers', 'json_list'),
   opt('--api-key', 'list', 'nargs'),
   opt('--lora-modules', 'list', 'nargs'),
   opt('--chat-template', 'string'),
@@ -95,7 +95,7 @@ export const VLLM_FLAGS: FlagSpec[] = [
   opt('--hf-token', 'bool_or_string'),
   opt('--hf-overrides', 'string'),
   opt('--pooler-config', 'string'),
-  opt('--override-pooler-config', 'string'), // deprecated in vLLM
+  opt('--override-pooler-config', 'string', { names: 'override_pooling_config' }), // deprecated in vLLM
   opt('--logits-processor-pattern', 'string'),
   opt('--generation-config', 'string'),
   opt('--override-generation-config', 'string'),
@@ -147,7 +147,7 @@ export const VLLM_FLAGS: FlagSpec[] = [
   opt('--max-parallel-loading-workers', 'int'),
   yesNo('--ray-workers-use-nsight'),
   yesNo('--disable-custom-all-reduce'),
-  opt('--worker-cls', 'string'),
+  opt('--worker-cls', 'string', { names: 'worker_class' }),
   opt('--worker-extension-cls', 'string'),
   opt('--enable-multimodal-encoder-data-parallel', 'bool'), // deprecated in vLLM
   // CacheConfig
@@ -221,6 +221,25 @@ export const VLLM_FLAGS: FlagSpec[] = [
   opt('--aggregate-engine-logging', 'bool'),
   yesNo('--enable-log-requests'),
   yesNo('--disable-log-requests'), // deprecated in vLLM
+
+  // Options of older vLLM releases that the original llamactl's form offers. vLLM cannot be
+  // asked here what it understands, so they are passed as they are, for the vLLM that has them.
+  ...(
+    [
+      ['--quantization-param-path', 'string'], ['--worker-use-ray', 'bool'], ['--use-v2-block-manager', 'bool'],
+      ['--max-context-len-to-capture', 'int'], ['--max-seq-len-to-capture', 'int'], ['--tokenizer-pool-size', 'int'],
+      ['--tokenizer-pool-type', 'string'], ['--tokenizer-pool-extra-config', 'string'], ['--enable-lora-bias', 'bool'],
+      ['--lora-rank', 'int'], ['--prompt-lookback-distance', 'int'], ['--preemption-mode', 'string'],
+      ['--disable-async-output-proc', 'bool'], ['--enabled-lora-modules', 'string'], ['--prompt-adapters', 'string'],
+      ['--max-prompt-adapter-token', 'int'], ['--device', 'string'], ['--scheduler-delay', 'float'],
+      ['--speculative-model', 'string'], ['--speculative-model-quantization', 'string'], ['--speculative-revision', 'string'],
+      ['--speculative-max-model-len', 'int'], ['--speculative-disable-by-batch-size', 'int'], ['--ngpt-speculative-length', 'int'],
+      ['--speculative-disable-mqa', 'bool'], ['--preloaded-lora-modules', 'string'], ['--enable-token-usage', 'bool'],
+      ['--enable-async-engine-debug', 'bool'], ['--engine-use-ray', 'bool'], ['--multi-modal-config', 'string'],
+      ['--enable-chunking-request', 'bool'], ['--disable-sliding-window-mask', 'bool'], ['--enable-trtllm-engine-latency', 'bool'],
+      ['--override-neuron-config', 'string'], ['--override-kv-cache-align-size', 'int'],
+    ] as const
+  ).map(([flag, type]) => opt(flag, type, { removed: { note: 'vLLM 0.11 does not have it; an older vLLM may' } })),
 ]
 
 const PYTHON = /^python[0-9.]*$/

@@ -1,7 +1,9 @@
 /**
  * The seed's Backend-Specific Endpoints: POST /api/v1/backends/{llama-cpp|mlx|vllm}/parse-command
- * with {"command": "..."} answers the options that command line means, under the seed's key
- * (llama_server_options, …) and as backend_options, so the answer is a create body as it is.
+ * with {"command": "..."} answers the options that command line means, as the original llamactl
+ * does: {"backend_type", "backend_options"}, one options object, so the answer is a create body
+ * as it is and its web UI, which edits backend_options and sends the whole object back, never
+ * sends two versions of the options.
  */
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
@@ -18,7 +20,7 @@ const parseDoc = (program: string) =>
     body: ParseCommandSchema,
     ok: [200, T.Object({ backend_type: T.String(), backend_options: T.Record(T.String(), T.Unknown()), environment: T.Optional(T.Record(T.String(), T.String())) }, { additionalProperties: true })],
     errors: [400, 413],
-    description: 'The answer has the options under the seed\'s key and as `backend_options`, so it can be POSTed as a create body unchanged. Unknown flags go to `extra_args`.',
+    description: 'The answer is a create body: `backend_type` and `backend_options` (and `environment` for leading `NAME=value` words). Names are the original llamactl\'s (`no_mmap: true` for `--no-mmap`); unknown flags go to `extra_args` as a map `{"flag": "value"}`.',
   })
 
 export function backendRoutes(bodyLimit: number) {
@@ -32,7 +34,7 @@ export function backendRoutes(bodyLimit: number) {
     const { command } = body as { command?: unknown }
     if (typeof command !== 'string') throw new BadRequest('command: must be a string, the command line to read')
     const { options, environment } = backend.parseCommand(command)
-    const answer: Record<string, unknown> = { backend_type: backend.type, [backend.seedKey]: options, backend_options: options }
+    const answer: Record<string, unknown> = { backend_type: backend.type, backend_options: options }
     if (Object.keys(environment).length) answer.environment = environment
     return new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json' } })
   }

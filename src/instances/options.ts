@@ -6,7 +6,6 @@ import { type Static, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../config/load'
 import { BadRequest } from '../errors'
-import { canonicalNames } from '../backends/spec'
 import { backendFor, BACKEND_TYPES, type BackendType } from '../backends'
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -20,6 +19,10 @@ export function checkName(name: string): string {
   }
   return name
 }
+
+/** The node a llamactl without remote nodes runs everything on (the original llamactl's default name). */
+export const LOCAL_NODE = 'main'
+const NODE_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
 
 const EnvName = T.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 })
 const BackendOptions = (description: string) => T.Optional(T.Record(T.String(), T.Unknown(), { description }))
@@ -47,6 +50,19 @@ export const InstanceOptionsSchema = T.Object(
     environment: T.Optional(
       T.Record(EnvName, T.String({ maxLength: 65536 }), { description: 'environment variables', additionalProperties: false }),
     ),
+    // The original llamactl's instance fields for features still to come here (remote nodes,
+    // groups, llama-server router presets): their shapes are checked and they are kept, so its
+    // instance JSON and web UI work unchanged.
+    nodes: T.Optional(
+      T.Array(T.String({ pattern: NODE_NAME, maxLength: 64 }), {
+        maxItems: 64,
+        description: `the nodes the instance runs on; until remote nodes exist, only the local node "${LOCAL_NODE}"`,
+      }),
+    ),
+    group: T.Optional(T.String({ pattern: NODE_NAME, maxLength: 64, description: 'the instance group (kept for group eviction, which is still to come)' })),
+    preset_ini: T.Optional(
+      T.String({ maxLength: 262144, description: 'llama-server models preset, INI text (kept for router mode, which is still to come)' }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -64,6 +80,9 @@ export const FilledOptionsSchema = T.Object({
   environment: T.Record(T.String(), T.String()),
   command_override: T.Union([T.String(), T.Null()], { description: 'the executable instead of the configured command' }),
   docker_enabled: T.Boolean(),
+  nodes: T.Optional(T.Array(T.String())),
+  group: T.Optional(T.String()),
+  preset_ini: T.Optional(T.String()),
 })
 export type InstanceOptions = Static<typeof FilledOptionsSchema> & { backend_type: BackendType }
 
@@ -112,9 +131,24 @@ export function parseOptions(body: unknown): InstanceOptionsInput {
     }
     opts.backend_options = given
   }
-  if (opts.backend_options) opts.backend_options = canonicalNames(backend.table, opts.backend_options)
+  // Names are kept as given (`no_mmap`, `webui`, `ngl`), so a client reads back what it wrote.
   backend.validate(opts.backend_options ?? {})
+  const remote = opts.nodes?.find((n) => n !== LOCAL_NODE)
+  if (remote !== undefined) {
+    throw new BadRequest(`nodes: ${JSON.stringify(remote)} is not a node of this llamactl; remote nodes are not supported yet, so the only node is "${LOCAL_NODE}"`)
+  }
+  if (opts.preset_ini !== undefined) checkIni(opts.preset_ini)
   return opts
+}
+
+/** INI as llama-server's --models-preset reads it: sections, `key = value` lines, comments. */
+function checkIni(text: string) {
+  const lines = text.split(/\r?\n/)
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim()
+    if (line === '' || line.startsWith(';') || line.startsWith('#') || /^\[[^\]]+\]$/.test(line) || /^[^=\[\]]+=/.test(line)) continue
+    throw new BadRequest(`preset_ini: line ${i + 1} is neither a [section], a key = value line nor a comment: ${JSON.stringify(line.slice(0, 80))}`)
+  }
 }
 
 type SeedKey = 'llama_server_options' | 'mlx_server_options' | 'vllm_server_options'
@@ -141,5 +175,8 @@ export function withDefaults(input: InstanceOptionsInput, config: Config): Insta
     environment: { ...(input.environment ?? {}) },
     command_override: input.command_override ?? null,
     docker_enabled: input.docker_enabled ?? config.backends[backendFor(input.backend_type ?? 'llama_cpp').configKey].docker.enabled,
+    ...(input.nodes !== undefined && { nodes: [...input.nodes] }),
+    ...(input.group !== undefined && { group: input.group }),
+    ...(input.preset_ini !== undefined && { preset_ini: input.preset_ini }),
   }
 }

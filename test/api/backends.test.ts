@@ -19,19 +19,19 @@ afterAll(async () => {
 const parse = (backend: string, body: unknown) => h.json('POST', `/api/v1/backends/${backend}/parse-command`, body)
 
 describe('POST /api/v1/backends/{backend}/parse-command', () => {
-  test('the seed\'s three examples, with the options also as backend_options', async () => {
+  test('the seed\'s three examples, answered as the original llamactl does: one options object, backend_options', async () => {
     const llama = await parse('llama-cpp', { command: 'llama-server -m /path/to/model.gguf -c 2048 --port 8080' })
     expect(llama.status).toBe(200)
     const llamaOptions = { model: '/path/to/model.gguf', ctx_size: 2048, port: 8080 }
-    expect(llama.body).toEqual({ backend_type: 'llama_cpp', llama_server_options: llamaOptions, backend_options: llamaOptions })
+    expect(llama.body).toEqual({ backend_type: 'llama_cpp', backend_options: llamaOptions })
 
     const mlx = await parse('mlx', { command: 'mlx_lm.server --model /path/to/model --port 8080' })
     const mlxOptions = { model: '/path/to/model', port: 8080 }
-    expect(mlx.body).toEqual({ backend_type: 'mlx_lm', mlx_server_options: mlxOptions, backend_options: mlxOptions })
+    expect(mlx.body).toEqual({ backend_type: 'mlx_lm', backend_options: mlxOptions })
 
     const vllm = await parse('vllm', { command: 'vllm serve /path/to/model --port 8080' })
     const vllmOptions = { model: '/path/to/model', port: 8080 }
-    expect(vllm.body).toEqual({ backend_type: 'vllm', vllm_server_options: vllmOptions, backend_options: vllmOptions })
+    expect(vllm.body).toEqual({ backend_type: 'vllm', backend_options: vllmOptions })
   })
 
   test('a real-world command: quotes, continuations, aliases, negations, unknown flags, environment', async () => {
@@ -41,8 +41,8 @@ describe('POST /api/v1/backends/{backend}/parse-command', () => {
     const res = await parse('llama-cpp', { command })
     expect(res.status).toBe(200)
     expect(res.body.backend_options).toEqual({
-      model: '/models/Qwen 3/q4_k_m.gguf', gpu_layers: 99, ctx_size: 0, temp: 0, kv_offload: false,
-      lora: ['a.gguf', 'b.gguf'], seed: -1, extra_args: ['--future-flag', 'on'],
+      model: '/models/Qwen 3/q4_k_m.gguf', gpu_layers: 99, ctx_size: 0, temp: 0, no_kv_offload: true,
+      lora: ['a.gguf', 'b.gguf'], seed: -1, extra_args: { 'future-flag': 'on' },
     })
     expect(res.body.environment).toEqual({ CUDA_VISIBLE_DEVICES: '1' })
   })
@@ -91,6 +91,14 @@ describe('POST /api/v1/backends/{backend}/parse-command', () => {
       expect(created.body.options.backend_type).toBe(parsed.body.backend_type)
       expect(created.body.options.backend_options).toEqual(parsed.body.backend_options)
     }
+    // The original llamactl's web UI spreads the answer into its form, lets the user edit
+    // backend_options and sends the whole form back: that is a create body too.
+    const parsed = await parse('llama-cpp', { command: 'llama-server -m load-10 -c 128 --no-mmap --brand-new 1' })
+    const form = { ...parsed.body, backend_options: { ...parsed.body.backend_options, ctx_size: 256, mmap: false }, auto_restart: true, nodes: ['main'] }
+    const edited = await h.json('POST', '/api/v1/instances/edited-in-the-original-ui', form)
+    expect([edited.status, edited.body.error]).toEqual([201, null])
+    const editedLogs = await (await h.request('GET', '/api/v1/instances/edited-in-the-original-ui/logs')).text()
+    expect(editedLogs).toContain('--ctx-size 256 --model load-10 --no-mmap --brand-new 1')
     const logs = await (await h.request('GET', '/api/v1/instances/from-vllm/logs')).text()
     expect(logs).toContain(`${FAKE_SERVER} serve org/model --dtype auto --tensor-parallel-size 1 --no-enable-prefix-caching --host 127.0.0.1`)
   })

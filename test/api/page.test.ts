@@ -205,7 +205,7 @@ describe('instances', () => {
     expect([res.status, res.headers.get('hx-redirect')]).toEqual([200, '/ui'])
     expect(h.manager.get('made').input).toEqual({
       backend_type: 'llama_cpp',
-      backend_options: { model: 'fake.gguf', ctx_size: 4096, gpu_layers: 99, lora: ['/a.bin', '/b.bin'], embedding: true, threads: 4, alias: 'x y' },
+      backend_options: { model: 'fake.gguf', ctx_size: 4096, gpu_layers: 99, lora: ['/a.bin', '/b.bin'], embeddings: true, threads: 4, alias: 'x y' },
       environment: { FOO: '1', BAR: 'two words' },
       auto_restart: false,
       max_restarts: 2,

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { backendFor, BACKEND_TYPES, type Backend } from '../../src/backends'
 import { isValueWord } from '../../src/backends/parse'
-import { type FlagSpec, isPortOption } from '../../src/backends/spec'
+import { effectiveOptions, type FlagSpec, isPortOption } from '../../src/backends/spec'
 import { BadRequest } from '../../src/errors'
 
 const llama = backendFor('llama_cpp')
@@ -92,13 +92,17 @@ describe('validating options', () => {
   test('an unknown name is refused, pointing at extra_args', () => {
     const msg = errorOf(() => llama.validate({ model: 'x', brand_new_flag: 1 }))
     expect(msg).toContain('backend_options.brand_new_flag: llama-server has no option brand_new_flag')
-    expect(msg).toContain('"extra_args": ["--brand-new-flag", "value"]')
+    expect(msg).toContain('"extra_args": {"brand-new-flag": "value"}')
   })
 
-  test('another spelling of a known flag is refused with the right name', () => {
-    expect(errorOf(() => llama.validate({ n_gpu_layers: 1 }))).toContain('it is spelled gpu_layers here')
-    expect(errorOf(() => llama.validate({ no_kv_offload: true }))).toContain('it is spelled kv_offload (false) here')
-    expect(errorOf(() => llama.validate({ embeddings: true }))).toContain('it is spelled embedding here')
+  test('every spelling of a known flag is a name for it; no_<flag> is its negation', () => {
+    expect(llama.buildArgs({ n_gpu_layers: 1, no_kv_offload: true, embeddings: true}, where)).toEqual([
+      '--no-kv-offload', '--gpu-layers', '1', '--embedding', ...tail,
+    ])
+    expect(llama.buildArgs({ no_kv_offload: false }, where)).toEqual(tail)
+    expect(errorOf(() => llama.validate({ no_kv_offload: true, kv_offload: true }))).toContain('no_kv_offload and kv_offload are the same option')
+    // two names saying the same thing are fine (the original llamactl's form sends both)
+    llama.validate({ mmap: false, no_mmap: true })
   })
 
   test('wrong types name the option and what it takes', () => {
@@ -142,7 +146,7 @@ describe('parsing a command line', () => {
 
   test('aliases, --flag=value, underscores, negations, typed values', () => {
     expect(parse(llama, '-ngl 99 --ctx_size=4096 -fa on -nkvo --no-warmup --temp 0.7 -ngld all')).toEqual({
-      gpu_layers: 99, ctx_size: 4096, flash_attn: 'on', kv_offload: false, warmup: false, temp: 0.7, spec_draft_ngl: 'all',
+      gpu_layers: 99, ctx_size: 4096, flash_attn: 'on', no_kv_offload: true, no_warmup: true, temp: 0.7, gpu_layers_draft: 'all',
     })
   })
 
@@ -175,9 +179,11 @@ describe('parsing a command line', () => {
 
   test('unknown flags go to extra_args with their value', () => {
     expect(parse(llama, 'llama-server -m x --brand-new 3 --other-new --no-mmap -c 4')).toEqual({
-      model: 'x', ctx_size: 4, extra_args: ['--brand-new', '3', '--other-new', '--no-mmap'],
+      model: 'x', ctx_size: 4, no_mmap: true, extra_args: { 'brand-new': '3', 'other-new': '' },
     })
-    expect(parse(vllm, 'vllm serve m --future-flag=1 --future-bool --port 1')).toEqual({ model: 'm', port: 1, extra_args: ['--future-flag=1', '--future-bool'] })
+    expect(parse(vllm, 'vllm serve m --future-flag=1 --future-bool --port 1')).toEqual({ model: 'm', port: 1, extra_args: { 'future-flag': '1', 'future-bool': '' } })
+    // what a map cannot hold stays a list
+    expect(parse(llama, '--zz a --zz b')).toEqual({ extra_args: ['--zz', 'a', '--zz', 'b'] })
   })
 
   test('leading NAME=value words are the environment', () => {
@@ -240,6 +246,8 @@ function optionsArb(backend: Backend): fc.Arbitrary<Record<string, unknown>> {
         return fc.oneof(fc.constant(true), word())
       case 'int_pair':
         return fc.tuple(int, int)
+      case 'json_list':
+        return fc.array(fc.string(), { maxLength: 3 }).map((items) => JSON.stringify(items))
       case 'list':
         if (s.list === 'csv') return fc.array(word((w) => !w.includes(',')), { minLength: 1, maxLength: 3 }).filter((items) => isValueWord(table, items.join(',')))
         if (s.list === 'nargs') return fc.array(word((w) => !w.startsWith('-')), { minLength: 1, maxLength: 3 })
@@ -262,7 +270,7 @@ function optionsArb(backend: Backend): fc.Arbitrary<Record<string, unknown>> {
 const quote = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`)
 const PROGRAM: Record<string, string> = { llama_cpp: 'llama-server', mlx_lm: 'mlx_lm.server', vllm: 'vllm' }
 
-describe('parse(build(options)) is options', () => {
+describe('parse(build(options)) means options', () => {
   for (const type of BACKEND_TYPES) {
     test(type, () => {
       const backend = backendFor(type)
@@ -271,7 +279,11 @@ describe('parse(build(options)) is options', () => {
           backend.validate(options)
           const argv = [PROGRAM[type]!, ...backend.subcommand, ...backend.buildArgs(options, where)]
           const parsed = backend.parseCommand(argv.map(quote).join(' ')).options
-          expect(parsed).toEqual({ ...options, host: where.host, port: where.port })
+          const meaning = (o: Record<string, unknown>) => {
+            const { values, extra } = effectiveOptions(backend.table, o, backend.label)
+            return { values: Object.fromEntries(values), extra }
+          }
+          expect(meaning(parsed)).toEqual(meaning({ ...options, host: where.host, port: where.port }))
         }),
         { numRuns: 300 },
       )
