@@ -1,6 +1,7 @@
 /** Builds a Backend from its flag table and the few things that differ between backends. */
 import type { BackendKey } from '../config/settings'
 import { BadRequest } from '../errors'
+import { understoodBy } from './capabilities'
 import { inOriginalShape, parseArgs } from './parse'
 import { buildFlags, type Dialect, type FlagSpec, FlagTable, optionsSchema, validateAgainst } from './spec'
 import { tokenize } from './tokenize'
@@ -17,6 +18,8 @@ export interface BackendDef {
   /** The option given without a flag (vLLM's model). */
   positional?: string
   dialect: Dialect
+  /** Whether its `--help` lists its flags in llama.cpp's layout (see capabilities.ts). */
+  readsHelp?: boolean
   /** How many leading words of a command line name the program (`vllm serve`: 2); 0 when there is none. */
   programLength(words: string[]): number
 }
@@ -48,6 +51,9 @@ export function defineBackend(def: BackendDef): Backend {
         delete rest[positional]
       }
       return [...head, ...buildFlags(table, rest, def.label, understood, binary), '--host', host, '--port', String(port)]
+    },
+    flagsOf(argv0, args) {
+      return def.readsHelp ? understoodBy(argv0, args) : null
     },
     parseCommand(command): ParsedCommand {
       const words = tokenize(command)

@@ -257,7 +257,7 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--log-prompts-dir', 'string'),
   // Presets: one flag that sets a model to download and its settings.
   opt('--embd-gemma-default', 'bool'),
-  opt('--fim-qwen-1.5b-default', 'bool', { names: 'fim_qwen_1_5b_default, fim_qwen_1b' }),
+  opt('--fim-qwen-1.5b-default', 'bool', { names: 'fim_qwen_1_5b_default, fim_qwen_1b, fim_qwen_1' }),
   opt('--fim-qwen-3b-default', 'bool'),
   opt('--fim-qwen-7b-default', 'bool'),
   opt('--fim-qwen-7b-spec', 'bool'),

@@ -10,6 +10,7 @@ export const llamaCpp = defineBackend({
   seedKey: 'llama_server_options',
   flags: LLAMA_SERVER_FLAGS,
   dialect: { style: 'llama', underscores: true, attachedShort: false },
+  readsHelp: true,
   // llama-server takes no bare words, so a first one is the program: llama-server, ./build/bin/llama-server, …
   programLength: firstWordIsProgram,
 })

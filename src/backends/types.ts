@@ -31,6 +31,8 @@ export interface Backend {
    * option gets a spelling that binary knows; BadRequest when it has none (named `binary`).
    */
   buildArgs(options: Record<string, unknown>, where: { host: string; port: number }, understood?: Understood, binary?: string): string[]
+  /** The flags `argv0 ...args` understands (from its --help), null when it cannot say; see capabilities.ts. */
+  flagsOf(argv0: string, args: string[]): Understood
   /** Options from a command line (see parse-command); throws BadRequest when it cannot be read. */
   parseCommand(command: string): ParsedCommand
 }

@@ -42,14 +42,18 @@ export function launchPlan(
 ): LaunchPlan {
   const backend = backendFor(options.backend_type)
   const baseEnv = inheritedEnv(llamactlEnv)
-  const own = backend.buildArgs(options.backend_options, where)
   if (!options.docker_enabled) {
+    // In the spellings this binary understands (another llama.cpp release's where it has those).
+    const argv0 = options.command_override ?? bc.command
+    const own = backend.buildArgs(options.backend_options, where, backend.flagsOf(argv0, bc.args), argv0)
     return {
-      argv: [options.command_override ?? bc.command, ...bc.args, ...backend.subcommand, ...own],
+      argv: [argv0, ...bc.args, ...backend.subcommand, ...own],
       env: { ...baseEnv, ...bc.environment, ...options.environment },
       container: null,
     }
   }
+  // Docker's image cannot be asked cheaply what it understands: the table's spellings.
+  const own = backend.buildArgs(options.backend_options, where)
   const container = { docker: bc.docker.command, name: containerName(name) }
   const inner = { ...bc.environment, ...bc.docker.environment, ...options.environment }
   const argv = dockerRun(backend.configKey, bc, inner, {

@@ -153,11 +153,22 @@ function checkIni(text: string) {
 
 type SeedKey = 'llama_server_options' | 'mlx_server_options' | 'vllm_server_options'
 
-/** What only the configuration can tell: refused with 400 when creating or updating. */
+/**
+ * What only the configuration and the configured binary can tell: refused with 400 when
+ * creating or updating. The binary's own --help says which flags it understands, so an option
+ * its release lacks is refused here, naming the difference, rather than failing the start.
+ */
 export function checkAgainstConfig(options: InstanceOptions, config: Config) {
-  const key = backendFor(options.backend_type).configKey
-  if (options.docker_enabled && !config.backends[key].docker.image) {
+  const backend = backendFor(options.backend_type)
+  const key = backend.configKey
+  const bc = config.backends[key]
+  if (options.docker_enabled && !bc.docker.image) {
     throw new BadRequest(`docker_enabled: backends.${key}.docker.image is not set in the configuration, so there is no image to run`)
+  }
+  if (!options.docker_enabled) {
+    const argv0 = options.command_override ?? bc.command
+    const understood = backend.flagsOf(argv0, bc.args)
+    if (understood) backend.buildArgs(options.backend_options, { host: '127.0.0.1', port: 1 }, understood, argv0)
   }
 }
 

@@ -98,7 +98,8 @@ describe('POST /api/v1/backends/{backend}/parse-command', () => {
     const edited = await h.json('POST', '/api/v1/instances/edited-in-the-original-ui', form)
     expect([edited.status, edited.body.error]).toEqual([201, null])
     const editedLogs = await (await h.request('GET', '/api/v1/instances/edited-in-the-original-ui/logs')).text()
-    expect(editedLogs).toContain('--ctx-size 256 --model load-10 --no-mmap --brand-new 1')
+    // this llama-server has --load-mode where older releases had --no-mmap
+    expect(editedLogs).toContain('--ctx-size 256 --load-mode none --model load-10 --brand-new 1')
     const logs = await (await h.request('GET', '/api/v1/instances/from-vllm/logs')).text()
     expect(logs).toContain(`${FAKE_SERVER} serve org/model --dtype auto --tensor-parallel-size 1 --no-enable-prefix-caching --host 127.0.0.1`)
   })

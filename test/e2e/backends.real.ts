@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { backendFor } from '../../src/backends'
+import { helpSpellings } from '../../src/backends/capabilities'
 import { LLAMA_SERVER_IGNORED } from '../../src/backends/llama-cpp-flags'
 import { type Harness, harness } from '../helpers'
 import { realEnv, realLlama } from './real'
@@ -58,10 +59,15 @@ describe('the llama-server flag table against the real llama-server --help', () 
     expect(missing).toEqual([])
   })
 
-  test('every spelling in the table is one --help shows (none is stale)', () => {
+  test('every spelling of the table\'s release is one --help shows (none is stale); other releases\' are not understood', () => {
     const shown = new Set(helpEntries(help).flatMap((e) => e.spellings))
-    const stale = [...llama.table.bySpelling.keys()].filter((s) => !shown.has(s))
-    expect(stale).toEqual([])
+    const current = llama.table.specs.filter((s) => !s.removed).flatMap((s) => [...s.flags, ...s.negations])
+    expect(current.filter((s) => !shown.has(s))).toEqual([])
+    // what llamactl reads from this --help: exactly the table's release
+    const understood = helpSpellings(help)
+    const others = llama.table.specs.flatMap((s) => (s.removed ? [...s.flags, ...s.negations] : [...s.was, ...s.wasNegations]))
+    expect(others.filter((s) => understood.has(s))).toEqual([])
+    expect(current.filter((s) => !understood.has(s))).toEqual([])
     expect(Object.keys(LLAMA_SERVER_IGNORED).filter((s) => !shown.has(s))).toEqual([])
   })
 
@@ -86,7 +92,7 @@ describe('the real llama-server takes what llamactl builds', () => {
     const command = `llama-server -m '${model}' -c 256 -t 1 -np 1 -ngl 0 --no-warmup -nkvo --temp 0 --seed 42 --reverse-prompt 'User:' -r 'Q:' --override-kv tokenizer.ggml.add_bos_token=bool:false --metrics --no-slots -a tiny`
     const parsed = await h.json('POST', '/api/v1/backends/llama-cpp/parse-command', { command })
     expect(parsed.status).toBe(200)
-    expect(parsed.body.backend_options).toMatchObject({ ctx_size: 256, threads: 1, gpu_layers: 0, warmup: false, kv_offload: false, temp: 0, slots: false })
+    expect(parsed.body.backend_options).toMatchObject({ ctx_size: 256, threads: 1, gpu_layers: 0, no_warmup: true, no_kv_offload: true, temp: 0, no_slots: true })
     const created = await h.json('POST', '/api/v1/instances/parsed', parsed.body)
     expect(created.status).toBe(201)
     expect(created.body.status).toBe('running')
@@ -112,6 +118,23 @@ describe('the real llama-server takes what llamactl builds', () => {
     expect(logs).toContain('--no-kv-offload')
     expect(logs).toContain('--override-kv tokenizer.ggml.add_bos_token=bool:false,tokenizer.ggml.add_eos_token=bool:false')
     await h.json('DELETE', '/api/v1/instances/wide')
+  })
+})
+
+describe('the original llamactl\'s option names on the real llama-server', () => {
+  test('older spellings are translated to what this release understands; a removed flag is a 400', async () => {
+    const created = await h.json('POST', '/api/v1/instances/original', {
+      backend_options: { model, ctx_size: 256, threads: 1, parallel: 1, no_mmap: true, no_webui: true, draft_max: 2, extra_args: { props: '' } },
+      nodes: ['main'],
+    })
+    expect([created.status, created.body.status, created.body.error]).toEqual([201, 'running', null])
+    const logs = await (await h.request('GET', '/api/v1/instances/original/logs')).text()
+    expect(logs).toContain('--load-mode none')
+    expect(logs).toContain('--spec-draft-n-max 2')
+    expect(logs).toContain('--no-ui')
+    await h.json('DELETE', '/api/v1/instances/original')
+    const gone = await h.json('POST', '/api/v1/instances/gone', { backend_options: { model, verbose_prompt: true } })
+    expect([gone.status, gone.body.error]).toEqual([400, expect.stringContaining('newer llama.cpp releases removed it')])
   })
 })
 
