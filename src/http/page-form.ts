@@ -103,7 +103,13 @@ export function formFromOptions(options: Record<string, unknown>, base: FormStat
     s.common = {}
     s.advanced = []
     for (const [k, v] of Object.entries(options.backend_options as Record<string, unknown>)) {
-      if (Array.isArray(v)) for (const item of v) s.advanced.push([k, text(item)])
+      // extra_args as the original llamactl's map {"flag": "value"}: its argv words, one row each
+      if (k === 'extra_args' && v && typeof v === 'object' && !Array.isArray(v)) {
+        for (const [flag, value] of Object.entries(v as Record<string, unknown>)) {
+          s.advanced.push([k, flag.startsWith('-') ? flag : `--${flag}`])
+          if (value !== '') s.advanced.push([k, text(value)])
+        }
+      } else if (Array.isArray(v)) for (const item of v) s.advanced.push([k, text(item)])
       else if (v === true) s.advanced.push([k, ''])
       else s.advanced.push([k, text(v)])
     }
@@ -146,11 +152,13 @@ function numberOrText(raw: string): unknown {
 
 /** The options body for POST/PUT /api/v1/instances/{name}. */
 export function optionsFromForm(s: FormState): Record<string, unknown> {
-  const specs = backendFor(isBackend(s.backend_type) ? s.backend_type : 'llama_cpp').table.byName
+  const table = backendFor(isBackend(s.backend_type) ? s.backend_type : 'llama_cpp').table
   const body: Record<string, unknown> = { backend_type: s.backend_type }
   const opts: Record<string, unknown> = {}
   const add = (name: string, raw: string) => {
-    const value = optionValue(raw, specs.get(name))
+    // any name of an option types its value: `ngl` as gpu_layers, `no_mmap` as a switch
+    const meaning = table.resolve(name)
+    const value = optionValue(raw, meaning?.negative ? { ...meaning.spec, type: 'bool' } : meaning?.spec)
     const had = opts[name]
     opts[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
   }
