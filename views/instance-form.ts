@@ -4,38 +4,10 @@
  */
 import { html, type Html, seg } from './html'
 import { layout, type PageContext } from './layout'
+import type { FormField } from '../src/backends/types'
 
-export const BACKENDS: [string, string][] = [
-  ['llama_cpp', 'llama.cpp (llama-server)'],
-  ['mlx_lm', 'MLX-LM'],
-  ['vllm', 'vLLM'],
-]
-
-export interface CommonField {
-  /** The backend option it sets (and the form field's name). */
-  name: string
-  label: string
-  hint: string
-  numeric: boolean
-}
-
-const PORT: CommonField = { name: 'port', label: 'Port', hint: 'empty: a free port from instances.port_range', numeric: true }
-
-/** The options each backend gets as plain fields; the rest are in the advanced section. */
-export const COMMON_FIELDS: Record<string, CommonField[]> = {
-  llama_cpp: [
-    { name: 'model', label: 'Model path', hint: 'a .gguf file', numeric: false },
-    { name: 'ctx_size', label: 'Context size', hint: 'tokens; empty: the model\'s default', numeric: true },
-    { name: 'gpu_layers', label: 'GPU layers', hint: 'layers to offload; 99 for all', numeric: true },
-    PORT,
-  ],
-  mlx_lm: [{ name: 'model', label: 'Model', hint: 'a path or a Hugging Face repository', numeric: false }, PORT],
-  vllm: [
-    { name: 'model', label: 'Model', hint: 'a path or a Hugging Face repository', numeric: false },
-    { name: 'max_model_len', label: 'Context size', hint: 'max_model_len, in tokens', numeric: true },
-    PORT,
-  ],
-}
+/** A plain field of the form: which ones a backend has is part of its definition. */
+export type CommonField = FormField
 
 export type TriState = '' | 'true' | 'false'
 
@@ -94,6 +66,10 @@ export interface FormView {
   defaults: FormDefaults
   /** Option names the backend knows, offered as suggestions in the advanced section. */
   knownOptions: string[]
+  /** The backends to choose from: backend_type and its name in the menu. */
+  backends: { type: string; title: string }[]
+  /** The chosen backend's plain fields. */
+  fields: CommonField[]
   csrf: string
 }
 
@@ -134,7 +110,7 @@ export function instanceForm(v: FormView): Html {
   const first = Object.keys(errors)[0]
   const err = (f: string) => invalid(errors, f, first)
   const action = v.mode === 'create' ? '/ui/instances' : `/ui/instances/${seg(s.name)}/edit`
-  const fields = COMMON_FIELDS[s.backend_type] ?? COMMON_FIELDS.llama_cpp!
+  const fields = v.fields
   const listId = `opt-names-${s.backend_type}`
   const advancedOpen = s.advanced.length > 0 || errors.advanced !== undefined
   const importOpen = s.command !== '' || errors.command !== undefined
@@ -171,7 +147,7 @@ ${errors.form ? html`<p class="error" role="alert" id="err-form">${errors.form}<
     <label for="f-backend_type">Backend</label>
     <select id="f-backend_type" name="backend_type" hx-post="/ui/form/refresh" hx-trigger="change"
       hx-target="#instance-form" hx-swap="outerHTML"${backend.attrs}>
-      ${BACKENDS.map(([value, label]) => html`<option value="${value}"${value === s.backend_type ? html` selected` : ''}>${label}</option>`)}
+      ${v.backends.map(({ type, title }) => html`<option value="${type}"${type === s.backend_type ? html` selected` : ''}>${title}</option>`)}
     </select>
     ${backend.message}
   </div>

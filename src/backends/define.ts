@@ -5,12 +5,14 @@ import { understoodBy } from './capabilities'
 import { inOriginalShape, parseArgs } from './parse'
 import { buildFlags, type Dialect, type FlagSpec, FlagTable, optionsSchema, validateAgainst } from './spec'
 import { tokenize } from './tokenize'
-import type { Backend, BackendType, ParsedCommand } from './types'
+import type { Backend, FormField, ParsedCommand } from './types'
 
-export interface BackendDef {
-  type: BackendType
-  configKey: BackendKey
+export interface BackendDef<T extends string, K extends BackendKey> {
+  type: T
+  configKey: K
   label: string
+  title: string
+  formFields: FormField[]
   routeName: string
   seedKey: string
   flags: FlagSpec[]
@@ -26,13 +28,15 @@ export interface BackendDef {
 
 const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s
 
-export function defineBackend(def: BackendDef): Backend {
+export function defineBackend<const T extends string, const K extends BackendKey>(def: BackendDef<T, K>): Backend<T, K> {
   const table = new FlagTable(def.flags, def.dialect)
   const positional = def.positional
   return {
     type: def.type,
     configKey: def.configKey,
     label: def.label,
+    title: def.title,
+    formFields: def.formFields,
     routeName: def.routeName,
     seedKey: def.seedKey,
     healthPath: '/health',

@@ -7,6 +7,7 @@
  * plain argparse: booleans are store_true (no `--no-` form), sizes like --prompt-cache-bytes
  * take strings such as `20G`, --chat-template-args takes JSON.
  */
+import { PORT_FIELD } from './types'
 import { defineBackend } from './define'
 import { type FlagSpec, opt } from './spec'
 
@@ -50,6 +51,8 @@ export const mlx = defineBackend({
   type: 'mlx_lm',
   configKey: 'mlx',
   label: 'mlx_lm.server',
+  title: 'MLX-LM',
+  formFields: [{ name: 'model', label: 'Model', hint: 'a path or a Hugging Face repository', numeric: false }, PORT_FIELD],
   routeName: 'mlx',
   seedKey: 'mlx_server_options',
   flags: MLX_FLAGS,

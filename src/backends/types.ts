@@ -1,17 +1,32 @@
 import type { TSchema } from '@sinclair/typebox'
-import type { BackendKey } from '../config/settings'
 import type { FlagTable, Understood } from './spec'
 
-export const BACKEND_TYPES = ['llama_cpp', 'mlx_lm', 'vllm'] as const
-export type BackendType = (typeof BACKEND_TYPES)[number]
+/** A plain field of the page's instance form: the backend option it sets (and the field's name). */
+export interface FormField {
+  name: string
+  label: string
+  hint: string
+  numeric: boolean
+}
 
-/** What llamactl needs to know to run one kind of inference server. */
-export interface Backend {
-  type: BackendType
-  /** The section under `backends:` in the config. */
-  configKey: BackendKey
+/** The port field every backend's form has. */
+export const PORT_FIELD: FormField = { name: 'port', label: 'Port', hint: 'empty: a free port from instances.port_range', numeric: true }
+
+/**
+ * What llamactl needs to know to run one kind of inference server: its identity (T, its
+ * backend_type; K, its config section), options, command lines and form. Every backend fact
+ * lives here once; the registry in index.ts lists the backends.
+ */
+export interface Backend<T extends string = string, K extends string = string> {
+  type: T
+  /** The section under `backends:` in the config (its variables and default command are there). */
+  configKey: K
   /** The server's name in messages: llama-server, mlx_lm.server, vllm serve. */
   label: string
+  /** Its name in the page's backend menu. */
+  title: string
+  /** The options the page's form shows as plain fields; the rest are advanced rows. */
+  formFields: FormField[]
   /** Its name in /api/v1/backends/{name}/parse-command. */
   routeName: string
   /** The seed's key for its options in a parsed command: llama_server_options, … */

@@ -10,6 +10,7 @@
  * --max-num-batched-tokens also accept sizes like `32k`.
  */
 import { type FlagSpec, opt } from './spec'
+import { PORT_FIELD } from './types'
 import { defineBackend } from './define'
 
 /** A boolean with argparse's BooleanOptionalAction: `--x` and `--no-x`. */
@@ -248,6 +249,12 @@ export const vllm = defineBackend({
   type: 'vllm',
   configKey: 'vllm',
   label: 'vllm serve',
+  title: 'vLLM',
+  formFields: [
+    { name: 'model', label: 'Model', hint: 'a path or a Hugging Face repository', numeric: false },
+    { name: 'max_model_len', label: 'Context size', hint: 'max_model_len, in tokens', numeric: true },
+    PORT_FIELD,
+  ],
   routeName: 'vllm',
   seedKey: 'vllm_server_options',
   flags: VLLM_FLAGS,

@@ -8,7 +8,7 @@
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
 import { doc } from './openapi'
-import { type Backend, backendFor } from '../backends'
+import { type Backend, BACKENDS } from '../backends'
 import { BadRequest } from '../errors'
 import { readJson } from './body'
 
@@ -38,11 +38,9 @@ export function backendRoutes(bodyLimit: number) {
     if (Object.keys(environment).length) answer.environment = environment
     return new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json' } })
   }
-  const llama = backendFor('llama_cpp')
-  const mlx = backendFor('mlx_lm')
-  const vllm = backendFor('vllm')
-  return new Elysia({ name: 'backends' }).guard({ parse: 'none' }, (app) => app
-    .post(`/api/v1/backends/${llama.routeName}/parse-command`, parseCommand(llama), { detail: parseDoc('llama-server') })
-    .post(`/api/v1/backends/${mlx.routeName}/parse-command`, parseCommand(mlx), { detail: parseDoc('mlx_lm.server') })
-    .post(`/api/v1/backends/${vllm.routeName}/parse-command`, parseCommand(vllm), { detail: parseDoc('vllm serve') }))
+  // One route per backend of the registry (Elysia's route methods add to the app they are called on).
+  return new Elysia({ name: 'backends' }).guard({ parse: 'none' }, (app) => {
+    for (const backend of BACKENDS) app.post(`/api/v1/backends/${backend.routeName}/parse-command`, parseCommand(backend), { detail: parseDoc(backend.label) })
+    return app
+  })
 }

@@ -5,20 +5,25 @@
  * becomes a number where the backend's flag table says the option is one, and anything the
  * server would refuse is sent as typed so the server's own message comes back.
  */
-import { backendFor, BACKEND_TYPES, type BackendType } from '../backends'
+import { BACKENDS, backendFor, type BackendType, findBackend } from '../backends'
 import type { FlagSpec } from '../backends/spec'
-import { COMMON_FIELDS, emptyForm, type FormErrors, type FormState, type TriState } from '../../views/instance-form'
+import { type CommonField, emptyForm, type FormErrors, type FormState, type TriState } from '../../views/instance-form'
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i
 const SUPERVISION = ['auto_restart', 'max_restarts', 'restart_delay', 'on_demand_start', 'idle_timeout'] as const
-const ALL_COMMON = new Set(Object.values(COMMON_FIELDS).flatMap((fs) => fs.map((f) => f.name)))
+const ALL_COMMON = new Set(BACKENDS.flatMap((b) => b.formFields.map((f) => f.name)))
 
 function isBackend(type: string): type is BackendType {
-  return (BACKEND_TYPES as readonly string[]).includes(type)
+  return findBackend(type) !== undefined
 }
 
-export function commonFieldsOf(backend: string) {
-  return COMMON_FIELDS[backend] ?? COMMON_FIELDS.llama_cpp!
+export function commonFieldsOf(backend: string): CommonField[] {
+  return (findBackend(backend) ?? BACKENDS[0]).formFields
+}
+
+/** What the form offers for a backend: the backends to choose from and its plain fields. */
+export function formChoices(backend: string) {
+  return { backends: BACKENDS.map((b) => ({ type: b.type, title: b.title })), fields: commonFieldsOf(backend) }
 }
 
 /** Option names the backend knows, other than its plain fields: suggestions for the advanced rows. */

@@ -12,6 +12,7 @@ import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
 import { csrfMatches, readCookie, SESSION_COOKIE, type Session, type Sessions } from '../auth/sessions'
 import { AppError, BadRequest, NotFound } from '../errors'
+import { BACKENDS, findBackend } from '../backends'
 import type { Instance } from '../instances/instance'
 import type { InstanceManager } from '../instances/manager'
 import { checkName, withDefaults } from '../instances/options'
@@ -27,7 +28,7 @@ import { logsPage, logStatus } from '../../views/logs'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { readBody } from './body'
 import { sameOrigin } from './cors'
-import { checkForm, fieldOfError, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
+import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
 import { unlimited } from './timeouts'
 import { FOLLOWER_QUEUE_LIMIT } from '../supervisor/log-sink'
 
@@ -171,6 +172,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
     errors,
     defaults: defaults(),
     knownOptions: knownOptions(state.backend_type),
+    ...formChoices(state.backend_type),
     csrf: c.session.csrf,
   })
 
@@ -354,7 +356,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
             const mode = c.form.get('_mode') === 'edit' ? 'edit' : 'create'
             const state = formFromParams(c.form)
             if (state.command.trim() === '') return formAnswer(c, mode, state, { command: 'Paste a command line first.' })
-            const backend = { llama_cpp: 'llama-cpp', mlx_lm: 'mlx', vllm: 'vllm' }[state.backend_type] ?? 'llama-cpp'
+            const backend = (findBackend(state.backend_type) ?? BACKENDS[0]).routeName
             const r = await callApi('POST', `/api/v1/backends/${backend}/parse-command`, { command: state.command })
             if (!r.ok) return formAnswer(c, mode, state, { command: r.error })
             if (!r.json || typeof r.json !== 'object' || Array.isArray(r.json)) {

@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { escapeHtml, html, raw } from '../../views/html'
 import { duration } from '../../views/format'
 import { emptyForm, instanceForm, type FormView } from '../../views/instance-form'
+import { formChoices } from '../../src/http/page-form'
 import { type InstanceItem, instanceList, instancesPage } from '../../views/instances'
 import { keyList } from '../../views/keys'
 import { layout, loginPage } from '../../views/layout'
@@ -39,6 +40,7 @@ function renderAll(s: string): string[] {
     errors: { model: s, advanced: s, form: s },
     defaults: { auto_restart: true, max_restarts: 3, restart_delay: 5, on_demand_start: true, idle_timeout: 0 },
     knownOptions: [s],
+    ...formChoices('llama_cpp'),
     csrf: 'tok',
   }
   return [
@@ -157,6 +159,7 @@ describe('views', () => {
       errors: { ctx_size: 'backend_options.ctx_size: llama-server expects a whole number, got "abc"' },
       defaults: { auto_restart: true, max_restarts: 3, restart_delay: 5, on_demand_start: true, idle_timeout: 0 },
       knownOptions: ['threads'],
+      ...formChoices('llama_cpp'),
       csrf: 't',
     }).value
     expect(out).toContain('value="/m.gguf"')
