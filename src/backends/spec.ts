@@ -2,9 +2,11 @@
  * A backend's options are a table of flag specs. Validation, argv building, command parsing
  * and the TypeBox schema all read the same table, so they cannot disagree.
  *
- * Option names are the backend's long flag name in snake_case (`--ctx-size` → `ctx_size`);
- * every other spelling of the flag (`-c`, `--n-gpu-layers`, `-nkvo`, …) is an alias that
- * command parsing understands.
+ * An option's name is its long flag name in snake_case (`--ctx-size` → `ctx_size`) or the
+ * original llamactl's name for it. Every other spelling of the flag (`-c`, `--n-gpu-layers`,
+ * `-nkvo`, another release's `--draft-max`) is understood in command lines and, in snake_case
+ * without its dashes, is a name for the option too (`ngl`, `no_kv_offload`), as in the
+ * original: aliases are spellings in the rows, never cases in code.
  */
 import { type TSchema, Type as T } from '@sinclair/typebox'
 import { BadRequest } from '../errors'
@@ -346,7 +348,7 @@ export function buildFlags(table: FlagTable, options: Record<string, unknown>, b
       const known = [...spec.flags, ...spec.was].filter((f) => f.startsWith('--')).join(', ')
       throw new BadRequest(
         `backend_options.${key}: ${binary} understands none of ${value === false ? [...spec.negations, ...spec.wasNegations].join(', ') : known}` +
-          (spec.removed ? `: ${spec.removed.note}` : ': it is from a release of llama.cpp before the flag was added; upgrade it or leave the option out'),
+          (spec.removed ? `: ${spec.removed.note}` : ': its release does not have the flag (flags differ between llama.cpp releases); leave the option out or run a release that has it'),
       )
     }
     pushFlag(argv, spec, spelling, value, table.dialect)

@@ -70,7 +70,7 @@ describe('a llama-server of an older release', () => {
     expect(res.status).toBe(400)
     expect(res.body.error).toContain('backend_options.load_mode:')
     expect(res.body.error).toContain('understands none of --load-mode')
-    expect(res.body.error).toContain('before the flag was added')
+    expect(res.body.error).toContain('its release does not have the flag')
   })
 
   test('an update is checked the same way', async () => {
