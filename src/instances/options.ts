@@ -1,6 +1,6 @@
 /**
  * Instance names and options: the TypeBox schemas are the single source for validation,
- * TypeScript types and (issue 7) the OpenAPI document.
+ * TypeScript types and the OpenAPI document.
  */
 import { type Static, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -29,7 +29,7 @@ const BackendOptions = (description: string) => T.Optional(T.Record(T.String(), 
 
 export const InstanceOptionsSchema = T.Object(
   {
-    backend_type: T.Optional(T.Union(BACKEND_TYPES.map((b) => T.Literal(b)), { description: 'llama_cpp (default), mlx_lm or vllm' })),
+    backend_type: T.Optional(T.Union(BACKEND_TYPES.map((b) => T.Literal(b)), { description: `one of ${BACKEND_TYPES.join(', ')}; default ${BACKEND_TYPES[0]}` })),
     backend_options: BackendOptions(
       'the backend\'s own flags by long name in snake_case; extra_args: a list of arguments added after them, as they are',
     ),
