@@ -277,7 +277,7 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('--mlock', 'bool', { removed: { note: 'newer llama.cpp releases replaced --mlock with --load-mode', on: { load_mode: 'mmap+mlock' } } }),
   opt('-dio, --direct-io / -ndio, --no-direct-io', 'bool', { removed: { note: 'newer llama.cpp releases replaced --direct-io with --load-mode', on: { load_mode: 'dio' }, off: {} } }),
   opt('--verbose-prompt', 'bool', { removed: { note: 'newer llama.cpp releases removed it from llama-server' } }),
-  opt('-cd, --ctx-size-draft', 'int', { removed: { note: 'newer llama.cpp releases removed it; the draft model shares the context size' } }),
+  opt('-cd, --ctx-size-draft', 'int', { removed: { note: 'newer llama.cpp releases removed it' } }),
   opt('--spec-replace', 'string', { removed: { note: 'newer llama.cpp releases removed it' } }),
   opt('--spec-ngram-size-n', 'int', { removed: { note: 'newer llama.cpp releases removed it: use the --spec-ngram-*-size-n of the --spec-type' } }),
   opt('--spec-ngram-size-m', 'int', { removed: { note: 'newer llama.cpp releases removed it: use the --spec-ngram-*-size-m of the --spec-type' } }),
