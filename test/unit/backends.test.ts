@@ -290,3 +290,21 @@ describe('parse(build(options)) means options', () => {
     })
   }
 })
+
+describe('the backend registry is the one list of backends', () => {
+  test('each backend\'s config section exists; backend_type values, parse-command routes and the form\'s menu come from it', async () => {
+    const { BACKENDS } = await import('../../src/backends')
+    const { SETTINGS_BY_KEY, BACKENDS: SECTIONS } = await import('../../src/config/settings')
+    const { backendRoutes } = await import('../../src/http/backends')
+    const { formChoices } = await import('../../src/http/page-form')
+    const routes = backendRoutes(1024).routes.map((r) => `${r.method} ${r.path}`)
+    for (const b of BACKENDS) {
+      expect(SETTINGS_BY_KEY.get(`backends.${b.configKey}.command`)).toMatchObject({ default: SECTIONS[b.configKey].command })
+      expect(routes).toContain(`POST /api/v1/backends/${b.routeName}/parse-command`)
+      expect(formChoices(b.type)).toEqual({ backends: BACKENDS.map((x) => ({ type: x.type, title: x.title })), fields: b.formFields })
+    }
+    expect(BACKEND_TYPES).toEqual(BACKENDS.map((b) => b.type))
+    expect(Object.keys(SECTIONS).sort()).toEqual(BACKENDS.map((b) => b.configKey).sort())
+    expect(routes.filter((r) => r.includes('parse-command'))).toHaveLength(BACKENDS.length)
+  })
+})
