@@ -17,17 +17,20 @@ const HELP_TIMEOUT_MS = 5000
 const cache = new Map<string, Understood>()
 
 /**
- * The spellings a `llama-server --help` text lists, less those it says have been removed.
- * Each entry starts a line with its spellings and value hint in the first 40 columns (the whole
- * line when they are longer), followed by a description that may run over indented lines.
+ * The spellings a `llama-server --help` text lists, each with whether it takes a value, less
+ * those it says have been removed. Each entry starts a line with its spellings and value hint
+ * in the first 40 columns (the whole line when they are longer), followed by a description
+ * that may run over indented lines.
  */
-export function helpSpellings(help: string): Set<string> {
-  const spellings = new Set<string>()
+export function helpSpellings(help: string): Map<string, boolean> {
+  const spellings = new Map<string, boolean>()
   let entry: string[] = []
+  let takesValue = false
   let description = ''
   const flush = () => {
-    if (!/argument has been removed/.test(description)) for (const s of entry) spellings.add(s)
+    if (!/argument has been removed/.test(description)) for (const s of entry) spellings.set(s, takesValue)
     entry = []
+    takesValue = false
     description = ''
   }
   for (const line of help.split('\n')) {
@@ -37,8 +40,9 @@ export function helpSpellings(help: string): Set<string> {
       const head = split ? line.slice(0, 40) : line
       description = split ? line.slice(40) : ''
       for (const piece of head.trim().split(/,\s+/)) {
-        const word = piece.trim().split(/\s+/)[0]!
-        if (/^--?[A-Za-z][\w.-]*$/.test(word)) entry.push(word)
+        const [word, ...hint] = piece.trim().split(/\s+/)
+        if (/^--?[A-Za-z][\w.-]*$/.test(word!)) entry.push(word!)
+        if (hint.length) takesValue = true
       }
     } else {
       description += ` ${line.trim()}`

@@ -33,7 +33,8 @@ export const LLAMA_SERVER_FLAGS: FlagSpec[] = [
   opt('-ub, --ubatch-size', 'int'),
   opt('--keep', 'int'),
   opt('--swa-full', 'bool'),
-  opt('-fa, --flash-attn', 'string'),
+  // older releases: a bare switch, off unless given
+  opt('-fa, --flash-attn', 'string', { asSwitch: { on: true, off: false, auto: false } }),
   opt('--perf / --no-perf', 'bool'),
   opt('-e, --escape / --no-escape', 'bool'),
   opt('--rope-scaling', 'string'),

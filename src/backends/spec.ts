@@ -55,6 +55,8 @@ export interface FlagSpec {
    * on a binary without the flag (`mmap: false` is `load_mode: "none"` there).
    */
   removed?: { note: string; on?: Record<string, OptionValue>; off?: Record<string, OptionValue> }
+  /** For a value flag that other releases have as a bare switch: which values mean it on (true) or off (false). */
+  asSwitch?: Record<string, boolean>
 }
 
 /** What a row may add to its spellings and type. */
@@ -67,6 +69,7 @@ export interface RowExtras {
   /** Other option names, comma-separated. */
   names?: string
   removed?: FlagSpec['removed']
+  asSwitch?: FlagSpec['asSwitch']
 }
 
 /**
@@ -99,6 +102,7 @@ export function opt(spellings: string, type: OptionType, extras?: ListMode | Row
     wasNegations: longFirst(wasNegations),
     names: split(more.names ?? ''),
     removed: more.removed,
+    asSwitch: more.asSwitch,
   }
 }
 
@@ -323,10 +327,10 @@ export function unknownOption(key: string, backend: string): string {
 }
 
 /**
- * The flags a backend binary understands (from its --help), or null when that is not known:
- * then argv uses the table's spellings.
+ * The flags a backend binary understands (from its --help), each with whether it takes a
+ * value, or null when that is not known: then argv uses the table's spellings.
  */
-export type Understood = ReadonlySet<string> | null
+export type Understood = ReadonlyMap<string, boolean> | null
 
 /**
  * argv for options: in the table's order, then extra_args as they are. With `understood`, each
@@ -351,6 +355,16 @@ export function buildFlags(table: FlagTable, options: Record<string, unknown>, b
           (spec.removed ? `: ${spec.removed.note}` : ': its release does not have the flag (flags differ between llama.cpp releases); leave the option out or run a release that has it'),
       )
     }
+    if (understood?.get(spelling) === false && spec.type !== 'bool') {
+      // The binary's release has this flag as a bare switch (older llama-server's --flash-attn).
+      const key = eff.keys.get(spec.name) ?? spec.name
+      const on = spec.asSwitch?.[String(value)]
+      if (on === undefined) {
+        throw new BadRequest(`backend_options.${key}: ${binary}'s ${spelling} is a switch that takes no value (its llama.cpp release predates the values); leave the option out or run a release that takes ${JSON.stringify(value)}`)
+      }
+      if (on) argv.push(spelling)
+      continue
+    }
     pushFlag(argv, spec, spelling, value, table.dialect)
   }
   argv.push(...eff.extra)
@@ -364,7 +378,7 @@ function pickSpelling(spec: FlagSpec, off: boolean, understood: Understood): str
 }
 
 /** Options the binary has no spelling for, swapped for the ones their row says mean the same there. */
-function replaceRemoved(table: FlagTable, eff: Effective, values: Map<string, OptionValue>, understood: ReadonlySet<string>, binary: string) {
+function replaceRemoved(table: FlagTable, eff: Effective, values: Map<string, OptionValue>, understood: ReadonlyMap<string, boolean>, binary: string) {
   const setBy = new Map<string, string>()
   for (const spec of table.specs) {
     const value = values.get(spec.name)

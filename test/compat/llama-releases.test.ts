@@ -65,6 +65,14 @@ describe('a llama-server of an older release', () => {
     expect(argv).not.toContain('--load-mode')
   })
 
+  test('a flag that was a bare switch there gets the switch for the values that mean it; other values are a 400', async () => {
+    expect(await argvOf(older, 'fa-on', { flash_attn: 'on' })).toContain('--flash-attn --model')
+    expect(await argvOf(older, 'fa-auto', { flash_attn: 'auto' })).not.toContain('--flash-attn')
+    expect(await argvOf(current, 'fa-new', { flash_attn: 'auto' })).toContain('--flash-attn auto')
+    const res = await older.json('POST', '/api/v1/instances/fa-odd', { backend_options: { model: 'x', flash_attn: 'sometimes' } })
+    expect([res.status, res.body.error]).toEqual([400, expect.stringContaining('--flash-attn is a switch that takes no value')])
+  })
+
   test('a flag added after its release is a 400 naming it', async () => {
     const res = await older.json('POST', '/api/v1/instances/new-flag', { backend_options: { model: 'x', load_mode: 'none' } })
     expect(res.status).toBe(400)
@@ -96,7 +104,10 @@ describe('reading --help', () => {
       '                                        whether to enable KV cache offloading',
     ].join('\n')
     expect([...helpSpellings(help)].sort()).toEqual(
-      ['-c', '--ctx-size', '--spec-draft-type-k', '-ctkd', '--cache-type-k-draft', '-kvo', '--kv-offload', '-nkvo', '--no-kv-offload'].sort(),
+      [
+        ['-c', true], ['--ctx-size', true], ['--spec-draft-type-k', true], ['-ctkd', true], ['--cache-type-k-draft', true],
+        ['-kvo', false], ['--kv-offload', false], ['-nkvo', false], ['--no-kv-offload', false],
+      ].sort() as [string, boolean][],
     )
   })
 
