@@ -52,30 +52,52 @@ export function helpSpellings(help: string): Map<string, boolean> {
   return spellings
 }
 
-/**
- * The flags `argv0 ...args --help` lists, or null when that cannot be learnt. `args` are the
- * backend's configured arguments, which come before the instance's own.
- */
-export function understoodBy(argv0: string, args: string[] = []): Understood {
+/** The cache key of a binary (its path, size and mtime, and the arguments before --help), or null when it cannot be found. */
+function binaryKey(argv0: string, args: string[]): { path: string; key: string } | null {
   const path = argv0.includes('/') ? argv0 : Bun.which(argv0)
   if (!path) return null
-  let key: string
   try {
     const st = statSync(path)
-    key = JSON.stringify([path, st.size, st.mtimeMs, args])
+    return { path, key: JSON.stringify([path, st.size, st.mtimeMs, args]) }
   } catch {
     return null
   }
-  if (cache.has(key)) return cache.get(key)!
-  let understood: Understood = null
-  try {
-    const proc = Bun.spawnSync([path, ...args, '--help'], { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore', timeout: HELP_TIMEOUT_MS })
-    const found = helpSpellings(proc.stdout.toString())
-    // An answer without llama-server's own flags is not its help (a wrapper script, an error).
-    if (found.has('--model') && found.has('--port')) understood = found
-  } catch {
-    understood = null
-  }
-  cache.set(key, understood)
-  return understood
+}
+
+/**
+ * The flags `argv0 ...args --help` lists, as far as they have been learnt (learnFlags); null
+ * when they cannot be, or not yet.
+ */
+export function understoodBy(argv0: string, args: string[] = []): Understood {
+  const b = binaryKey(argv0, args)
+  return b ? (cache.get(b.key) ?? null) : null
+}
+
+const learning = new Map<string, Promise<void>>()
+
+/**
+ * Runs `argv0 ...args --help` once per binary, without blocking the event loop, and keeps what
+ * it lists for understoodBy. Callers await it before validating or building a command line;
+ * concurrent callers share one run.
+ */
+export function learnFlags(argv0: string, args: string[] = []): Promise<void> {
+  const b = binaryKey(argv0, args)
+  if (!b || cache.has(b.key)) return Promise.resolve()
+  const running = learning.get(b.key)
+  if (running) return running
+  const run = (async () => {
+    let understood: Understood = null
+    try {
+      const proc = Bun.spawn([b.path, ...args, '--help'], { stdout: 'pipe', stderr: 'ignore', stdin: 'ignore', timeout: HELP_TIMEOUT_MS, killSignal: 'SIGKILL' })
+      const [text] = await Promise.all([new Response(proc.stdout).text(), proc.exited])
+      const found = helpSpellings(text)
+      // An answer without llama-server's own flags is not its help (a wrapper script, an error).
+      if (found.has('--model') && found.has('--port')) understood = found
+    } catch {
+      understood = null
+    }
+    cache.set(b.key, understood)
+  })().finally(() => learning.delete(b.key))
+  learning.set(b.key, run)
+  return run
 }

@@ -1,7 +1,7 @@
 /** Builds a Backend from its flag table and the few things that differ between backends. */
 import type { BackendKey } from '../config/settings'
 import { BadRequest } from '../errors'
-import { understoodBy } from './capabilities'
+import { learnFlags, understoodBy } from './capabilities'
 import { inOriginalShape, parseArgs } from './parse'
 import { buildFlags, type Dialect, type FlagSpec, FlagTable, optionsSchema, validateAgainst } from './spec'
 import { tokenize } from './tokenize'
@@ -58,6 +58,9 @@ export function defineBackend<const T extends string, const K extends BackendKey
     },
     flagsOf(argv0, args) {
       return def.readsHelp ? understoodBy(argv0, args) : null
+    },
+    learnFlags(argv0, args) {
+      return def.readsHelp ? learnFlags(argv0, args) : Promise.resolve()
     },
     parseCommand(command): ParsedCommand {
       const words = tokenize(command)

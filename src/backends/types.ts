@@ -47,6 +47,8 @@ export interface Backend<T extends string = string, K extends string = string> {
    */
   buildArgs(options: Record<string, unknown>, where: { host: string; port: number }, understood?: Understood, binary?: string): string[]
   /** The flags `argv0 ...args` understands (from its --help), null when it cannot say; see capabilities.ts. */
+  /** Reads what the binary understands (its --help) once, off the event loop, for flagsOf. */
+  learnFlags(argv0: string, args: string[]): Promise<void>
   flagsOf(argv0: string, args: string[]): Understood
   /** Options from a command line (see parse-command); throws BadRequest when it cannot be read. */
   parseCommand(command: string): ParsedCommand

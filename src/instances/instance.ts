@@ -207,6 +207,7 @@ export class Instance {
     const healthUrl = `http://${connectHost(this.options)}:${port}${backend.healthPath}`
     let proc: BackendProcess
     try {
+      if (!this.options.docker_enabled) await backend.learnFlags(this.options.command_override ?? bc.command, bc.args)
       const plan = launchPlan(this.name, this.options, bc, { host: bindHost(this.options), port }, process.env)
       const { argv, env, container } = plan
       let onStop: ((graceMs: number) => Promise<void>) | undefined

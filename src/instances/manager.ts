@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
+import { BACKEND_TYPES, backendFor } from '../backends'
 import { Conflict, NotFound, StartFailed, Unavailable } from '../errors'
 import { Metrics } from '../metrics/llamactl'
 import { chooseEviction } from '../scheduler/eviction'
@@ -71,6 +72,12 @@ export class InstanceManager {
    * those that were running. Returns once orphans are gone; starts continue in the background.
    */
   async init(): Promise<{ orphansEnded: number; resumed: string[] }> {
+    // What each configured backend binary understands, read once before anything is started.
+    await Promise.all(BACKEND_TYPES.map((t) => {
+      const b = backendFor(t)
+      const bc = this.config.backends[b.configKey]
+      return bc.docker.enabled ? Promise.resolve() : b.learnFlags(bc.command, bc.args)
+    }))
     let orphansEnded = 0
     const grace = this.config.instances.stop_grace_period * 1000
     await Promise.all(
@@ -137,7 +144,7 @@ export class InstanceManager {
   async create(name: string, body: unknown): Promise<InstanceView> {
     checkName(name)
     const input = parseOptions(body)
-    checkAgainstConfig(withDefaults(input, this.config), this.config)
+    await checkAgainstConfig(withDefaults(input, this.config), this.config)
     const existing = this.instances.get(name)
     if (existing) {
       throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
@@ -161,7 +168,7 @@ export class InstanceManager {
   async update(name: string, body: unknown): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const input = parseOptions(body)
-    checkAgainstConfig(withDefaults(input, this.config), this.config)
+    await checkAgainstConfig(withDefaults(input, this.config), this.config)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false

@@ -158,7 +158,7 @@ type SeedKey = 'llama_server_options' | 'mlx_server_options' | 'vllm_server_opti
  * creating or updating. The binary's own --help says which flags it understands, so an option
  * its release lacks is refused here, naming the difference, rather than failing the start.
  */
-export function checkAgainstConfig(options: InstanceOptions, config: Config) {
+export async function checkAgainstConfig(options: InstanceOptions, config: Config) {
   const backend = backendFor(options.backend_type)
   const key = backend.configKey
   const bc = config.backends[key]
@@ -167,6 +167,7 @@ export function checkAgainstConfig(options: InstanceOptions, config: Config) {
   }
   if (!options.docker_enabled) {
     const argv0 = options.command_override ?? bc.command
+    await backend.learnFlags(argv0, bc.args)
     const understood = backend.flagsOf(argv0, bc.args)
     if (understood) backend.buildArgs(options.backend_options, { host: '127.0.0.1', port: 1 }, understood, argv0)
   }

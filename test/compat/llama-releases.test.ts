@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chmodSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { helpSpellings, understoodBy } from '../../src/backends/capabilities'
+import { helpSpellings, learnFlags, understoodBy } from '../../src/backends/capabilities'
 import { FAKE_SERVER, type Harness, harness, tempDir } from '../helpers'
 
 let current: Harness
@@ -111,7 +111,7 @@ describe('reading --help', () => {
     )
   })
 
-  test('once per binary: read again only when the file changes; a binary that gives no help is unknown', () => {
+  test('once per binary, off the event loop: read again only when the file changes; a binary that gives no help is unknown', async () => {
     const dir = tempDir()
     const count = join(dir, 'count')
     const bin = join(dir, 'llama-server')
@@ -119,16 +119,26 @@ describe('reading --help', () => {
     writeFileSync(bin, `#!/bin/sh\necho run >> '${count}'\nprintf -- '-m,    --model FNAME                    model\\n--port PORT                             port\\n'\n`)
     chmodSync(bin, 0o755)
     const runs = () => readFileSync(count, 'utf8').split('\n').filter(Boolean).length
+    // not learnt yet: nothing is known, and nothing ran while answering
+    expect(understoodBy(bin)).toBeNull()
+    expect(runs()).toBe(0)
+    // three at once share one run
+    await Promise.all([learnFlags(bin), learnFlags(bin), learnFlags(bin)])
     expect(understoodBy(bin)?.has('--model')).toBe(true)
     expect(understoodBy(bin)?.has('--port')).toBe(true)
+    await learnFlags(bin)
     expect(runs()).toBe(1)
     utimesSync(bin, new Date(), new Date(Date.now() + 5000))
+    expect(understoodBy(bin)).toBeNull()
+    await learnFlags(bin)
     expect(understoodBy(bin)?.has('--model')).toBe(true)
     expect(runs()).toBe(2)
 
     const mute = join(dir, 'mute')
     writeFileSync(mute, '#!/bin/sh\necho nothing to see\n')
     chmodSync(mute, 0o755)
+    await learnFlags(mute)
+    await learnFlags(join(dir, 'missing'))
     expect(understoodBy(mute)).toBeNull()
     expect(understoodBy(join(dir, 'missing'))).toBeNull()
   })
