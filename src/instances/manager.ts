@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
-import { Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { BadRequest, Conflict, NotFound, StartFailed, Unavailable } from '../errors'
 import { Metrics } from '../metrics/llamactl'
 import { chooseEviction } from '../scheduler/eviction'
 import type { Store } from '../store/db'
@@ -272,7 +272,8 @@ export class InstanceManager {
    */
   async acquire(name: string, signal: AbortSignal): Promise<{ instance: Instance; upstream: string }> {
     const inst = this.find(name)
-    if (!inst) throw new NotFound(`model ${JSON.stringify(name)} not found: no instance has that name`)
+    // The seed and the original both answer an unknown model 400: the request named nothing there is.
+    if (!inst) throw new BadRequest(`model ${JSON.stringify(name)} not found: no instance has that name (GET /v1/models lists them)`)
     if (inst.status === 'running' && inst.upstream) {
       inst.beginRequest()
       return { instance: inst, upstream: inst.upstream }

@@ -146,7 +146,7 @@ describe('OpenAI-compatible routes', () => {
     expect(invalid.status).toBe(400)
     expect((await invalid.json()).error).toContain('invalid request body')
     const unknown = await post('{"model":"ghost"}')
-    expect(unknown.status).toBe(404)
+    expect(unknown.status).toBe(400)
     expect((await unknown.json()).error).toContain('ghost')
     const big = await post(JSON.stringify({ model: 'm', x: 'y'.repeat(200000) }))
     expect(big.status).toBe(413)
