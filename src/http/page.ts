@@ -430,7 +430,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
               body.instances = only
             }
             try {
-              const made = keys.create(body)
+              const made = keys.create(body, manager.index)
               return answer({ created: { name: made.name, secret: made.key } }, true)
             } catch (e) {
               if (!(e instanceof AppError)) throw e

@@ -61,6 +61,8 @@ export class Instance {
   private drained: (() => void) | null = null
 
   constructor(
+    /** Stable, never reused (the original's keys and web UI refer to instances by it). */
+    readonly id: number,
     readonly name: string,
     public input: InstanceOptionsInput,
     public options: InstanceOptions,
@@ -120,6 +122,7 @@ export class Instance {
 
   view(): InstanceView {
     return {
+      id: this.id,
       name: this.name,
       status: this.status,
       created: this.created,

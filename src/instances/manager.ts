@@ -92,7 +92,7 @@ export class InstanceManager {
         console.error(`llamactl: stored instance ${row.name} has options this version cannot read (${(e as Error).message}); it is left out`)
         continue
       }
-      const inst = this.make(row.name, input, row.created)
+      const inst = this.make(row.id, row.name, input, row.created)
       if (row.desired === 'running') resumed.push(row.name)
       this.instances.set(row.name, inst)
     }
@@ -109,9 +109,9 @@ export class InstanceManager {
     return { orphansEnded, resumed }
   }
 
-  private make(name: string, input: InstanceOptionsInput, created: number): Instance {
+  private make(id: number, name: string, input: InstanceOptionsInput, created: number): Instance {
     const logFile = join(this.config.instances.logs_dir, `${name}.log`)
-    return new Instance(name, input, withDefaults(input, this.config), created, this.host, logFile)
+    return new Instance(id, name, input, withDefaults(input, this.config), created, this.host, logFile)
   }
 
   onStatusChange(listener: (i: Instance) => void): () => void {
@@ -133,6 +133,12 @@ export class InstanceManager {
     return this.instances.get(name)
   }
 
+  /** Names and numbers of the instances, for keys given by either. */
+  readonly index = {
+    nameOf: (id: number) => this.list().find((i) => i.id === id)?.name,
+    exists: (name: string) => this.instances.has(name),
+  }
+
   /** Validates, stores and starts a new instance. The instance exists even if the start fails. */
   async create(name: string, body: unknown): Promise<InstanceView> {
     checkName(name)
@@ -150,8 +156,8 @@ export class InstanceManager {
     const room = this.roomFor(name)
     if ('refused' in room) throw room.refused
     const created = Math.floor(Date.now() / 1000)
-    this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
-    const inst = this.make(name, input, created)
+    const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
+    const inst = this.make(id, name, input, created)
     this.instances.set(name, inst)
     await this.startInstance(inst)
     return inst.view()

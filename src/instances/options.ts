@@ -71,6 +71,7 @@ export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'restarti
 
 /** An instance as the API answers it. */
 export const InstanceViewSchema = T.Object({
+  id: T.Integer({ description: 'a stable number, never reused; the original llamactl\'s keys and web UI use it' }),
   name: T.String(),
   status: T.Union(STATUSES.map((s) => T.Literal(s))),
   created: T.Integer({ description: 'unix seconds' }),

@@ -88,7 +88,7 @@ describe('inference keys made through the API', () => {
     const list = await call('GET', '/api/v1/auth/keys', bearer(MGMT))
     expect(list.text).not.toContain(k.key)
     expect(list.text).not.toContain('hash')
-    expect(list.json()).toEqual([{ id: k.id, name: 'ci bot', created_at: k.created_at, expires_at: null, instances: null }])
+    expect(list.json()).toEqual([{ id: k.id, name: 'ci bot', user_id: 'system', permission_mode: 'allow_all', created_at: k.created_at, updated_at: k.created_at, expires_at: null, last_used_at: null, instances: null }])
     const one = await call('GET', `/api/v1/auth/keys/${k.id}`, bearer(MGMT))
     expect(one.text).not.toContain(k.key)
     // the key works for inference, not management

@@ -44,7 +44,7 @@ describe('a database that cannot be written', () => {
     expect(await snapshot()).toEqual(before)
     expect(h.manager.find('b')).toBeUndefined()
     expect(h.manager.get('a').status).toBe('running')
-    expect(h.keys.list()).toEqual([{ id: key.id, name: 'k', created_at: key.created_at, expires_at: null, instances: null }])
+    expect(h.keys.list()).toEqual([{ id: key.id, name: 'k', user_id: 'system', permission_mode: 'allow_all', created_at: key.created_at, updated_at: key.created_at, expires_at: null, last_used_at: null, instances: null }])
   })
 
   test('read-only: changes answer 500 saying so; a backend still starts and restarts, its unrecorded pid noted', async () => {
