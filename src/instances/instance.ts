@@ -13,7 +13,7 @@ import { BackendProcess } from '../supervisor/backend-process'
 import { removeStaleContainer, stopContainer } from '../supervisor/container'
 import { LogSink } from '../supervisor/log-sink'
 import { launchPlan } from './launch'
-import type { InstanceOptions, InstanceOptionsInput, InstanceView, STATUSES } from './options'
+import { apiStatus, type InstanceOptions, type InstanceOptionsInput, type InstanceView, type STATUSES } from './options'
 
 export type Status = (typeof STATUSES)[number]
 export type { InstanceView }
@@ -124,7 +124,8 @@ export class Instance {
     return {
       id: this.id,
       name: this.name,
-      status: this.status,
+      status: apiStatus(this.status),
+      state: this.status,
       created: this.created,
       options: this.options,
       port: this.port,
