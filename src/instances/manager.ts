@@ -15,6 +15,9 @@ import { PortPool } from '../supervisor/ports'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
 import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
 
+/** What a create, update, start or restart waits for before answering (see InstanceManager.settle). */
+export type Wait = 'ready' | 'bounded'
+
 export class InstanceManager {
   private instances = new Map<string, Instance>()
   readonly metrics: Metrics = new Metrics(() => this.list())
@@ -139,8 +142,11 @@ export class InstanceManager {
     exists: (name: string) => this.instances.has(name),
   }
 
-  /** Validates, stores and starts a new instance. The instance exists even if the start fails. */
-  async create(name: string, body: unknown): Promise<InstanceView> {
+  /**
+   * Validates, stores and starts a new instance. The instance exists even if the start fails.
+   * Answers once it is ready or after `instances.start_wait`, whichever is first (see settle).
+   */
+  async create(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     checkName(name)
     const input = parseOptions(body)
     checkAgainstConfig(withDefaults(input, this.config), this.config)
@@ -159,12 +165,31 @@ export class InstanceManager {
     const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
     const inst = this.make(id, name, input, created)
     this.instances.set(name, inst)
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
+  /**
+   * How long an API call waits for a start: until it is ready (`wait=ready`), else until it is
+   * ready, has failed or `instances.start_wait` has passed, whichever is first. Loading a model
+   * can take minutes, which no HTTP client should have to hold a request open for; the answer
+   * then carries the status of that moment and the start goes on. A start that fails within
+   * the bound is still its error (500); one that fails later shows as `failed`.
+   */
+  private async settle(start: Promise<void>, wait: Wait): Promise<void> {
+    start.catch(() => {}) // a later failure is in the status and the log
+    if (wait === 'ready') return start
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.instances.start_wait * 1000)))
+    try {
+      await Promise.race([start, bound])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Replaces the options; a running instance restarts with them. */
-  async update(name: string, body: unknown): Promise<InstanceView> {
+  async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const input = parseOptions(body)
     checkAgainstConfig(withDefaults(input, this.config), this.config)
@@ -174,7 +199,7 @@ export class InstanceManager {
     const wasActive = inst.active
     if (wasActive) await inst.stop()
     inst.options = withDefaults(input, this.config)
-    if (wasActive) await this.startInstance(inst)
+    if (wasActive) await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
@@ -198,10 +223,10 @@ export class InstanceManager {
     }
   }
 
-  async start(name: string): Promise<InstanceView> {
+  async start(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
@@ -212,11 +237,11 @@ export class InstanceManager {
     return inst.view()
   }
 
-  async restart(name: string): Promise<InstanceView> {
+  async restart(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
     await inst.stop()
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
