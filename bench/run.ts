@@ -488,7 +488,7 @@ async function largeBodies(measure: string, budget: number, clients = 8, size = 
   })
   const wrapper = join(dir, 'sink.sh')
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${join(root, 'bench/sink.ts')} "$@"\n`, { mode: 0o755 })
-  await api(measure, ll.base, 'POST', '/api/v1/instances/sink', { backend_options: { model: 'x' }, command_override: wrapper }, 201)
+  await api(measure, ll.base, 'POST', '/api/v1/instances/sink?wait=ready', { backend_options: { model: 'x' }, command_override: wrapper }, 201)
   const head = new TextEncoder().encode('{"model":"sink","messages":[{"role":"user","content":"hi"}],"pad":"')
   const body = new Uint8Array(size).fill(97)
   body.set(head)

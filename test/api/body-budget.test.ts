@@ -80,7 +80,7 @@ async function buffered(): Promise<number> {
 }
 
 async function create(name: string) {
-  const res = await h.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' } })
+  const res = await h.json('POST', `/api/v1/instances/${name}?wait=ready`, { backend_options: { model: 'x' } })
   expect(res.status).toBe(201)
 }
 
