@@ -1,8 +1,8 @@
 /**
  * GET /api/v1/nodes and /api/v1/nodes/{name}, in the original llamactl's shape: a map of node
  * name to `{"address"}`. Until remote nodes exist there is one node, this llamactl, with an
- * empty address (the original's convention for the local node). Its name is `local_node` when
- * the configuration has one, else `main`, the original's default.
+ * empty address (the original's convention for the local node), named `local_node` (default
+ * `main`, as in the original).
  */
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
@@ -12,13 +12,8 @@ import { doc } from './openapi'
 
 const NodeSchema = T.Object({ address: T.String({ description: 'where the node is reached; empty for this llamactl' }) })
 
-export function localNodeName(config: Config): string {
-  const named = (config as { local_node?: unknown }).local_node
-  return typeof named === 'string' && named !== '' ? named : 'main'
-}
-
 export function nodeRoutes(config: Config) {
-  const local = localNodeName(config)
+  const local = config.local_node
   return new Elysia({ name: 'nodes' }).guard({ parse: 'none' }, (app) => app
     .get('/api/v1/nodes', () => Response.json({ [local]: { address: '' } }), {
       detail: doc({ summary: 'The nodes instances can run on: this llamactl only, for now', tag: 'Nodes', ok: [200, T.Record(T.String(), NodeSchema)] }),

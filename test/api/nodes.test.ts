@@ -18,6 +18,12 @@ describe('GET /api/v1/nodes', () => {
     expect(other.body.error).toContain('main')
   })
 
+  test('the local node is named local_node', async () => {
+    h = await harness({ LLAMACTL_LOCAL_NODE: 'gpu-box' })
+    expect((await h.json('GET', '/api/v1/nodes')).body).toEqual({ 'gpu-box': { address: '' } })
+    expect((await h.json('GET', '/api/v1/nodes/main')).status).toBe(404)
+  })
+
   test('needs a management key like every /api/v1 route', async () => {
     h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: 'mgmt-key-0123456789' })
     expect((await h.request('GET', '/api/v1/nodes')).status).toBe(401)
