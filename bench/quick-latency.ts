@@ -22,7 +22,7 @@ const ll = await spawnUntil(
   { LLAMACTL_LLAMACPP_COMMAND: BUN, LLAMACTL_LLAMACPP_ARGS: fake, LLAMACTL_INSTANCE_PORT_RANGE: `${lo}-${lo + 100}`, LLAMACTL_MANAGEMENT_KEYS: KEY },
 )
 const llBase = `http://127.0.0.1:${ll.match}`
-const created = await (await fetch(`${llBase}/api/v1/instances/bench`, { method: 'POST', body: JSON.stringify({ backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '0' } }), headers: { 'content-type': 'application/json', ...auth } })).json() as any
+const created = await (await fetch(`${llBase}/api/v1/instances/bench?wait=ready`, { method: 'POST', body: JSON.stringify({ backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '0' } }), headers: { 'content-type': 'application/json', ...auth } })).json() as any
 const direct = `http://127.0.0.1:${created.port}`
 const pt = await spawnUntil([BUN, join(root, 'bench/passthrough.ts'), direct], /listening (\d+)/)
 const ptBase = `http://127.0.0.1:${pt.match}`

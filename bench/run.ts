@@ -317,7 +317,7 @@ const onDemandSection: Section = {
     const reps = QUICK ? 4 : 12
     const own: number[] = []
     const via: number[] = []
-    await api(measure, s.ll, 'POST', '/api/v1/instances/od', { backend_options: { model: s.model, ctx_size: 256, threads: 1, parallel: 1 }, on_demand_start: true }, 201)
+    await api(measure, s.ll, 'POST', '/api/v1/instances/od?wait=ready', { backend_options: { model: s.model, ctx_size: 256, threads: 1, parallel: 1 }, on_demand_start: true }, 201)
     for (let i = 0; i < reps; i++) {
       const port = 20000 + Math.floor(Math.random() * 9000)
       const t0 = performance.now()
@@ -426,7 +426,7 @@ const footprintSection: Section = {
     const peaks: number[] = []
     for (let i = 0; i < 2; i++) {
       const st = await startLlamactl(mkdtempSync(join(tmpdir(), 'llamactl-bench-streams-')), env)
-      await api('footprint: 256 streams', st.base, 'POST', '/api/v1/instances/s', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '20' } }, 201)
+      await api('footprint: 256 streams', st.base, 'POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '20' } }, 201)
       let peak = rss(st.child.proc.pid)
       const sampler = setInterval(() => (peak = Math.max(peak, rss(st.child.proc.pid))), 50)
       try {
@@ -488,7 +488,7 @@ async function largeBodies(measure: string, budget: number, clients = 8, size = 
   })
   const wrapper = join(dir, 'sink.sh')
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${join(root, 'bench/sink.ts')} "$@"\n`, { mode: 0o755 })
-  await api(measure, ll.base, 'POST', '/api/v1/instances/sink', { backend_options: { model: 'x' }, command_override: wrapper }, 201)
+  await api(measure, ll.base, 'POST', '/api/v1/instances/sink?wait=ready', { backend_options: { model: 'x' }, command_override: wrapper }, 201)
   const head = new TextEncoder().encode('{"model":"sink","messages":[{"role":"user","content":"hi"}],"pad":"')
   const body = new Uint8Array(size).fill(97)
   body.set(head)
@@ -611,11 +611,11 @@ async function startShared(): Promise<Shared> {
   // llama-server serves as many connections at once as it has HTTP threads (by default 2 more
   // than its slots) and keeps idle ones open 5 s: the four paths' keep-alive pools (64 each at
   // most) would hold them and starve whichever path comes next. One thread per possible connection.
-  const real = await api('setup', ll.base, 'POST', '/api/v1/instances/real', { backend_options: { model, ctx_size: 256, threads: 1, parallel: 16, n_predict: 8, threads_http: 300 } }, 201)
+  const real = await api('setup', ll.base, 'POST', '/api/v1/instances/real?wait=ready', { backend_options: { model, ctx_size: 256, threads: 1, parallel: 16, n_predict: 8, threads_http: 300 } }, 201)
   // The fast fake backend runs as an instance too, through a one-line wrapper script.
   const wrapper = join(dataDir, 'fake-llama-server.sh')
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${fake} "$@"\n`, { mode: 0o755 })
-  const fakeInst = await api('setup', ll.base, 'POST', '/api/v1/instances/fake', { backend_options: { model: 'x' }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } }, 201)
+  const fakeInst = await api('setup', ll.base, 'POST', '/api/v1/instances/fake?wait=ready', { backend_options: { model: 'x' }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } }, 201)
   const backend = async (port: unknown) => {
     const direct = `http://127.0.0.1:${port}`
     return { direct, floorA: await passthrough(direct), floorB: await passthrough(direct) }

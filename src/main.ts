@@ -86,6 +86,7 @@ async function main() {
     stopGuard()
     server.stop(true)
     await manager.shutdown()
+    keys.close()
     store.close()
     logger.flush()
     process.exit(0)

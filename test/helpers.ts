@@ -97,6 +97,7 @@ export async function harness(overrides: Record<string, string> = {}, logger?: L
     async close() {
       for (const s of servers) s.stop(true)
       await manager.shutdown()
+      keys.close()
       store.close()
       rmSync(dir, { recursive: true, force: true })
     },

@@ -144,6 +144,7 @@ const ROWS = [
   { key: 'instances.default_idle_timeout', kind: 'int', default: 0, env: 'LLAMACTL_DEFAULT_IDLE_TIMEOUT', min: 0, doc: 'idle_timeout of new instances, minutes (0: never)' },
   { key: 'instances.on_demand_start_timeout', kind: 'int', default: 120, env: 'LLAMACTL_ON_DEMAND_START_TIMEOUT', min: 1, doc: 'how long a request waits for an on-demand start, seconds' },
   { key: 'instances.startup_timeout', kind: 'int', default: 600, env: 'LLAMACTL_STARTUP_TIMEOUT', min: 1, doc: 'how long a backend may take to become ready before its start fails, seconds' },
+  { key: 'instances.start_wait', kind: 'int', default: 5, env: 'LLAMACTL_START_WAIT', min: 0, max: 600, doc: 'seconds a create, start, restart or update waits for the backend to be ready before answering with the status it has then (the start goes on); `?wait=ready` waits until it is ready' },
   { key: 'instances.stop_grace_period', kind: 'int', default: 10, env: 'LLAMACTL_STOP_GRACE_PERIOD', min: 0, doc: 'seconds between SIGTERM and SIGKILL when stopping a backend' },
   { key: 'instances.drain_timeout', kind: 'int', default: 30, env: 'LLAMACTL_DRAIN_TIMEOUT', min: 0, doc: 'seconds a stop waits for in-flight requests to finish' },
   { key: 'instances.timeout_check_interval', kind: 'int', default: 0, env: 'LLAMACTL_TIMEOUT_CHECK_INTERVAL', min: 0, use: 'inert', why: 'idle stops are scheduled to the second, with no polling', doc: 'accepted for compatibility and unused: idle stops are scheduled to the second' },

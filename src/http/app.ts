@@ -18,6 +18,7 @@ import { mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
+import { nodeRoutes } from './nodes'
 import { openaiRoutes } from './openai'
 import { pageRouteDoc, pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
@@ -51,6 +52,7 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(backendRoutes(manager.config.server.max_body_size))
     .use(systemRoutes(manager.config, serverInfoTimeoutMs))
     .use(configRoutes(manager.config))
+    .use(nodeRoutes(manager.config))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))

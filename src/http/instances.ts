@@ -1,13 +1,23 @@
 /** The seed's Instances and Instance Operations routes (proxy: see proxy.ts). */
 import { Elysia } from 'elysia'
 import { BadRequest } from '../errors'
-import type { InstanceManager } from '../instances/manager'
+import type { InstanceManager, Wait } from '../instances/manager'
 import { Type as T } from '@sinclair/typebox'
 import { InstanceOptionsSchema, InstanceViewSchema } from '../instances/options'
 import { FOLLOWER_QUEUE_LIMIT, type LogSink } from '../supervisor/log-sink'
 import { readJson } from './body'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
+
+/** `?wait=ready`: hold the answer until the backend is ready; without it, at most instances.start_wait. */
+function waitOf(request: Request): Wait {
+  const raw = new URL(request.url).searchParams.get('wait')
+  if (raw === null || raw === '') return 'bounded'
+  if (raw === 'ready') return 'ready'
+  throw new BadRequest(`wait must be "ready" (hold the answer until the backend is ready), got ${JSON.stringify(raw.slice(0, 20))}`)
+}
+
+const WAIT_QUERY = { wait: 'ready: answer once the backend is ready (else after at most instances.start_wait seconds, with the status it has then)' }
 
 export function instanceRoutes(manager: InstanceManager) {
   const bodyLimit = manager.config.server.max_body_size
@@ -23,9 +33,10 @@ export function instanceRoutes(manager: InstanceManager) {
     })
     // Operations that wait for a backend (loading a model can take minutes) are exempt from the idle timeout.
     .post('/api/v1/instances/:name', async ({ params, request }) => {
+      const wait = waitOf(request)
       const body = await readJson(request, bodyLimit)
       unlimited(request)
-      return json(await manager.create(params.name, body), 201)
+      return json(await manager.create(params.name, body, wait), 201)
     }, {
       detail: doc({
         summary: 'Create and start an instance',
@@ -33,13 +44,15 @@ export function instanceRoutes(manager: InstanceManager) {
         body: InstanceOptionsSchema,
         ok: [201, InstanceViewSchema],
         errors: [400, 409, 413, 500, 507],
-        description: 'The instance is kept even when its start fails (500); it is then `failed`.',
+        query: WAIT_QUERY,
+        description: 'Answers once the backend is ready, or after `instances.start_wait` seconds with the status it has then (the start goes on), whichever is first. The instance is kept even when its start fails (500); it is then `failed`.',
       }),
     })
     .put('/api/v1/instances/:name', async ({ params, request }) => {
+      const wait = waitOf(request)
       const body = await readJson(request, bodyLimit)
       unlimited(request)
-      return json(await manager.update(params.name, body))
+      return json(await manager.update(params.name, body, wait))
     }, {
       detail: doc({
         summary: 'Replace an instance\'s options (a running instance restarts)',
@@ -47,6 +60,7 @@ export function instanceRoutes(manager: InstanceManager) {
         body: InstanceOptionsSchema,
         ok: [200, InstanceViewSchema],
         errors: [400, 404, 409, 413, 500, 507],
+        query: WAIT_QUERY,
       }),
     })
     .delete('/api/v1/instances/:name', async ({ params, request }) => {
@@ -54,14 +68,14 @@ export function instanceRoutes(manager: InstanceManager) {
       await manager.remove(params.name)
       return new Response(null, { status: 204 })
     }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404, 500, 507] }) })
-    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name))), {
-      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507] }),
+    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name, waitOf(request)))), {
+      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
     })
     .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))), {
       detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 500, 507] }),
     })
-    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name))), {
-      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507] }),
+    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name, waitOf(request)))), {
+      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
     })
     .get('/api/v1/instances/:name/logs', ({ params, query, request }) => {
       const inst = manager.get(params.name)

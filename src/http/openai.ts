@@ -69,7 +69,39 @@ export function openaiRoutes(manager: InstanceManager) {
     })
   }
 
-  return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) =>
+  const inference = async ({ request }: { request: Request }) => {
+    requireJsonType(request)
+    const held = await holdBody(request, limit, budget)
+    // Given back once the backend has the body (forward resolves with the response's head),
+    // or when anything on the way fails.
+    try {
+      return await toInstance(request, held.bytes)
+    } finally {
+      held.release()
+    }
+  }
+
+  // The seed's inference routes get their own entries (in the OpenAPI document too); the
+  // wildcard after them takes every other POST /v1/* the backend may serve.
+  const seedRoutes: [string, string][] = [
+    ['/v1/chat/completions', 'Chat completions'],
+    ['/v1/completions', 'Text completions'],
+    ['/v1/embeddings', 'Embeddings'],
+    ['/v1/rerank', 'Rerank documents'],
+    ['/v1/reranking', 'Rerank documents (llama-server\'s other name)'],
+  ]
+  const inferenceDoc = (summary: string) =>
+    doc({
+      summary,
+      tag: 'OpenAI-compatible',
+      auth: 'inference',
+      body: InferenceBodySchema,
+      ok: [200, 'stream'],
+      errors: [400, 404, 409, 413, 415, 502, 503],
+      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
+    })
+
+  return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {
     app
       .get('/v1/models', ({ request }) =>
         Response.json({ object: 'list', data: manager.list().filter((i) => mayUse(request, i.name)).map(model) }),
@@ -80,26 +112,7 @@ export function openaiRoutes(manager: InstanceManager) {
         if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
         return Response.json(model(inst))
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })
-      .post('/v1/*', async ({ request }) => {
-        requireJsonType(request)
-        const held = await holdBody(request, limit, budget)
-        // Given back once the backend has the body (forward resolves with the response's head),
-        // or when anything on the way fails.
-        try {
-          return await toInstance(request, held.bytes)
-        } finally {
-          held.release()
-        }
-      }, {
-        detail: doc({
-          summary: 'Chat completions, completions, embeddings, rerank and any other POST /v1/* route of the backend',
-          tag: 'OpenAI-compatible',
-          auth: 'inference',
-          body: InferenceBodySchema,
-          ok: [200, 'stream'],
-          errors: [400, 404, 409, 413, 415, 502, 503],
-          description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
-        }),
-      }),
-  )
+    for (const [path, summary] of seedRoutes) app.post(path, inference, { detail: inferenceDoc(summary) })
+    return app.post('/v1/*', inference, { detail: inferenceDoc('Any other POST /v1/* route of the backend (responses, messages, …)') })
+  })
 }

@@ -190,7 +190,8 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
   }
 
   const act = async (name: string, op: 'start' | 'stop' | 'restart' | 'delete'): Promise<Flash> => {
-    const run: Promise<unknown> = op === 'delete' ? manager.remove(name) : manager[op](name)
+    // The page bounds its own wait (within, below), so it follows the start to its end.
+    const run: Promise<unknown> = op === 'delete' ? manager.remove(name) : op === 'stop' ? manager.stop(name) : manager[op](name, 'ready')
     const r = await within(run, ACTION_WAIT_MS)
     if (r.state === 'failed') return { kind: 'error', message: messageOf(r.error).split('\n')[0]! }
     const done = { start: 'Started', stop: 'Stopped', restart: 'Restarted', delete: 'Deleted' }[op]
@@ -284,7 +285,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
             }
             if (!errors.name && manager.find(state.name)) errors.name = `an instance named ${JSON.stringify(state.name)} already exists`
             if (Object.keys(errors).length) return formAnswer(c, 'create', state, errors)
-            const run = manager.create(state.name, optionsFromForm(state))
+            const run = manager.create(state.name, optionsFromForm(state), 'ready')
             const r = await within(run, ACTION_WAIT_MS)
             if (r.state === 'failed' && !manager.find(state.name)) {
               // Refused before anything was made: the options (or a limit), not the start.
@@ -313,7 +314,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
             const state = { ...formFromParams(c.form), name: inst.name }
             const errors = checkForm(state)
             if (Object.keys(errors).length) return formAnswer(c, 'edit', state, errors)
-            const run = manager.update(inst.name, optionsFromForm(state))
+            const run = manager.update(inst.name, optionsFromForm(state), 'ready')
             const r = await within(run, ACTION_WAIT_MS)
             if (r.state === 'failed' && r.error instanceof BadRequest) {
               const msg = messageOf(r.error)
@@ -432,7 +433,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
               body.instances = only
             }
             try {
-              const made = keys.create(body)
+              const made = keys.create(body, manager.index)
               return answer({ created: { name: made.name, secret: made.key } }, true)
             } catch (e) {
               if (!(e instanceof AppError)) throw e

@@ -1,5 +1,6 @@
 /**
- * The seed's llama-server System Endpoints: GET /api/v1/server/{help,version,devices} run the
+ * The seed's llama-server System Endpoints: GET /api/v1/server/{help,version,devices}, also at
+ * the original's /api/v1/backends/llama-cpp/{help,version,devices}, run the
  * configured llama-server (its Docker form when backends.llama-cpp.docker.enabled) with
  * --help, --version or --list-devices and answer what it printed, as plain text. 500 {"error"}
  * with the reason when it cannot run, fails or takes longer than the timeout.
@@ -56,8 +57,18 @@ const infoDoc = (flag: string) =>
 export function systemRoutes(config: Config, timeoutMs = SERVER_INFO_TIMEOUT_MS) {
   const text = async (flag: string) =>
     new Response(await runLlamaServer(config, flag, timeoutMs), { headers: { 'content-type': 'text/plain; charset=utf-8' } })
-  return new Elysia({ name: 'system' }).guard({ parse: 'none' }, (app) => app
-    .get('/api/v1/server/help', () => text('--help'), { detail: infoDoc('--help') })
-    .get('/api/v1/server/version', () => text('--version'), { detail: infoDoc('--version') })
-    .get('/api/v1/server/devices', () => text('--list-devices'), { detail: infoDoc('--list-devices') }))
+  // The seed's paths and the original's newer ones (its web UI calls those): one handler each.
+  const routes = [
+    ['help', '--help'],
+    ['version', '--version'],
+    ['devices', '--list-devices'],
+  ] as const
+  return new Elysia({ name: 'system' }).guard({ parse: 'none' }, (app) => {
+    for (const [name, flag] of routes) {
+      const handler = () => text(flag)
+      app.get(`/api/v1/server/${name}`, handler, { detail: infoDoc(flag) })
+      app.get(`/api/v1/backends/llama-cpp/${name}`, handler, { detail: infoDoc(flag) })
+    }
+    return app
+  })
 }

@@ -13,7 +13,7 @@ import { BackendProcess } from '../supervisor/backend-process'
 import { removeStaleContainer, stopContainer } from '../supervisor/container'
 import { LogSink } from '../supervisor/log-sink'
 import { launchPlan } from './launch'
-import type { InstanceOptions, InstanceOptionsInput, InstanceView, STATUSES } from './options'
+import { apiStatus, type InstanceOptions, type InstanceOptionsInput, type InstanceView, type STATUSES } from './options'
 
 export type Status = (typeof STATUSES)[number]
 export type { InstanceView }
@@ -61,6 +61,8 @@ export class Instance {
   private drained: (() => void) | null = null
 
   constructor(
+    /** Stable, never reused (the original's keys and web UI refer to instances by it). */
+    readonly id: number,
     readonly name: string,
     public input: InstanceOptionsInput,
     public options: InstanceOptions,
@@ -120,8 +122,10 @@ export class Instance {
 
   view(): InstanceView {
     return {
+      id: this.id,
       name: this.name,
-      status: this.status,
+      status: apiStatus(this.status),
+      state: this.status,
       created: this.created,
       options: this.options,
       port: this.port,

@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
 import { BACKEND_TYPES, backendFor } from '../backends'
-import { Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { BadRequest, Conflict, NotFound, StartFailed, Unavailable } from '../errors'
 import { Metrics } from '../metrics/llamactl'
 import { chooseEviction } from '../scheduler/eviction'
 import type { Store } from '../store/db'
@@ -15,6 +15,9 @@ import { rotatedNames } from '../supervisor/log-sink'
 import { PortPool } from '../supervisor/ports'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
 import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
+
+/** What a create, update, start or restart waits for before answering (see InstanceManager.settle). */
+export type Wait = 'ready' | 'bounded'
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
@@ -99,7 +102,7 @@ export class InstanceManager {
         console.error(`llamactl: stored instance ${row.name} has options this version cannot read (${(e as Error).message}); it is left out`)
         continue
       }
-      const inst = this.make(row.name, input, row.created)
+      const inst = this.make(row.id, row.name, input, row.created)
       if (row.desired === 'running') resumed.push(row.name)
       this.instances.set(row.name, inst)
     }
@@ -116,9 +119,9 @@ export class InstanceManager {
     return { orphansEnded, resumed }
   }
 
-  private make(name: string, input: InstanceOptionsInput, created: number): Instance {
+  private make(id: number, name: string, input: InstanceOptionsInput, created: number): Instance {
     const logFile = join(this.config.instances.logs_dir, `${name}.log`)
-    return new Instance(name, input, withDefaults(input, this.config), created, this.host, logFile)
+    return new Instance(id, name, input, withDefaults(input, this.config), created, this.host, logFile)
   }
 
   onStatusChange(listener: (i: Instance) => void): () => void {
@@ -140,8 +143,17 @@ export class InstanceManager {
     return this.instances.get(name)
   }
 
-  /** Validates, stores and starts a new instance. The instance exists even if the start fails. */
-  async create(name: string, body: unknown): Promise<InstanceView> {
+  /** Names and numbers of the instances, for keys given by either. */
+  readonly index = {
+    nameOf: (id: number) => this.list().find((i) => i.id === id)?.name,
+    exists: (name: string) => this.instances.has(name),
+  }
+
+  /**
+   * Validates, stores and starts a new instance. The instance exists even if the start fails.
+   * Answers once it is ready or after `instances.start_wait`, whichever is first (see settle).
+   */
+  async create(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     checkName(name)
     const input = parseOptions(body)
     await checkAgainstConfig(withDefaults(input, this.config), this.config)
@@ -157,15 +169,34 @@ export class InstanceManager {
     const room = this.roomFor(name)
     if ('refused' in room) throw room.refused
     const created = Math.floor(Date.now() / 1000)
-    this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
-    const inst = this.make(name, input, created)
+    const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
+    const inst = this.make(id, name, input, created)
     this.instances.set(name, inst)
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
+  /**
+   * How long an API call waits for a start: until it is ready (`wait=ready`), else until it is
+   * ready, has failed or `instances.start_wait` has passed, whichever is first. Loading a model
+   * can take minutes, which no HTTP client should have to hold a request open for; the answer
+   * then carries the status of that moment and the start goes on. A start that fails within
+   * the bound is still its error (500); one that fails later shows as `failed`.
+   */
+  private async settle(start: Promise<void>, wait: Wait): Promise<void> {
+    start.catch(() => {}) // a later failure is in the status and the log
+    if (wait === 'ready') return start
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.instances.start_wait * 1000)))
+    try {
+      await Promise.race([start, bound])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Replaces the options; a running instance restarts with them. */
-  async update(name: string, body: unknown): Promise<InstanceView> {
+  async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const input = parseOptions(body)
     await checkAgainstConfig(withDefaults(input, this.config), this.config)
@@ -175,7 +206,7 @@ export class InstanceManager {
     const wasActive = inst.active
     if (wasActive) await inst.stop()
     inst.options = withDefaults(input, this.config)
-    if (wasActive) await this.startInstance(inst)
+    if (wasActive) await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
@@ -199,10 +230,10 @@ export class InstanceManager {
     }
   }
 
-  async start(name: string): Promise<InstanceView> {
+  async start(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
@@ -213,11 +244,11 @@ export class InstanceManager {
     return inst.view()
   }
 
-  async restart(name: string): Promise<InstanceView> {
+  async restart(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
     await inst.stop()
-    await this.startInstance(inst)
+    await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
@@ -279,7 +310,8 @@ export class InstanceManager {
    */
   async acquire(name: string, signal: AbortSignal): Promise<{ instance: Instance; upstream: string }> {
     const inst = this.find(name)
-    if (!inst) throw new NotFound(`model ${JSON.stringify(name)} not found: no instance has that name`)
+    // The seed and the original both answer an unknown model 400: the request named nothing there is.
+    if (!inst) throw new BadRequest(`model ${JSON.stringify(name)} not found: no instance has that name (GET /v1/models lists them)`)
     if (inst.status === 'running' && inst.upstream) {
       inst.beginRequest()
       return { instance: inst, upstream: inst.upstream }

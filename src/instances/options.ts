@@ -88,10 +88,29 @@ export type InstanceOptions = Static<typeof FilledOptionsSchema> & { backend_typ
 
 export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'restarting', 'failed'] as const
 
+/**
+ * The `status` the API answers: the seed's three (`running` only once the backend is ready)
+ * and, while it changes, the two words the original llamactl and its web UI know. A start is
+ * `restarting` (that UI shows a spinner, and a starting instance there is only ever one
+ * restarting or one whose health check has not passed yet); a stop is `shutting_down`.
+ * `state` carries our own six, for clients that tell a first start from a restart.
+ */
+export const API_STATUSES = ['stopped', 'running', 'failed', 'restarting', 'shutting_down'] as const
+export type ApiStatus = (typeof API_STATUSES)[number]
+export function apiStatus(state: (typeof STATUSES)[number]): ApiStatus {
+  if (state === 'starting') return 'restarting'
+  if (state === 'stopping') return 'shutting_down'
+  return state
+}
+
 /** An instance as the API answers it. */
 export const InstanceViewSchema = T.Object({
+  id: T.Integer({ description: 'a stable number, never reused; the original llamactl\'s keys and web UI use it' }),
   name: T.String(),
-  status: T.Union(STATUSES.map((s) => T.Literal(s))),
+  status: T.Union(API_STATUSES.map((s) => T.Literal(s)), {
+    description: 'stopped, running (ready for requests) or failed; restarting while it starts, shutting_down while it stops',
+  }),
+  state: T.Union(STATUSES.map((s) => T.Literal(s)), { description: 'the same, telling a first start (starting) from a restart' }),
   created: T.Integer({ description: 'unix seconds' }),
   options: FilledOptionsSchema,
   port: T.Union([T.Integer(), T.Null()], { description: "the backend's port while it runs" }),

@@ -13,6 +13,8 @@ import { MIGRATIONS } from './migrations'
 import { makeDir, makePrivate, PRIVATE_FILE } from './private'
 
 export interface StoredInstance {
+  /** Stable and never reused, even after the instance is deleted. */
+  id: number
   name: string
   /** The options as the user gave them, JSON. */
   options: string
@@ -37,6 +39,10 @@ export interface StoredKey {
   expires_at: number | null
   /** JSON list of instance names, or null for all. */
   instances: string | null
+  user_id: string
+  updated_at: number
+  /** Unix seconds; null: never used. Written in batches, so it may lag by the flush interval. */
+  last_used_at: number | null
 }
 
 export class Store {
@@ -59,9 +65,10 @@ export class Store {
     this.migrate()
     if (path !== ':memory:') this.privateFiles()
     this.q = {
-      list: this.db.query<StoredInstance, []>('SELECT name, options, created, desired FROM instances ORDER BY created, name'),
-      get: this.db.query<StoredInstance, [string]>('SELECT name, options, created, desired FROM instances WHERE name = ?'),
-      insert: this.db.query('INSERT INTO instances (name, options, created, desired) VALUES ($name, $options, $created, $desired)'),
+      list: this.db.query<StoredInstance, []>('SELECT id, name, options, created, desired FROM instances ORDER BY created, name'),
+      get: this.db.query<StoredInstance, [string]>('SELECT id, name, options, created, desired FROM instances WHERE name = ?'),
+      nextId: this.db.query<{ value: number }, []>("UPDATE counters SET value = value + 1 WHERE name = 'instance_id' RETURNING value"),
+      insert: this.db.query('INSERT INTO instances (id, name, options, created, desired) VALUES ($id, $name, $options, $created, $desired)'),
       update: this.db.query('UPDATE instances SET options = $options WHERE name = $name'),
       setDesired: this.db.query('UPDATE instances SET desired = $desired WHERE name = $name'),
       remove: this.db.query('DELETE FROM instances WHERE name = ?'),
@@ -71,11 +78,12 @@ export class Store {
         'INSERT INTO backend_processes (instance, pid, start_time) VALUES ($instance, $pid, $start_time) ON CONFLICT(instance) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time',
       ),
       procRemove: this.db.query('DELETE FROM backend_processes WHERE instance = ? AND pid = ?'),
-      keys: this.db.query<StoredKey, []>('SELECT id, name, hash, created_at, expires_at, instances FROM api_keys ORDER BY id'),
-      key: this.db.query<StoredKey, [number]>('SELECT id, name, hash, created_at, expires_at, instances FROM api_keys WHERE id = ?'),
+      keys: this.db.query<StoredKey, []>('SELECT id, name, hash, created_at, expires_at, instances, user_id, updated_at, last_used_at FROM api_keys ORDER BY id'),
+      key: this.db.query<StoredKey, [number]>('SELECT id, name, hash, created_at, expires_at, instances, user_id, updated_at, last_used_at FROM api_keys WHERE id = ?'),
       keyInsert: this.db.query<StoredKey, Record<string, string | number | null>>(
-        'INSERT INTO api_keys (name, hash, created_at, expires_at, instances) VALUES ($name, $hash, $created_at, $expires_at, $instances) RETURNING id, name, hash, created_at, expires_at, instances',
+        'INSERT INTO api_keys (name, hash, created_at, expires_at, instances, user_id, updated_at, last_used_at) VALUES ($name, $hash, $created_at, $expires_at, $instances, $user_id, $updated_at, $last_used_at) RETURNING id, name, hash, created_at, expires_at, instances, user_id, updated_at, last_used_at',
       ),
+      keyUsed: this.db.query('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), $at) WHERE id = $id'),
       keyDelete: this.db.query('DELETE FROM api_keys WHERE id = ?'),
     }
   }
@@ -133,8 +141,15 @@ export class Store {
     }
   }
 
-  insertInstance(row: StoredInstance) {
-    this.write(() => this.q.insert.run({ ...row }))
+  /** Stores a new instance and answers the number it was given. */
+  insertInstance(row: Omit<StoredInstance, 'id'>): number {
+    return this.write(() =>
+      this.db.transaction(() => {
+        const id = this.q.nextId.get()!.value
+        this.q.insert.run({ ...row, id })
+        return id
+      })(),
+    )
   }
 
   updateOptions(name: string, options: string) {
@@ -175,6 +190,16 @@ export class Store {
 
   insertKey(k: Omit<StoredKey, 'id'>): StoredKey {
     return this.write(() => this.q.keyInsert.get({ ...k })!)
+  }
+
+  /** Records when keys were last used, all in one transaction. */
+  keysUsed(uses: Map<number, number>) {
+    if (uses.size === 0) return
+    this.write(() =>
+      this.db.transaction(() => {
+        for (const [id, at] of uses) this.q.keyUsed.run({ id, at })
+      })(),
+    )
   }
 
   deleteKey(id: number) {

@@ -22,4 +22,23 @@ export const MIGRATIONS: string[] = [
      expires_at INTEGER,
      instances  TEXT
    ) STRICT;`,
+  // A stable number per instance, as the original llamactl gives (its keys and web UI name
+  // instances by it). Numbers are never reused: a counter, not max(id) + 1.
+  `ALTER TABLE instances ADD COLUMN id INTEGER;
+   UPDATE instances SET id = (
+     SELECT count(*) FROM instances AS o
+     WHERE o.created < instances.created OR (o.created = instances.created AND o.name <= instances.name)
+   );
+   CREATE UNIQUE INDEX instances_id ON instances (id);
+   CREATE TABLE counters (
+     name  TEXT PRIMARY KEY NOT NULL,
+     value INTEGER NOT NULL
+   ) STRICT;
+   INSERT INTO counters (name, value) VALUES ('instance_id', (SELECT coalesce(max(id), 0) FROM instances));`,
+  // The original's key fields: its owner (always "system" there too), when it last changed and
+  // when it was last used (written in batches, see auth/keys.ts).
+  `ALTER TABLE api_keys ADD COLUMN user_id TEXT NOT NULL DEFAULT 'system';
+   ALTER TABLE api_keys ADD COLUMN updated_at INTEGER;
+   ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+   UPDATE api_keys SET updated_at = created_at;`,
 ]

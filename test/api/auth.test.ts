@@ -88,7 +88,7 @@ describe('inference keys made through the API', () => {
     const list = await call('GET', '/api/v1/auth/keys', bearer(MGMT))
     expect(list.text).not.toContain(k.key)
     expect(list.text).not.toContain('hash')
-    expect(list.json()).toEqual([{ id: k.id, name: 'ci bot', created_at: k.created_at, expires_at: null, instances: null }])
+    expect(list.json()).toEqual([{ id: k.id, name: 'ci bot', user_id: 'system', permission_mode: 'allow_all', created_at: k.created_at, updated_at: k.created_at, expires_at: null, last_used_at: null, instances: null }])
     const one = await call('GET', `/api/v1/auth/keys/${k.id}`, bearer(MGMT))
     expect(one.text).not.toContain(k.key)
     // the key works for inference, not management
@@ -104,7 +104,7 @@ describe('inference keys made through the API', () => {
 
   test('a key limited to instances gets 403 for others and sees only its own in /v1/models', async () => {
     h = await harness(on)
-    for (const n of ['mine', 'theirs']) await call('POST', `/api/v1/instances/${n}`, bearer(MGMT), { backend_options: { model: 'x' } })
+    for (const n of ['mine', 'theirs']) await call('POST', `/api/v1/instances/${n}?wait=ready`, bearer(MGMT), { backend_options: { model: 'x' } })
     const k = (await call('POST', '/api/v1/auth/keys', bearer(MGMT), { name: 'limited', instances: ['mine'] })).json()
     const models = (await call('GET', '/v1/models', bearer(k.key))).json()
     expect(models.data.map((m: { id: string }) => m.id)).toEqual(['mine'])
@@ -118,9 +118,10 @@ describe('inference keys made through the API', () => {
 
   test('an expired key is refused', async () => {
     h = await harness(on)
-    const k = (await call('POST', '/api/v1/auth/keys', bearer(MGMT), { name: 'short', expires_at: Math.floor(Date.now() / 1000) + 1 })).json()
+    // At least one whole second left when it is made (floor(now) + 1 could be a millisecond away).
+    const k = (await call('POST', '/api/v1/auth/keys', bearer(MGMT), { name: 'short', expires_at: Math.floor(Date.now() / 1000) + 2 })).json()
     expect((await call('GET', '/v1/models', bearer(k.key))).status).toBe(200)
-    await waitFor(async () => (await call('GET', '/v1/models', bearer(k.key))).status === 401, 3000, 100)
+    await waitFor(async () => (await call('GET', '/v1/models', bearer(k.key))).status === 401, 5000, 100)
   })
 
   test('bad key requests are 400 and create nothing', async () => {
@@ -139,7 +140,7 @@ describe('inference keys made through the API', () => {
     const res = await call('GET', '/api/v1/instances', bearer(secret))
     expect(res.status).toBe(401)
     expect(res.text).not.toContain(secret)
-    expect((await call('POST', '/api/v1/instances/i', bearer(MGMT), { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await call('POST', '/api/v1/instances/i?wait=ready', bearer(MGMT), { backend_options: { model: 'x' } })).status).toBe(201)
     // requests that reached the backend with each key, so its log had the chance to show them
     expect((await call('POST', '/v1/chat/completions', { ...bearer(INFER), 'content-type': 'application/json' }, { model: 'i' })).status).toBe(200)
     const echo = await call('GET', '/api/v1/instances/i/proxy/echo', bearer(MGMT))
@@ -185,7 +186,7 @@ describe('page sessions', () => {
     expect(setCookie).toContain('SameSite=Strict')
     const cookie = setCookie.split(';')[0]!
     expect((await call('GET', '/api/v1/instances', { cookie })).status).toBe(200)
-    const noCsrf = await call('POST', '/api/v1/instances/x', { cookie, 'content-type': 'application/json' }, { backend_options: { model: 'x' } })
+    const noCsrf = await call('POST', '/api/v1/instances/x?wait=ready', { cookie, 'content-type': 'application/json' }, { backend_options: { model: 'x' } })
     expect(noCsrf.status).toBe(403)
     expect(noCsrf.json().error).toContain('CSRF')
     expect(h.manager.list()).toHaveLength(0)
@@ -234,7 +235,7 @@ describe('limits', () => {
   test('a client that stalls is cut; a response that stays silent longer than idle_timeout is not', async () => {
     h = await harness({ LLAMACTL_IDLE_TIMEOUT: '1' })
     // the first token at once, the last after 6 s of silence: longer than Bun's idle cut (1 s, checked every ~4 s)
-    await h.json('POST', '/api/v1/instances/slow', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '6000' } })
+    await h.json('POST', '/api/v1/instances/slow?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '6000' } })
     const base = h.listen()
     const port = Number(new URL(base).port)
     let closedAt = 0

@@ -86,7 +86,7 @@ describe('POST /api/v1/backends/{backend}/parse-command', () => {
     ]
     for (const [backend, command] of commands) {
       const parsed = await parse(backend, { command })
-      const created = await h.json('POST', `/api/v1/instances/from-${backend}`, parsed.body)
+      const created = await h.json('POST', `/api/v1/instances/from-${backend}?wait=ready`, parsed.body)
       expect([backend, created.status, created.body.status]).toEqual([backend, 201, 'running'])
       expect(created.body.options.backend_type).toBe(parsed.body.backend_type)
       expect(created.body.options.backend_options).toEqual(parsed.body.backend_options)

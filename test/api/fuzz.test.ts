@@ -203,10 +203,10 @@ function fuzzSuite(auth: boolean) {
   /** The instance that runs, and one that is kept failed, exist as they should before each run. */
   async function ensureFixtures() {
     const run = h.manager.find('run')
-    if (!run) await (await call('POST', '/api/v1/instances/run', RUNNING)).arrayBuffer()
-    else if (run.status !== 'running' || run.options.command_override !== BUN) await (await call('PUT', '/api/v1/instances/run', RUNNING)).arrayBuffer()
-    if (h.manager.find('run')?.status === 'stopped') await (await call('POST', '/api/v1/instances/run/start')).arrayBuffer()
-    if (!h.manager.find('kept')) await (await call('POST', '/api/v1/instances/kept', { command_override: MISSING })).arrayBuffer()
+    if (!run) await (await call('POST', '/api/v1/instances/run?wait=ready', RUNNING)).arrayBuffer()
+    else if (run.status !== 'running' || run.options.command_override !== BUN) await (await call('PUT', '/api/v1/instances/run?wait=ready', RUNNING)).arrayBuffer()
+    if (h.manager.find('run')?.status === 'stopped') await (await call('POST', '/api/v1/instances/run/start?wait=ready')).arrayBuffer()
+    if (!h.manager.find('kept')) await (await call('POST', '/api/v1/instances/kept?wait=ready', { command_override: MISSING })).arrayBuffer()
     if (h.store.listKeys().length === 0) await (await call('POST', '/api/v1/auth/keys', { name: 'k' })).arrayBuffer()
     // Room for the fuzzer's own creates under max_instances.
     const extra = h.manager.list().filter((i) => i.name !== 'run' && i.name !== 'kept')

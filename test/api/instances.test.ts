@@ -16,7 +16,7 @@ afterEach(async () => {
 
 describe('instance lifecycle', () => {
   test('create starts the instance and answers 201 with running status', async () => {
-    const res = await h.json('POST', '/api/v1/instances/m1', { backend_options: { model: 'load-50' } })
+    const res = await h.json('POST', '/api/v1/instances/m1?wait=ready', { backend_options: { model: 'load-50' } })
     expect(res.status).toBe(201)
     expect(res.body.name).toBe('m1')
     expect(res.body.status).toBe('running')
@@ -28,7 +28,7 @@ describe('instance lifecycle', () => {
   })
 
   test('list, get, stop, start, restart, delete', async () => {
-    await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' } })
     const list = await h.json('GET', '/api/v1/instances')
     expect(list.status).toBe(200)
     expect(list.body.map((i: any) => [i.name, i.status])).toEqual([['a', 'running']])
@@ -38,13 +38,13 @@ describe('instance lifecycle', () => {
     expect(stopped.body.status).toBe('stopped')
     expect(stopped.body.port).toBeNull()
 
-    const started = await h.json('POST', '/api/v1/instances/a/start')
+    const started = await h.json('POST', '/api/v1/instances/a/start?wait=ready')
     expect(started.body.status).toBe('running')
     const port1 = started.body.port
     const pid1 = backendPid('a')
     expect(processStartTime(pid1)).not.toBeNull()
 
-    const restarted = await h.json('POST', '/api/v1/instances/a/restart')
+    const restarted = await h.json('POST', '/api/v1/instances/a/restart?wait=ready')
     expect(restarted.status).toBe(200)
     expect(restarted.body.status).toBe('running')
     expect(restarted.body.port).toBeGreaterThan(0)
@@ -63,10 +63,10 @@ describe('instance lifecycle', () => {
   })
 
   test('PUT replaces options and restarts a running instance', async () => {
-    const c = await h.json('POST', '/api/v1/instances/u', { backend_options: { model: 'x' }, idle_timeout: 5 })
+    const c = await h.json('POST', '/api/v1/instances/u?wait=ready', { backend_options: { model: 'x' }, idle_timeout: 5 })
     expect(c.status).toBe(201)
     const pidBefore = backendPid('u')
-    const res = await h.json('PUT', '/api/v1/instances/u', { backend_options: { model: 'y', ctx_size: 512 } })
+    const res = await h.json('PUT', '/api/v1/instances/u?wait=ready', { backend_options: { model: 'y', ctx_size: 512 } })
     expect(res.status).toBe(200)
     expect(res.body.status).toBe('running')
     expect(res.body.options.backend_options).toEqual({ model: 'y', ctx_size: 512 })
@@ -80,9 +80,9 @@ describe('instance lifecycle', () => {
   })
 
   test('PUT on a stopped instance keeps it stopped', async () => {
-    await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' } })
     await h.json('POST', '/api/v1/instances/s/stop')
-    const res = await h.json('PUT', '/api/v1/instances/s', { backend_options: { model: 'z' } })
+    const res = await h.json('PUT', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'z' } })
     expect(res.status).toBe(200)
     expect(res.body.status).toBe('stopped')
     expect(res.body.options.backend_options).toEqual({ model: 'z' })
@@ -90,7 +90,7 @@ describe('instance lifecycle', () => {
   })
 
   test('logs returns the tail, honours lines, and rejects a bad lines value', async () => {
-    await h.json('POST', '/api/v1/instances/l', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/l?wait=ready', { backend_options: { model: 'x' } })
     const all = await (await h.request('GET', '/api/v1/instances/l/logs')).text()
     expect(all).toContain('fake-llama-server: model x')
     const one = await h.request('GET', '/api/v1/instances/l/logs?lines=1')
@@ -104,7 +104,7 @@ describe('instance lifecycle', () => {
   })
 
   test('typed options, zero values, negations and extra_args reach the backend\'s command line', async () => {
-    const res = await h.json('POST', '/api/v1/instances/argv', {
+    const res = await h.json('POST', '/api/v1/instances/argv?wait=ready', {
       backend_options: { model: 'x', gpu_layers: 0, kv_offload: false, extra_args: ['--brand-new', '1'] },
     })
     expect(res.status).toBe(201)
@@ -113,7 +113,7 @@ describe('instance lifecycle', () => {
   })
 
   test('environment reaches the backend', async () => {
-    await h.json('POST', '/api/v1/instances/e', {
+    await h.json('POST', '/api/v1/instances/e?wait=ready', {
       backend_options: { model: 'x' },
       environment: { FAKE_PRINT_ENV: 'MY_VAR', MY_VAR: 'hello world' },
     })
@@ -132,11 +132,11 @@ describe('errors', () => {
   test('unknown instance is 404 with the error shape, on every operation', async () => {
     for (const [m, p] of [
       ['GET', '/api/v1/instances/nope'],
-      ['PUT', '/api/v1/instances/nope'],
+      ['PUT', '/api/v1/instances/nope?wait=ready'],
       ['DELETE', '/api/v1/instances/nope'],
-      ['POST', '/api/v1/instances/nope/start'],
+      ['POST', '/api/v1/instances/nope/start?wait=ready'],
       ['POST', '/api/v1/instances/nope/stop'],
-      ['POST', '/api/v1/instances/nope/restart'],
+      ['POST', '/api/v1/instances/nope/restart?wait=ready'],
       ['GET', '/api/v1/instances/nope/logs'],
     ] as const) {
       const res = await h.json(m, p, m === 'PUT' ? {} : undefined)
@@ -153,7 +153,7 @@ describe('errors', () => {
 
   test('bad names are refused with 400 and nothing is stored', async () => {
     for (const name of ['-a', '.hidden', 'a..b', 'a%2Fb', 'x'.repeat(65), 'sp%20ace', 'semi%3Bcolon']) {
-      const res = await h.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' } })
+      const res = await h.json('POST', `/api/v1/instances/${name}?wait=ready`, { backend_options: { model: 'x' } })
       expect([name, res.status]).toEqual([name, 400])
       // an encoded '/' is refused before routing, like every encoded separator
       expect(res.body.error).toContain(name === 'a%2Fb' ? "percent-encoded '/'" : 'invalid instance name')
@@ -182,7 +182,7 @@ describe('errors', () => {
       [{ backend_options: { n_gpu_layers: 1, gpu_layers: 2 } }, 'n_gpu_layers and gpu_layers are the same option'],
     ]
     for (const [body, fragment] of cases) {
-      const res = await h.json('POST', '/api/v1/instances/ok', body)
+      const res = await h.json('POST', '/api/v1/instances/ok?wait=ready', body)
       expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400])
       expect(res.body.error).toContain(fragment)
     }
@@ -191,7 +191,7 @@ describe('errors', () => {
 
   test('another spelling of a flag is a name for it, stored and answered as the client wrote it', async () => {
     const given = { model: 'x', embeddings: true, n_gpu_layers: 0, reranking: false }
-    const res = await h.json('POST', '/api/v1/instances/alias', { backend_options: given })
+    const res = await h.json('POST', '/api/v1/instances/alias?wait=ready', { backend_options: given })
     expect(res.status).toBe(201)
     expect(res.body.options.backend_options).toEqual(given)
     expect(JSON.parse(h.store.getInstance('alias')!.options).backend_options).toEqual(given)
@@ -212,7 +212,7 @@ describe('errors', () => {
       [{ backend_type: 'vllm', backend_options: { model: 'x', data_parallel_rpc_port: 99999 } }, 'backend_options.data_parallel_rpc_port'],
     ]
     for (const [body, fragment] of cases) {
-      const res = await h.json('POST', '/api/v1/instances/p', body)
+      const res = await h.json('POST', '/api/v1/instances/p?wait=ready', body)
       expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400])
       expect(res.body.error).toContain(fragment)
       expect(res.body.error).toContain('1 to 65535')
@@ -220,14 +220,14 @@ describe('errors', () => {
     expect(h.store.countInstances()).toBe(0)
     expect(h.manager.list()).toHaveLength(0)
     // 0, as in the original llamactl, lets llamactl pick a port from instances.port_range
-    const zero = await h.json('POST', '/api/v1/instances/z', { backend_options: { model: 'x', port: 0 } })
+    const zero = await h.json('POST', '/api/v1/instances/z?wait=ready', { backend_options: { model: 'x', port: 0 } })
     expect(zero.status).toBe(201)
     expect(zero.body.port).toBeGreaterThanOrEqual(h.config.instances.port_range[0])
     expect(zero.body.port).toBeLessThanOrEqual(h.config.instances.port_range[1])
     await h.json('DELETE', '/api/v1/instances/z')
 
-    await h.json('POST', '/api/v1/instances/q', { backend_options: { model: 'x' } })
-    const put = await h.json('PUT', '/api/v1/instances/q', { backend_options: { model: 'x', port: 99999 } })
+    await h.json('POST', '/api/v1/instances/q?wait=ready', { backend_options: { model: 'x' } })
+    const put = await h.json('PUT', '/api/v1/instances/q?wait=ready', { backend_options: { model: 'x', port: 99999 } })
     expect(put.status).toBe(400)
     expect(put.body.error).toContain('backend_options.port')
     const after = await h.json('GET', '/api/v1/instances/q')
@@ -237,8 +237,8 @@ describe('errors', () => {
   })
 
   test('a rejected PUT changes nothing', async () => {
-    await h.json('POST', '/api/v1/instances/k', { backend_options: { model: 'x' }, idle_timeout: 7 })
-    const res = await h.json('PUT', '/api/v1/instances/k', { idle_timeout: 'soon' })
+    await h.json('POST', '/api/v1/instances/k?wait=ready', { backend_options: { model: 'x' }, idle_timeout: 7 })
+    const res = await h.json('PUT', '/api/v1/instances/k?wait=ready', { idle_timeout: 'soon' })
     expect(res.status).toBe(400)
     const after = await h.json('GET', '/api/v1/instances/k')
     expect(after.body.options.idle_timeout).toBe(7)
@@ -247,8 +247,8 @@ describe('errors', () => {
   })
 
   test('a name that exists is 409', async () => {
-    await h.json('POST', '/api/v1/instances/dup', { backend_options: { model: 'x' } })
-    const res = await h.json('POST', '/api/v1/instances/dup', { backend_options: { model: 'y' } })
+    await h.json('POST', '/api/v1/instances/dup?wait=ready', { backend_options: { model: 'x' } })
+    const res = await h.json('POST', '/api/v1/instances/dup?wait=ready', { backend_options: { model: 'y' } })
     expect(res.status).toBe(409)
     expect(res.body.error).toContain('already exists')
     expect(h.manager.get('dup').options.backend_options.model).toBe('x')
@@ -256,7 +256,7 @@ describe('errors', () => {
 
   test('a body over the limit is 413, with or without Content-Length', async () => {
     const big = JSON.stringify({ backend_options: { model: 'x'.repeat(2 * 1024 * 1024) } })
-    const res = await h.request('POST', '/api/v1/instances/big', big)
+    const res = await h.request('POST', '/api/v1/instances/big?wait=ready', big)
     expect(res.status).toBe(413)
     expect((await res.json()).error).toContain('larger than')
     const chunked = await h.app.handle(
@@ -276,7 +276,7 @@ describe('errors', () => {
   })
 
   test('a start that fails is 500 with the backend\'s last log lines, and status failed', async () => {
-    const res = await h.json('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' } })
+    const res = await h.json('POST', '/api/v1/instances/broken?wait=ready', { backend_options: { model: 'crash-on-load' } })
     expect(res.status).toBe(500)
     expect(res.body.error).toContain('exited while loading (exit code 1)')
     expect(res.body.error).toContain('fake corruption in tensor 7')
@@ -288,7 +288,7 @@ describe('errors', () => {
   test('a missing executable is 500 naming it', async () => {
     const h2 = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '' })
     try {
-      const res = await h2.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+      const res = await h2.json('POST', '/api/v1/instances/m?wait=ready', { backend_options: { model: 'x' } })
       expect(res.status).toBe(500)
       expect(res.body.error).toContain('/nonexistent/llama-server')
       expect((await h2.json('GET', '/api/v1/instances/m')).body.status).toBe('failed')
@@ -301,7 +301,7 @@ describe('errors', () => {
 test('secrets in the backend command line are masked in the log', async () => {
   const h2 = await harness()
   try {
-    await h2.json('POST', '/api/v1/instances/sec', { backend_options: { model: 'x', api_key: 'sk-very-secret-123' } })
+    await h2.json('POST', '/api/v1/instances/sec?wait=ready', { backend_options: { model: 'x', api_key: 'sk-very-secret-123' } })
     const logs = await (await h2.request('GET', '/api/v1/instances/sec/logs')).text()
     expect(logs).toContain('--api-key ***')
     expect(logs).not.toContain('sk-very-secret-123')
@@ -315,12 +315,12 @@ test('every value of every secret flag is masked in the log, the logs endpoint a
   try {
     const secrets = ['-dash-key-1', 'vk-one', 'vk-two', 'vk-three', 'hf-secret-9', 'ek-4', 'ek-5', 'eq-6', '-hft-7']
     // llama: a key that starts with '-', keys in extra_args (spaced, attached, a short spelling)
-    const llama = await h2.json('POST', '/api/v1/instances/lk', {
+    const llama = await h2.json('POST', '/api/v1/instances/lk?wait=ready', {
       backend_options: { model: 'crash-on-load', api_key: '-dash-key-1', extra_args: ['--api-key-x=eq-6', '-hft', '-hft-7'] },
     })
     expect(llama.status).toBe(500)
     // vLLM: a list of keys, a token, unknown secret flags with several values
-    const v = await h2.json('POST', '/api/v1/instances/vk', {
+    const v = await h2.json('POST', '/api/v1/instances/vk?wait=ready', {
       backend_type: 'vllm',
       backend_options: { model: 'org/m', api_key: ['vk-one', 'vk-two', 'vk-three'], hf_token: 'hf-secret-9', extra_args: ['--other-token', 'ek-4', 'ek-5', '--seed', '1'] },
     })
@@ -342,4 +342,48 @@ test('every value of every secret flag is masked in the log, the logs endpoint a
   } finally {
     await h2.close()
   }
+})
+
+describe('create, start and restart do not hold the request for a whole load', () => {
+  // A backend that takes a minute to load: every answer here comes from instances.start_wait.
+  const slow = { backend_options: { model: 'load-60000' }, on_demand_start: false }
+
+  test('they answer after instances.start_wait with the status then; the start goes on', async () => {
+    await h.close()
+    h = await harness({ LLAMACTL_START_WAIT: '0' })
+    const made = await h.json('POST', '/api/v1/instances/slow', slow)
+    expect(made.status).toBe(201)
+    expect([made.body.status, made.body.state]).toEqual(['restarting', 'starting'])
+    expect(h.manager.get('slow').status).toBe('starting')
+    const stopped = await h.json('POST', '/api/v1/instances/slow/stop')
+    expect(stopped.body.status).toBe('stopped')
+    const started = await h.json('POST', '/api/v1/instances/slow/start')
+    expect([started.status, started.body.state]).toEqual([200, 'starting'])
+    const restarted = await h.json('POST', '/api/v1/instances/slow/restart')
+    expect([restarted.status, restarted.body.state]).toEqual([200, 'starting'])
+    const updated = await h.json('PUT', '/api/v1/instances/slow', { ...slow, idle_timeout: 5 })
+    expect([updated.status, updated.body.state]).toEqual([200, 'starting'])
+  })
+
+  test('?wait=ready holds the answer until the backend is ready', async () => {
+    await h.close()
+    h = await harness({ LLAMACTL_START_WAIT: '0' })
+    const made = await h.json('POST', '/api/v1/instances/m?wait=ready', { backend_options: { model: 'load-300' } })
+    expect([made.status, made.body.status, made.body.state]).toEqual([201, 'running', 'running'])
+    await h.json('POST', '/api/v1/instances/m/stop')
+    expect((await h.json('POST', '/api/v1/instances/m/start?wait=ready')).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/m/restart?wait=ready')).body.status).toBe('running')
+    const bad = await h.json('POST', '/api/v1/instances/m/start?wait=soon')
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toContain('wait must be "ready"')
+  })
+
+  test('a start that fails within the bound is still its 500', async () => {
+    await h.close()
+    h = await harness({ LLAMACTL_START_WAIT: '600' })
+    const res = await h.json('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' }, auto_restart: false })
+    expect(res.status).toBe(500)
+    expect(res.body.error).toContain('exited while loading')
+    expect(h.manager.get('broken').status).toBe('failed')
+  })
 })

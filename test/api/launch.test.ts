@@ -15,7 +15,7 @@ const logsOf = async (name: string) => (await h!.request('GET', `/api/v1/instanc
 describe('what an instance runs', () => {
   test('the seed\'s key for the options is accepted as backend_options and stored as such', async () => {
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/seed', { backend_type: 'llama_cpp', llama_server_options: { model: 'x', ctx_size: 64 } })
+    const res = await h.json('POST', '/api/v1/instances/seed?wait=ready', { backend_type: 'llama_cpp', llama_server_options: { model: 'x', ctx_size: 64 } })
     expect(res.status).toBe(201)
     expect(res.body.options.backend_options).toEqual({ model: 'x', ctx_size: 64 })
     expect(res.body.options.llama_server_options).toBeUndefined()
@@ -32,10 +32,10 @@ describe('what an instance runs', () => {
       [{ llama_server_options: { ctx_size: 'big' } }, 'backend_options.ctx_size'],
     ]
     for (const [body, fragment] of cases) {
-      const res = await h.json('POST', '/api/v1/instances/s', body)
+      const res = await h.json('POST', '/api/v1/instances/s?wait=ready', body)
       expect([res.status, res.body.error]).toEqual([400, expect.stringContaining(fragment)])
     }
-    const same = await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' }, llama_server_options: { model: 'x' } })
+    const same = await h.json('POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' }, llama_server_options: { model: 'x' } })
     expect(same.status).toBe(201)
   })
 
@@ -46,7 +46,7 @@ describe('what an instance runs', () => {
     writeFileSync(other, `#!/bin/sh\necho "other executable: $*"\nexec '${process.execPath}' "$@"\n`)
     chmodSync(other, 0o755)
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/o', { backend_options: { model: 'x' }, command_override: other })
+    const res = await h.json('POST', '/api/v1/instances/o?wait=ready', { backend_options: { model: 'x' }, command_override: other })
     expect(res.status).toBe(201)
     expect(res.body.options.command_override).toBe(other)
     const logs = await logsOf('o')
@@ -62,7 +62,7 @@ describe('what an instance runs', () => {
     try {
       h = await harness({ LLAMACTL_LLAMACPP_ENV: 'LLAMACTL_FROM_BACKEND=set-in-config' })
       const printing = async (name: string, variable: string, environment: Record<string, string> = {}) => {
-        const res = await h!.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: variable, ...environment } })
+        const res = await h!.json('POST', `/api/v1/instances/${name}?wait=ready`, { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: variable, ...environment } })
         expect(res.status).toBe(201)
         return logsOf(name)
       }
@@ -82,14 +82,14 @@ describe('what an instance runs', () => {
 
   test('a bad command_override is 400', async () => {
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/o', { backend_options: { model: 'x' }, command_override: '' })
+    const res = await h.json('POST', '/api/v1/instances/o?wait=ready', { backend_options: { model: 'x' }, command_override: '' })
     expect(res.status).toBe(400)
     expect(res.body.error).toContain('command_override')
   })
 
   test('docker_enabled without a configured image is 400 and stores nothing', async () => {
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/d', { backend_options: { model: 'x' }, docker_enabled: true })
+    const res = await h.json('POST', '/api/v1/instances/d?wait=ready', { backend_options: { model: 'x' }, docker_enabled: true })
     expect(res.status).toBe(400)
     expect(res.body.error).toBe('docker_enabled: backends.llama-cpp.docker.image is not set in the configuration, so there is no image to run')
     expect(h.store.countInstances()).toBe(0)
@@ -113,7 +113,7 @@ describe('Docker mode', () => {
 
   test('docker run with the image and args, -e for the environment, named after the instance; stop leaves nothing running', async () => {
     const docker = await dockerHarness()
-    const res = await h!.json('POST', '/api/v1/instances/d1', {
+    const res = await h!.json('POST', '/api/v1/instances/d1?wait=ready', {
       backend_options: { model: 'x' },
       docker_enabled: true,
       environment: { FAKE_PRINT_ENV: 'MY_VAR', MY_VAR: 'inside the container' },
@@ -150,11 +150,11 @@ describe('Docker mode', () => {
 
   test('the backend\'s docker.enabled applies unless the instance says otherwise', async () => {
     const docker = await dockerHarness({ LLAMACTL_LLAMACPP_DOCKER_ENABLED: 'true', LLAMACTL_LLAMACPP_ARGS: FAKE_SERVER })
-    const inDocker = await h!.json('POST', '/api/v1/instances/in', { backend_options: { model: 'x' } })
+    const inDocker = await h!.json('POST', '/api/v1/instances/in?wait=ready', { backend_options: { model: 'x' } })
     expect([inDocker.status, inDocker.body.status]).toEqual([201, 'running'])
     expect(inDocker.body.options.docker_enabled).toBe(true)
     expect(docker.calls().some((c) => c[0] === 'run' && c.includes('llamactl-in'))).toBe(true)
-    const native = await h!.json('POST', '/api/v1/instances/out', { backend_options: { model: 'x' }, docker_enabled: false })
+    const native = await h!.json('POST', '/api/v1/instances/out?wait=ready', { backend_options: { model: 'x' }, docker_enabled: false })
     expect(native.status).toBe(201)
     expect(docker.calls().some((c) => c.includes('llamactl-out'))).toBe(false)
     expect(await logsOf('out')).toContain(`starting: ${process.execPath} ${FAKE_SERVER} --model x`)
@@ -162,14 +162,14 @@ describe('Docker mode', () => {
 
   test('command_override becomes the container\'s entrypoint', async () => {
     const docker = await dockerHarness()
-    await h!.json('POST', '/api/v1/instances/ep', { backend_options: { model: 'x' }, docker_enabled: true, command_override: process.execPath })
+    await h!.json('POST', '/api/v1/instances/ep?wait=ready', { backend_options: { model: 'x' }, docker_enabled: true, command_override: process.execPath })
     const run = docker.calls().find((c) => c[0] === 'run')!
     expect(run.slice(run.indexOf('--entrypoint'), run.indexOf('--entrypoint') + 3)).toEqual(['--entrypoint', process.execPath, 'ghcr.io/example/llama:server'])
   })
 
   test('a container that outlives a crashed start is stopped and removed too', async () => {
     const docker = await dockerHarness()
-    const res = await h!.json('POST', '/api/v1/instances/bad', { backend_options: { model: 'crash-on-load' }, docker_enabled: true })
+    const res = await h!.json('POST', '/api/v1/instances/bad?wait=ready', { backend_options: { model: 'crash-on-load' }, docker_enabled: true })
     expect(res.status).toBe(500)
     expect(docker.calls().slice(-2)).toEqual([['stop', '-t', '2', 'llamactl-bad'], ['rm', '-f', 'llamactl-bad']])
     expect(docker.containerPid('llamactl-bad')).toBeNull()

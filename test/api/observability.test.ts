@@ -31,7 +31,7 @@ const post = (base: string, path: string, body: unknown) =>
 describe('/metrics', () => {
   test('requests and tokens move by exactly what was sent, plain and streamed', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/m?wait=ready', { backend_options: { model: 'x' } })
     const base = h.listen()
     // The backend's own count for a request is its non-stream usage. The fake, like llama-server,
     // streams usage only when asked and otherwise timings, where a repeated prompt is mostly
@@ -82,7 +82,7 @@ describe('/metrics', () => {
 
   test('counting never delays a streamed chunk', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/s', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '100' } })
+    await h.json('POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '100' } })
     const base = h.listen()
     const res = await post(base, '/v1/chat/completions', { model: 's', max_tokens: 4, stream: true })
     const reader = res.body!.getReader()
@@ -100,13 +100,13 @@ describe('/metrics', () => {
 
   test('restarts, crashes, evictions and on-demand waits are counted; a deleted instance\'s series go', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
-    await h.json('POST', '/api/v1/instances/c', { backend_options: { model: 'crash-after-100' }, max_restarts: 1, restart_delay: 0 })
+    await h.json('POST', '/api/v1/instances/c?wait=ready', { backend_options: { model: 'crash-after-100' }, max_restarts: 1, restart_delay: 0 })
     await waitFor(() => h.manager.get('c').status === 'failed', 5000)
     let text = await metrics()
     expect(sample(text, 'llamactl_instance_events_total', { instance: 'c', event: 'crash' })).toBe(2)
     expect(sample(text, 'llamactl_instance_events_total', { instance: 'c', event: 'restart' })).toBe(1)
-    await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' }, on_demand_start: true })
-    await h.json('POST', '/api/v1/instances/b', { backend_options: { model: 'x' } }) // evicts a
+    await h.json('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' }, on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/b?wait=ready', { backend_options: { model: 'x' } }) // evicts a
     const base = h.listen()
     expect((await post(base, '/v1/chat/completions', { model: 'a' })).status).toBe(200) // waits for a, evicts b
     text = await metrics()
@@ -120,7 +120,7 @@ describe('/metrics', () => {
 
   test('label values are bounded: any path maps to a fixed route set', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/m', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/m?wait=ready', { backend_options: { model: 'x' } })
     for (let i = 0; i < 20; i++) await h.request('POST', `/v1/random-${i}`, '{"model":"m"}')
     await waitFor(() => h.manager.metrics.requests.get(['m', 'other', '404']) === 20) // metrics are recorded just after the response
     const text = await metrics()
@@ -149,7 +149,7 @@ describe('/metrics', () => {
 describe('log streaming', () => {
   test('follow streams the last lines, then a new line within 100 ms of the backend writing it', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/f', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/f?wait=ready', { backend_options: { model: 'x' } })
     const base = h.listen()
     const ctrl = new AbortController()
     const res = await fetch(`${base}/api/v1/instances/f/logs?follow=true&lines=2`, { signal: ctrl.signal })
@@ -170,7 +170,7 @@ describe('log streaming', () => {
 
   test('many followers, and each ends cleanly when its client leaves or the instance is deleted', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/g', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/g?wait=ready', { backend_options: { model: 'x' } })
     const base = h.listen()
     const clients = Array.from({ length: 50 }, () => new AbortController())
     const followers = await Promise.all(clients.map((c) => fetch(`${base}/api/v1/instances/g/logs?follow=1&lines=0`, { signal: c.signal })))
@@ -201,7 +201,7 @@ describe('log streaming', () => {
 
   test('a carriage return inside a line cannot break an event: each part is its own data line', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/cr', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/cr?wait=ready', { backend_options: { model: 'x' } })
     const base = h.listen()
     const ctrl = new AbortController()
     const res = await fetch(`${base}/api/v1/instances/cr/logs?follow=true&lines=0`, { signal: ctrl.signal })
@@ -217,7 +217,7 @@ describe('log streaming', () => {
 
   test('bad follow values are 400', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/b', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/b?wait=ready', { backend_options: { model: 'x' } })
     expect((await h.request('GET', '/api/v1/instances/b/logs?follow=maybe')).status).toBe(400)
   })
 })
@@ -227,7 +227,7 @@ describe('request log', () => {
     const lines: string[] = []
     const logger = new Logger({ format: 'json', level: 'info' }, (t) => lines.push(...t.trim().split('\n')))
     h = await harness({ LLAMACTL_LOG_FORMAT: 'json' }, logger)
-    await h.json('POST', '/api/v1/instances/r', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/r?wait=ready', { backend_options: { model: 'x' } })
     await h.request('POST', '/v1/chat/completions', '{"model":"r"}')
     await h.request('GET', '/api/v1/instances/nope')
     logger.flush()

@@ -27,6 +27,47 @@ describe('API documentation', () => {
     expect(missing).toEqual([])
   })
 
+  // Every route ../shared/seed/api-reference.md names, as it writes it (`*`: the rest of the path).
+  const SEED_ROUTES = [
+    'GET /api/v1/version',
+    'GET /api/v1/server/help',
+    'GET /api/v1/server/version',
+    'GET /api/v1/server/devices',
+    'GET /api/v1/instances',
+    'GET /api/v1/instances/{name}',
+    'POST /api/v1/instances/{name}',
+    'PUT /api/v1/instances/{name}',
+    'DELETE /api/v1/instances/{name}',
+    'POST /api/v1/instances/{name}/start',
+    'POST /api/v1/instances/{name}/stop',
+    'POST /api/v1/instances/{name}/restart',
+    'GET /api/v1/instances/{name}/logs',
+    'GET /api/v1/instances/{name}/proxy/*',
+    'POST /api/v1/instances/{name}/proxy/*',
+    'GET /v1/models',
+    'POST /v1/chat/completions',
+    'POST /v1/completions',
+    'POST /v1/embeddings',
+    'POST /v1/rerank',
+    'POST /v1/reranking',
+    'POST /api/v1/backends/llama-cpp/parse-command',
+    'POST /api/v1/backends/mlx/parse-command',
+    'POST /api/v1/backends/vllm/parse-command',
+  ]
+
+  test('every route the seed names is in the document under its own path, documented', async () => {
+    h = await harness({ LLAMACTL_ENABLE_SWAGGER: 'true' })
+    const spec = (await (await h.request('GET', '/swagger/json')).json()) as { paths: Record<string, Record<string, { summary?: string }>> }
+    const missing = SEED_ROUTES.filter((r) => {
+      const [method, path] = r.split(' ') as [string, string]
+      const op = spec.paths[path.replace(/\*$/, '{path}')]?.[method.toLowerCase()]
+      return !op?.summary || op.summary === 'undocumented'
+    })
+    expect(missing).toEqual([])
+    // The seed's inference routes are told apart from the catch-all that serves the rest.
+    expect(spec.paths['/v1/chat/completions']!.post!.summary).not.toBe(spec.paths['/v1/{path}']!.post!.summary)
+  })
+
   test('request and response schemas come from the TypeBox schemas the handlers use', async () => {
     h = await harness({ LLAMACTL_ENABLE_SWAGGER: 'true' })
     const spec = (await (await h.request('GET', '/swagger/json')).json()) as any

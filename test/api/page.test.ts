@@ -100,7 +100,7 @@ describe('signing in', () => {
     expect(page).not.toContain('Sign out')
     const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(page)![1]!
     const s = { cookie: '', csrf }
-    await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' } })
     expect((await post(s, '/ui/instances/a/stop', {}, { csrf: 'none' })).status).toBe(403)
     expect((await post(s, '/ui/instances/a/stop')).status).toBe(200)
     expect(h.manager.get('a').status).toBe('stopped')
@@ -133,7 +133,7 @@ describe('changes need the session and its CSRF token', () => {
   test('no token, a wrong token or another origin: 403 and nothing happens; the header or the form field: done', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/a', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' } })
     expect((await post(s, '/ui/instances/a/stop', {}, { csrf: 'none' })).status).toBe(403)
     expect((await post({ ...s, csrf: 'wrong' }, '/ui/instances/a/stop')).status).toBe(403)
     const cross = await h.request('POST', '/ui/instances/a/stop', '', {
@@ -154,7 +154,7 @@ describe('instances', () => {
   test('the list shows each instance, and polling gets the fragment alone', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/one', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' } })
     const page = await (await get(s, '/ui')).text()
     expect(page).toContain('<!doctype html>')
     expect(page).toContain('id="row-one"')
@@ -169,7 +169,7 @@ describe('instances', () => {
   test('the last request shows after a /v1 request', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/one', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' } })
     const chat = await h.request('POST', '/v1/chat/completions', { model: 'one', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` })
     expect(chat.status).toBe(200)
     await chat.text()
@@ -238,7 +238,7 @@ describe('instances', () => {
     expect(port).toContain('id="err-port"')
     const env = await (await post(s, '/ui/instances', createFields('e', { env_key: '1BAD', env_value: 'x' }))).text()
     expect(env).toContain('<p class="field-error" id="err-environment">environment')
-    await api('POST', '/api/v1/instances/taken', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/taken?wait=ready', { backend_options: { model: 'x' } })
     const taken = await (await post(s, '/ui/instances', createFields('taken'))).text()
     expect(taken).toContain('id="err-name">an instance named &quot;taken&quot; already exists')
     // without htmx: the whole page, 422
@@ -261,7 +261,7 @@ describe('instances', () => {
   test('edit shows the instance\'s own options and saves replacements (a running instance restarts)', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/ed', { backend_options: { model: 'm.gguf', ctx_size: 1024, flash_attn: 'on' }, environment: { A: 'b' }, on_demand_start: false })
+    await api('POST', '/api/v1/instances/ed?wait=ready', { backend_options: { model: 'm.gguf', ctx_size: 1024, flash_attn: 'on' }, environment: { A: 'b' }, on_demand_start: false })
     const page = await (await get(s, '/ui/instances/ed/edit')).text()
     expect(page).toContain('name="ctx_size" value="1024"')
     expect(page).toMatch(/name="opt_key" value="flash_attn"[^>]*>\s*<input name="opt_value" value="on"/)
@@ -279,7 +279,7 @@ describe('instances', () => {
   test('start, stop, restart and delete answer the list and a message; a failed instance shows why', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/ok', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/ok?wait=ready', { backend_options: { model: 'x' } })
     const stop = await (await post(s, '/ui/instances/ok/stop')).text()
     expect(stop).toContain('<span class="badge s-stopped">stopped</span>')
     expect(stop).toContain('<div id="flash" class="flash ok" role="status" hx-swap-oob="true">Stopped ok.</div>')
@@ -289,7 +289,7 @@ describe('instances', () => {
     expect(await (await post(s, '/ui/instances/ok/restart')).text()).toMatch(/Restart(ed|ing) ok/)
     await waitFor(() => h.manager.get('ok').status === 'running')
 
-    const created = await api('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' }, auto_restart: false })
+    const created = await api('POST', '/api/v1/instances/broken?wait=ready', { backend_options: { model: 'crash-on-load' }, auto_restart: false })
     expect(created.status).toBe(500)
     const list = await (await get(s, '/ui', true)).text()
     expect(list).toContain('<span class="badge s-failed">failed</span>')
@@ -325,7 +325,7 @@ describe('logs', () => {
   test('the page shows the last lines as text; the stream continues after them, resumes by Last-Event-ID and ends with the client', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/lg', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/lg?wait=ready', { backend_options: { model: 'x' } })
     const log = h.manager.get('lg').log
     log.note('<script>alert("line")</script>')
     const page = await (await get(s, '/ui/instances/lg/logs')).text()
@@ -366,7 +366,7 @@ describe('logs', () => {
   test('over a real socket, the stream ends when the client goes away', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/sock', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/sock?wait=ready', { backend_options: { model: 'x' } })
     const log = h.manager.get('sock').log
     const listeners = (log as unknown as { listeners: Set<unknown> }).listeners
     const base = h.listen()
@@ -383,7 +383,7 @@ describe('logs', () => {
   test('a client that stops reading is dropped, not queued for without bound (like the API follower)', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/stall', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/stall?wait=ready', { backend_options: { model: 'x' } })
     const log = h.manager.get('stall').log
     const listeners = (log as unknown as { listeners: Set<unknown> }).listeners
     const port = new URL(h.listen()).port
@@ -408,7 +408,7 @@ describe('logs', () => {
   test('the status next to the log is its own small fragment; an unknown instance is a 404 page', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/st', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/st?wait=ready', { backend_options: { model: 'x' } })
     expect(await (await get(s, '/ui/instances/st/status', true)).text()).toContain('<span class="badge s-running">running</span>')
     const missing = await get(s, '/ui/instances/none/logs')
     expect(missing.status).toBe(404)
@@ -420,7 +420,7 @@ describe('inference keys', () => {
   test('create shows the secret once with a copy button; the list never does; revoke ends the key', async () => {
     h = await harness({ ...on, LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true' })
     const s = await signIn()
-    await api('POST', '/api/v1/instances/only', { backend_options: { model: 'x' } })
+    await api('POST', '/api/v1/instances/only?wait=ready', { backend_options: { model: 'x' } })
     const made = await (await post(s, '/ui/keys', { name: '<my app>', expires_days: '30', instances: 'only' })).text()
     const secret = /id="new-key" readonly value="([^"]+)"/.exec(made)![1]!
     expect(secret).toMatch(/^llamactl-/)

@@ -8,7 +8,7 @@ afterEach(async () => {
 })
 
 async function create(name: string, body: Record<string, unknown> = {}) {
-  const res = await h.json('POST', `/api/v1/instances/${name}`, { backend_options: { model: 'x' }, ...body })
+  const res = await h.json('POST', `/api/v1/instances/${name}?wait=ready`, { backend_options: { model: 'x' }, ...body })
   expect(res.status).toBe(201)
   return res.body
 }
@@ -146,7 +146,7 @@ describe('OpenAI-compatible routes', () => {
     expect(invalid.status).toBe(400)
     expect((await invalid.json()).error).toContain('invalid request body')
     const unknown = await post('{"model":"ghost"}')
-    expect(unknown.status).toBe(404)
+    expect(unknown.status).toBe(400)
     expect((await unknown.json()).error).toContain('ghost')
     const big = await post(JSON.stringify({ model: 'm', x: 'y'.repeat(200000) }))
     expect(big.status).toBe(413)
@@ -181,7 +181,7 @@ describe('on-demand start', () => {
     await create('slow', { on_demand_start: true })
     await h.json('POST', '/api/v1/instances/slow/stop')
     // stopped first, so the PUT does not wait out a 4 s start of its own
-    expect((await h.json('PUT', '/api/v1/instances/slow', { on_demand_start: true, backend_options: { model: 'load-4000' } })).body.status).toBe('stopped')
+    expect((await h.json('PUT', '/api/v1/instances/slow?wait=ready', { on_demand_start: true, backend_options: { model: 'load-4000' } })).body.status).toBe('stopped')
     const res = await h.request('POST', '/v1/chat/completions', '{"model":"slow"}')
     expect(res.status).toBe(503)
     expect((await res.json()).error).toContain('on_demand_start_timeout (1 s)')
@@ -391,7 +391,7 @@ describe('capacity under concurrency', () => {
   test('concurrent on-demand requests for different stopped instances never exceed max_running_instances', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
     for (const n of ['x1', 'x2', 'x3']) {
-      await h.json('POST', `/api/v1/instances/${n}`, { backend_options: { model: 'load-200' }, on_demand_start: true })
+      await h.json('POST', `/api/v1/instances/${n}?wait=ready`, { backend_options: { model: 'load-200' }, on_demand_start: true })
       await h.json('POST', `/api/v1/instances/${n}/stop`)
     }
     let maxRunning = 0
@@ -438,11 +438,11 @@ describe('deleting under load', () => {
     await create('busy', { backend_options: { model: 'ignore-sigterm' } })
     const deleting = h.request('DELETE', '/api/v1/instances/busy')
     await waitFor(() => h.manager.find('busy')?.disposed === true)
-    const again = await h.json('POST', '/api/v1/instances/busy', { backend_options: { model: 'x' } })
+    const again = await h.json('POST', '/api/v1/instances/busy?wait=ready', { backend_options: { model: 'x' } })
     expect(again.status).toBe(409)
     expect(again.body.error).toContain('is being deleted')
     expect((await deleting).status).toBe(204)
-    expect((await h.json('POST', '/api/v1/instances/busy', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await h.json('POST', '/api/v1/instances/busy?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
     expect(h.manager.get('busy').log.tail().join('\n')).not.toContain('ignoring SIGTERM')
   })
 

@@ -27,14 +27,14 @@ function diskFull() {
 describe('a database that cannot be written', () => {
   test('disk full: every change answers 507 saying so, and nothing changes', async () => {
     h = await harness()
-    expect((await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await h.json('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
     const key = (await h.json('POST', '/api/v1/auth/keys', { name: 'k' })).body
     const before = await snapshot()
     diskFull()
     const pad = { PAD: 'x'.repeat(20000) }
     for (const [method, path, body] of [
-      ['POST', '/api/v1/instances/b', { backend_options: { model: 'x' }, environment: pad }],
-      ['PUT', '/api/v1/instances/a', { backend_options: { model: 'y' }, environment: pad }],
+      ['POST', '/api/v1/instances/b?wait=ready', { backend_options: { model: 'x' }, environment: pad }],
+      ['PUT', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'y' }, environment: pad }],
     ] as const) {
       const res = await h.json(method, path, body)
       expect({ path, status: res.status }).toEqual({ path, status: 507 })
@@ -44,12 +44,12 @@ describe('a database that cannot be written', () => {
     expect(await snapshot()).toEqual(before)
     expect(h.manager.find('b')).toBeUndefined()
     expect(h.manager.get('a').status).toBe('running')
-    expect(h.keys.list()).toEqual([{ id: key.id, name: 'k', created_at: key.created_at, expires_at: null, instances: null }])
+    expect(h.keys.list()).toEqual([{ id: key.id, name: 'k', user_id: 'system', permission_mode: 'allow_all', created_at: key.created_at, updated_at: key.created_at, expires_at: null, last_used_at: null, instances: null }])
   })
 
   test('read-only: changes answer 500 saying so; a backend still starts and restarts, its unrecorded pid noted', async () => {
     h = await harness()
-    expect((await h.json('POST', '/api/v1/instances/a', { backend_options: { model: 'x' }, restart_delay: 0 })).status).toBe(201)
+    expect((await h.json('POST', '/api/v1/instances/a?wait=ready', { backend_options: { model: 'x' }, restart_delay: 0 })).status).toBe(201)
     const before = await snapshot()
     h.store.db.run('PRAGMA query_only = ON')
     for (const [method, path, body] of [

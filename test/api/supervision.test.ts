@@ -24,14 +24,14 @@ describe('supervision', () => {
       await other.shutdown()
     }
     const file = join(logs, 'r.log')
-    expect((await h.json('POST', '/api/v1/instances/r', { backend_options: { model: 'x' } })).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/r?wait=ready', { backend_options: { model: 'x' } })).body.status).toBe('running')
     expect(openFds(file)).toBe(1)
     expect((await h.json('POST', '/api/v1/instances/r/stop')).body.status).toBe('stopped')
     expect(openFds(file)).toBe(0)
     // the tail and the file both have the whole story
     expect(h.manager.get('r').log.tail().join('\n')).toContain('exited')
     expect(await Bun.file(file).text()).toContain('exited')
-    expect((await h.json('POST', '/api/v1/instances/r/start')).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/r/start?wait=ready')).body.status).toBe('running')
     expect(openFds(file)).toBe(1)
     expect((await h.request('DELETE', '/api/v1/instances/r')).status).toBe(204)
     expect(openFds(logs)).toBe(0)
@@ -39,7 +39,7 @@ describe('supervision', () => {
 
   test('auto_restart brings a crashed backend back and counts the restart', async () => {
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/c', {
+    const res = await h.json('POST', '/api/v1/instances/c?wait=ready', {
       backend_options: { model: 'crash-after-150' },
       auto_restart: true,
       max_restarts: 5,
@@ -55,7 +55,7 @@ describe('supervision', () => {
 
   test('a crash loop ends in failed after max_restarts', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/loop', {
+    await h.json('POST', '/api/v1/instances/loop?wait=ready', {
       backend_options: { model: 'crash-after-30' },
       max_restarts: 2,
       restart_delay: 0.05,
@@ -69,7 +69,7 @@ describe('supervision', () => {
 
   test('on-demand clients of a crash loop wait for its restarts: the backoff holds, the loop ends failed, then 503', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/loop', {
+    await h.json('POST', '/api/v1/instances/loop?wait=ready', {
       backend_options: { model: 'crash-after-40' },
       max_restarts: 2,
       restart_delay: 0.2,
@@ -99,20 +99,20 @@ describe('supervision', () => {
     expect(res.body.error).toContain('gave up after 2 restarts')
     expect(h.manager.get('loop').status).toBe('failed')
     // An explicit start begins again.
-    expect((await h.json('POST', '/api/v1/instances/loop/start')).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/loop/start?wait=ready')).body.status).toBe('running')
     expect(h.manager.get('loop').restarts).toBe(0)
   })
 
   test('auto_restart off: an unexpected exit is failed at once', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/once', { backend_options: { model: 'crash-after-50' }, auto_restart: false })
+    await h.json('POST', '/api/v1/instances/once?wait=ready', { backend_options: { model: 'crash-after-50' }, auto_restart: false })
     await waitFor(() => h.manager.get('once').status === 'failed', 5000)
     expect(h.manager.get('once').restarts).toBe(0)
   })
 
   test('a backend that ignores SIGTERM is SIGKILLed after the grace period', async () => {
     h = await harness({ LLAMACTL_STOP_GRACE_PERIOD: '1' })
-    await h.json('POST', '/api/v1/instances/stubborn', { backend_options: { model: 'ignore-sigterm' } })
+    await h.json('POST', '/api/v1/instances/stubborn?wait=ready', { backend_options: { model: 'ignore-sigterm' } })
     const pid = h.store.backendProcesses().find((r) => r.instance === 'stubborn')!.pid
     const t0 = Date.now()
     const res = await h.json('POST', '/api/v1/instances/stubborn/stop')
@@ -127,7 +127,7 @@ describe('supervision', () => {
 
   test('stop ends the whole process group, grandchildren included', async () => {
     h = await harness()
-    await h.json('POST', '/api/v1/instances/family', { backend_options: { model: 'spawn-child' } })
+    await h.json('POST', '/api/v1/instances/family?wait=ready', { backend_options: { model: 'spawn-child' } })
     const child = Number(/child pid (\d+)/.exec(h.manager.get('family').log.tail().join('\n'))![1])
     expect(processStartTime(child)).not.toBeNull()
     await h.json('POST', '/api/v1/instances/family/stop')
@@ -136,7 +136,7 @@ describe('supervision', () => {
 
   test('a 4 MB line does not block or kill the backend', async () => {
     h = await harness()
-    const res = await h.json('POST', '/api/v1/instances/chatty', { backend_options: { model: 'long-line-4000000' } })
+    const res = await h.json('POST', '/api/v1/instances/chatty?wait=ready', { backend_options: { model: 'long-line-4000000' } })
     expect(res.body.status).toBe('running')
     const last = h.manager.get('chatty').log.tail().find((l) => l.startsWith('xxxx'))!
     expect(last).toContain('line cut in memory')
@@ -145,7 +145,7 @@ describe('supervision', () => {
 
   test('stop during a slow load cancels the start', async () => {
     h = await harness()
-    const creating = h.json('POST', '/api/v1/instances/slow', { backend_options: { model: 'load-5000' } })
+    const creating = h.json('POST', '/api/v1/instances/slow?wait=ready', { backend_options: { model: 'load-5000' } })
     await waitFor(() => h.manager.find('slow')?.status === 'starting')
     const stopped = await h.json('POST', '/api/v1/instances/slow/stop')
     expect(stopped.body.status).toBe('stopped')
@@ -156,36 +156,36 @@ describe('supervision', () => {
 
   test('max_running_instances refuses one more start with 409 (eviction off); a refused create makes nothing', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
-    expect((await h.json('POST', '/api/v1/instances/two', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await h.json('POST', '/api/v1/instances/two?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
     await h.json('POST', '/api/v1/instances/two/stop')
-    expect((await h.json('POST', '/api/v1/instances/one', { backend_options: { model: 'x' } })).status).toBe(201)
-    const start = await h.json('POST', '/api/v1/instances/two/start')
+    expect((await h.json('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
+    const start = await h.json('POST', '/api/v1/instances/two/start?wait=ready')
     expect(start.status).toBe(409)
     expect(start.body.error).toContain('max_running_instances')
     expect(h.manager.get('two').status).toBe('stopped')
-    const three = await h.json('POST', '/api/v1/instances/three', { backend_options: { model: 'x' } })
+    const three = await h.json('POST', '/api/v1/instances/three?wait=ready', { backend_options: { model: 'x' } })
     expect(three.status).toBe(409)
     expect(h.manager.find('three')).toBeUndefined()
     expect(h.store.getInstance('three')).toBeNull()
     await h.json('POST', '/api/v1/instances/one/stop')
-    expect((await h.json('POST', '/api/v1/instances/two/start')).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/two/start?wait=ready')).body.status).toBe('running')
   })
 
   test('concurrent starts never exceed max_running_instances', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '2', LLAMACTL_ENABLE_LRU_EVICTION: 'false' })
     for (const n of ['a', 'b', 'c', 'd']) {
-      await h.json('POST', `/api/v1/instances/${n}`, { backend_options: { model: 'x' } })
+      await h.json('POST', `/api/v1/instances/${n}?wait=ready`, { backend_options: { model: 'x' } })
       await h.json('POST', `/api/v1/instances/${n}/stop`)
     }
-    const results = await Promise.all(['a', 'b', 'c', 'd'].map((n) => h.json('POST', `/api/v1/instances/${n}/start`)))
+    const results = await Promise.all(['a', 'b', 'c', 'd'].map((n) => h.json('POST', `/api/v1/instances/${n}/start?wait=ready`)))
     expect(results.map((r) => r.status).sort()).toEqual([200, 200, 409, 409])
     expect(h.manager.list().filter((i) => i.status === 'running')).toHaveLength(2)
   })
 
   test('max_instances refuses one more create with 409', async () => {
     h = await harness({ LLAMACTL_MAX_INSTANCES: '1' })
-    await h.json('POST', '/api/v1/instances/only', { backend_options: { model: 'x' } })
-    const res = await h.json('POST', '/api/v1/instances/another', { backend_options: { model: 'x' } })
+    await h.json('POST', '/api/v1/instances/only?wait=ready', { backend_options: { model: 'x' } })
+    const res = await h.json('POST', '/api/v1/instances/another?wait=ready', { backend_options: { model: 'x' } })
     expect(res.status).toBe(409)
     expect(res.body.error).toContain('max_instances')
     expect(h.store.countInstances()).toBe(1)
@@ -195,7 +195,7 @@ describe('supervision', () => {
     h = await harness()
     const blocker = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('busy') })
     try {
-      const res = await h.json('POST', '/api/v1/instances/p', { backend_options: { model: 'x', port: blocker.port } })
+      const res = await h.json('POST', '/api/v1/instances/p?wait=ready', { backend_options: { model: 'x', port: blocker.port } })
       // a failed start like any other: 500, the instance kept as failed with the reason
       expect(res.status).toBe(500)
       expect(res.body.error).toContain(`port ${blocker.port}`)

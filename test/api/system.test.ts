@@ -39,6 +39,22 @@ describe('GET /api/v1/server/{help,version,devices}', () => {
     expect(await devices.text()).toBe('Available devices:\n  FAKE0: Fake GPU (1024 MiB, 1024 MiB free)\n')
   })
 
+  test('the original\'s paths, /api/v1/backends/llama-cpp/{help,version,devices}, answer the same', async () => {
+    h = await harness()
+    for (const name of ['help', 'version', 'devices']) {
+      const seed = await h.request('GET', `/api/v1/server/${name}`)
+      const original = await h.request('GET', `/api/v1/backends/llama-cpp/${name}`)
+      expect([name, original.status, original.headers.get('content-type')]).toEqual([name, 200, seed.headers.get('content-type')])
+      expect(await original.text()).toBe(await seed.text())
+    }
+    // A failure is the same error on both.
+    await h.close()
+    h = await harness({ LLAMACTL_LLAMACPP_COMMAND: '/nonexistent/llama-server', LLAMACTL_LLAMACPP_ARGS: '' })
+    const res = await h.json('GET', '/api/v1/backends/llama-cpp/version')
+    expect(res.status).toBe(500)
+    expect(res.body.error).toContain('/nonexistent/llama-server')
+  })
+
   test('the backend\'s configured args and environment are used', async () => {
     const cmd = script('echo "args: $*"; echo "env: $LLAMA_TEST_VAR"')
     h = await harness({ LLAMACTL_LLAMACPP_COMMAND: cmd, LLAMACTL_LLAMACPP_ARGS: '--a1 --a2', LLAMACTL_LLAMACPP_ENV: 'LLAMA_TEST_VAR=configured' })

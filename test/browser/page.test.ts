@@ -202,7 +202,7 @@ describe('the page in Chromium', () => {
   })
 
   test('a failed instance shows why: its error and last log lines', async () => {
-    expect((await h.request('POST', '/api/v1/instances/broken', { backend_options: { model: 'crash-on-load' }, auto_restart: false }, { authorization: `Bearer ${KEY}` })).status).toBe(500)
+    expect((await h.request('POST', '/api/v1/instances/broken?wait=ready', { backend_options: { model: 'crash-on-load' }, auto_restart: false }, { authorization: `Bearer ${KEY}` })).status).toBe(500)
     await page.goto(`${base}/ui`)
     await expectText(badge('broken'), 'failed')
     await expectText(page.locator('tr.why'), 'exited while loading (exit code 1)')

@@ -93,7 +93,7 @@ describe('the real llama-server takes what llamactl builds', () => {
     const parsed = await h.json('POST', '/api/v1/backends/llama-cpp/parse-command', { command })
     expect(parsed.status).toBe(200)
     expect(parsed.body.backend_options).toMatchObject({ ctx_size: 256, threads: 1, gpu_layers: 0, no_warmup: true, no_kv_offload: true, temp: 0, no_slots: true })
-    const created = await h.json('POST', '/api/v1/instances/parsed', parsed.body)
+    const created = await h.json('POST', '/api/v1/instances/parsed?wait=ready', parsed.body)
     expect(created.status).toBe(201)
     expect(created.body.status).toBe('running')
     const port = created.body.port
@@ -104,7 +104,7 @@ describe('the real llama-server takes what llamactl builds', () => {
   })
 
   test('zero values, negations, lists and extra_args reach it in a form it accepts', async () => {
-    const created = await h.json('POST', '/api/v1/instances/wide', {
+    const created = await h.json('POST', '/api/v1/instances/wide?wait=ready', {
       backend_options: {
         model, ctx_size: 256, threads: 1, parallel: 1, batch_size: 64, ubatch_size: 64, gpu_layers: 0, keep: 0,
         kv_offload: false, warmup: false, cache_prompt: false, cont_batching: false, jinja: false, context_shift: true,

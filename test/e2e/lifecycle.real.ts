@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('lifecycle against a real llama-server', () => {
   test('create starts it; running means its /health answers; logs carry its output', async () => {
-    const res = await h.json('POST', '/api/v1/instances/tiny', {
+    const res = await h.json('POST', '/api/v1/instances/tiny?wait=ready', {
       backend_options: { model, ctx_size: 256, threads: 1, parallel: 1 },
     })
     expect(res.status).toBe(201)
@@ -31,9 +31,9 @@ describe('lifecycle against a real llama-server', () => {
     const port = (await h.json('GET', '/api/v1/instances/tiny')).body.port
     expect((await h.json('POST', '/api/v1/instances/tiny/stop')).body.status).toBe('stopped')
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
-    expect((await h.json('POST', '/api/v1/instances/tiny/start')).body.status).toBe('running')
+    expect((await h.json('POST', '/api/v1/instances/tiny/start?wait=ready')).body.status).toBe('running')
     const pid = h.store.backendProcesses().find((b) => b.instance === 'tiny')!.pid
-    const r = await h.json('POST', '/api/v1/instances/tiny/restart')
+    const r = await h.json('POST', '/api/v1/instances/tiny/restart?wait=ready')
     expect(r.body.status).toBe('running')
     expect((await fetch(`http://127.0.0.1:${r.body.port}/health`)).status).toBe(200)
     // another llama-server process took the old one's place
@@ -42,7 +42,7 @@ describe('lifecycle against a real llama-server', () => {
   })
 
   test('PUT restarts it with new options', async () => {
-    const r = await h.json('PUT', '/api/v1/instances/tiny', { backend_options: { model, ctx_size: 256, threads: 1, parallel: 1, alias: 'renamed' } })
+    const r = await h.json('PUT', '/api/v1/instances/tiny?wait=ready', { backend_options: { model, ctx_size: 256, threads: 1, parallel: 1, alias: 'renamed' } })
     expect(r.status).toBe(200)
     expect(r.body.status).toBe('running')
     const models = (await (await fetch(`http://127.0.0.1:${r.body.port}/v1/models`)).json()) as { data: { id: string }[] }
@@ -59,7 +59,7 @@ describe('lifecycle against a real llama-server', () => {
   })
 
   test('a bad model path fails with 500, the reason from llama-server, and status failed', async () => {
-    const res = await h.json('POST', '/api/v1/instances/bad', { backend_options: { model: '/nonexistent/model.gguf' } })
+    const res = await h.json('POST', '/api/v1/instances/bad?wait=ready', { backend_options: { model: '/nonexistent/model.gguf' } })
     expect(res.status).toBe(500)
     expect(res.body.error).toContain('exited while loading')
     expect(res.body.error).toMatch(/failed to load model|No such file|failed to open|unable to load/i)

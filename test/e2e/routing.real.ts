@@ -16,9 +16,9 @@ beforeAll(async () => {
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'not-needed-yet', maxRetries: 0 })
   const made = await Promise.all([
     // Each answers with its alias as the model, so a request that reached the wrong one shows.
-    h.json('POST', '/api/v1/instances/chat', { backend_options: { ...small, alias: 'chat-backend' }, on_demand_start: true }),
-    h.json('POST', '/api/v1/instances/emb', { backend_options: { ...small, alias: 'emb-backend', embeddings: true, pooling: 'mean' } }),
-    h.json('POST', '/api/v1/instances/rank', { backend_options: { ...small, alias: 'rank-backend', reranking: true } }),
+    h.json('POST', '/api/v1/instances/chat?wait=ready', { backend_options: { ...small, alias: 'chat-backend' }, on_demand_start: true }),
+    h.json('POST', '/api/v1/instances/emb?wait=ready', { backend_options: { ...small, alias: 'emb-backend', embeddings: true, pooling: 'mean' } }),
+    h.json('POST', '/api/v1/instances/rank?wait=ready', { backend_options: { ...small, alias: 'rank-backend', reranking: true } }),
   ])
   for (const m of made) if (m.status !== 201) throw new Error(`set-up failed: ${JSON.stringify(m.body)}`)
 }, 120000)

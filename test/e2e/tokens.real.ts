@@ -17,12 +17,12 @@ beforeAll(async () => {
   h = await harness(realEnv())
   base = h.listen()
   // one slot, so consecutive requests share its prompt cache
-  const made = await h.json('POST', '/api/v1/instances/tok', { backend_options: { model, ctx_size: 512, threads: 1, parallel: 1 } })
+  const made = await h.json('POST', '/api/v1/instances/tok?wait=ready', { backend_options: { model, ctx_size: 512, threads: 1, parallel: 1 } })
   if (made.status !== 201 || made.body.status !== 'running') throw new Error(`set-up failed: ${JSON.stringify(made.body)}`)
   // the fast suite's fake, given the same model path, to hold it to what the real one does
   const wrapper = join(h.dir, 'fake-llama-server.sh')
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${FAKE_SERVER} "$@"\n`, { mode: 0o755 })
-  const fake = await h.json('POST', '/api/v1/instances/fake', { backend_options: { model }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } })
+  const fake = await h.json('POST', '/api/v1/instances/fake?wait=ready', { backend_options: { model }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } })
   if (fake.status !== 201 || fake.body.status !== 'running') throw new Error(`set-up failed: ${JSON.stringify(fake.body)}`)
 }, 120000)
 afterAll(async () => {

@@ -36,8 +36,8 @@ describe('a crash loop', () => {
     const dir = tempDir()
     const r = await startLlamactl(dir)
     started.push(r)
-    expect((await r.api('POST', '/api/v1/instances/steady', { backend_options: { model: 'x' } })).status).toBe(201)
-    const made = await r.api('POST', '/api/v1/instances/loop', {
+    expect((await r.api('POST', '/api/v1/instances/steady?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
+    const made = await r.api('POST', '/api/v1/instances/loop?wait=ready', {
       backend_options: { model: 'crash-after-100' },
       max_restarts: 4,
       restart_delay: 0.2,
@@ -130,7 +130,7 @@ describe('a crash loop', () => {
     const dir = tempDir()
     const r = await startLlamactl(dir)
     started.push(r)
-    const made = await r.api('POST', '/api/v1/instances/spin', { backend_options: { model: 'crash-after-150' }, max_restarts: -1, restart_delay: 0 })
+    const made = await r.api('POST', '/api/v1/instances/spin?wait=ready', { backend_options: { model: 'crash-after-150' }, max_restarts: -1, restart_delay: 0 })
     expect(made.status).toBe(201)
     const latencies: number[] = []
     const until = performance.now() + 3000

@@ -105,11 +105,11 @@ async function send(r: Running, op: Op): Promise<Outcome> {
     let acked: boolean
     switch (op.kind) {
       case 'create':
-        res = await call('POST', `/api/v1/instances/${op.name}`, op.body)
+        res = await call('POST', `/api/v1/instances/${op.name}?wait=ready`, op.body)
         acked = res.status === 201 || keptDespiteStart(res.status, res.body)
         break
       case 'update':
-        res = await call('PUT', `/api/v1/instances/${op.name}`, op.body)
+        res = await call('PUT', `/api/v1/instances/${op.name}?wait=ready`, op.body)
         acked = res.status === 200 || keptDespiteStart(res.status, res.body)
         break
       case 'delete':

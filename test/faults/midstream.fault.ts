@@ -61,7 +61,7 @@ describe('a backend SIGKILLed mid-stream', () => {
     const dir = tempDir()
     const r = await startLlamactl(dir)
     started.push(r)
-    const made = await r.api('POST', '/api/v1/instances/story', {
+    const made = await r.api('POST', '/api/v1/instances/story?wait=ready', {
       backend_options: { model: 'x' },
       environment: { FAKE_TOKEN_DELAY_MS: '20' },
       restart_delay: 0,
@@ -107,7 +107,7 @@ describe('a backend SIGKILLed mid-stream', () => {
     const dir = tempDir()
     const r = await startLlamactl(dir, { env: realEnv() })
     started.push(r)
-    const made = await r.api('POST', '/api/v1/instances/tiny', {
+    const made = await r.api('POST', '/api/v1/instances/tiny?wait=ready', {
       // The tiny model's slot is capped at its training context (256 tokens): without a context
       // shift the "2000-token" stream is 242 tokens, over in ~50 ms, and the kill can come after it.
       backend_options: { model, ctx_size: 4096, threads: 1, parallel: 1, context_shift: true },

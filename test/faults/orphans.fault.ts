@@ -32,7 +32,7 @@ describe('llamactl SIGKILLed', () => {
       stubborn: { backend_options: { model: 'ignore-sigterm' } },
       resting: { backend_options: { model: 'x' } },
     }
-    const made = await Promise.all(Object.entries(bodies).map(([n, b]) => a.api('POST', `/api/v1/instances/${n}`, b)))
+    const made = await Promise.all(Object.entries(bodies).map(([n, b]) => a.api('POST', `/api/v1/instances/${n}?wait=ready`, b)))
     expect(made.map((m) => m.status)).toEqual([201, 201, 201, 201])
     expect((await a.api('POST', '/api/v1/instances/resting/stop')).body.status).toBe('stopped')
     const old = recordedBackends(dir)
@@ -67,7 +67,7 @@ describe('llamactl SIGKILLed', () => {
     const dir = tempDir()
     const a = await start(dir)
     // No answer is expected: llamactl is killed while they load (so each request fails).
-    const creating = ['l1', 'l2', 'l3'].map((n) => a.api('POST', `/api/v1/instances/${n}`, { backend_options: { model: 'load-1500' } }).then((r) => r.status, () => 'no answer'))
+    const creating = ['l1', 'l2', 'l3'].map((n) => a.api('POST', `/api/v1/instances/${n}?wait=ready`, { backend_options: { model: 'load-1500' } }).then((r) => r.status, () => 'no answer'))
     await waitFor(() => recordedBackends(dir).size === 3, 10000, 20)
     const old = recordedBackends(dir)
     await a.stop('SIGKILL')

@@ -25,7 +25,7 @@ async function start(env: Record<string, string>) {
 /** Creates an instance and catches its backend's pid while it loads; returns the answer, its time and the pid. */
 async function createWatched(r: Running, dir: string, name: string, body: unknown) {
   const t0 = performance.now()
-  const answer = r.api('POST', `/api/v1/instances/${name}`, body)
+  const answer = r.api('POST', `/api/v1/instances/${name}?wait=ready`, body)
   let pid: number | undefined
   await waitFor(() => (pid = recordedBackends(dir).get(name)) !== undefined, 5000, 20)
   const res = await answer
@@ -71,9 +71,9 @@ describe('a backend that hangs while loading', () => {
 
   test('an on-demand start that hangs: the waiting request gets 503, not a hang', async () => {
     const { r } = await start({ LLAMACTL_STARTUP_TIMEOUT: '1' })
-    expect((await r.api('POST', '/api/v1/instances/od', { backend_options: { model: 'x' }, on_demand_start: true })).status).toBe(201)
+    expect((await r.api('POST', '/api/v1/instances/od?wait=ready', { backend_options: { model: 'x' }, on_demand_start: true })).status).toBe(201)
     expect((await r.api('POST', '/api/v1/instances/od/stop')).status).toBe(200)
-    expect((await r.api('PUT', '/api/v1/instances/od', { backend_options: { model: 'load-600000' }, on_demand_start: true })).status).toBe(200)
+    expect((await r.api('PUT', '/api/v1/instances/od?wait=ready', { backend_options: { model: 'load-600000' }, on_demand_start: true })).status).toBe(200)
     const t0 = performance.now()
     const res = await fetch(`${r.url}/v1/chat/completions`, {
       method: 'POST',
@@ -89,7 +89,7 @@ describe('a backend that hangs while loading', () => {
 describe('a backend that ignores SIGTERM', () => {
   test('when llamactl itself is told to stop: the backend is SIGKILLed after the grace period and llamactl exits', async () => {
     const { r, dir } = await start({ LLAMACTL_STOP_GRACE_PERIOD: '1' })
-    expect((await r.api('POST', '/api/v1/instances/stubborn', { backend_options: { model: 'ignore-sigterm' } })).status).toBe(201)
+    expect((await r.api('POST', '/api/v1/instances/stubborn?wait=ready', { backend_options: { model: 'ignore-sigterm' } })).status).toBe(201)
     const pid = recordedBackends(dir).get('stubborn')!
     const t0 = performance.now()
     expect(await r.stop('SIGTERM')).toBe(0)

@@ -92,7 +92,7 @@ describe.skipIf(!mountable)('a read-only data folder', () => {
     const dir = join(scratch, 'ro')
     mkdirSync(dir)
     const a = await start(dir)
-    expect((await a.api('POST', '/api/v1/instances/kept', { command_override: MISSING })).status).toBe(500)
+    expect((await a.api('POST', '/api/v1/instances/kept?wait=ready', { command_override: MISSING })).status).toBe(500)
     expect((await a.api('POST', '/api/v1/auth/keys', { name: 'k' })).status).toBe(201)
     const before = await stored(a)
     await a.stop('SIGTERM')
@@ -120,16 +120,16 @@ describe.skipIf(!mountable)('a full disk', () => {
     mkdirSync(dir)
     mount('-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir)
     const r = await start(dir)
-    expect((await r.api('POST', '/api/v1/instances/real', { backend_options: { model: 'x' }, restart_delay: 0, environment: { FAKE_TOKEN_DELAY_MS: '1' } })).status).toBe(201)
-    expect((await r.api('POST', '/api/v1/instances/kept', { command_override: MISSING })).status).toBe(500)
+    expect((await r.api('POST', '/api/v1/instances/real?wait=ready', { backend_options: { model: 'x' }, restart_delay: 0, environment: { FAKE_TOKEN_DELAY_MS: '1' } })).status).toBe(201)
+    expect((await r.api('POST', '/api/v1/instances/kept?wait=ready', { command_override: MISSING })).status).toBe(500)
     expect((await r.api('POST', '/api/v1/auth/keys', { name: 'k' })).status).toBe(201)
     const before = await stored(r)
     const filler = fill(dir)
 
     const full = 'cannot save the change: the disk holding'
     const changes: [string, string, unknown?][] = [
-      ['POST', '/api/v1/instances/new', { command_override: MISSING, environment: { PAD: 'x'.repeat(8000) } }],
-      ['PUT', '/api/v1/instances/kept', { command_override: `${MISSING}-2`, environment: { PAD: 'x'.repeat(8000) } }],
+      ['POST', '/api/v1/instances/new?wait=ready', { command_override: MISSING, environment: { PAD: 'x'.repeat(8000) } }],
+      ['PUT', '/api/v1/instances/kept?wait=ready', { command_override: `${MISSING}-2`, environment: { PAD: 'x'.repeat(8000) } }],
       ['DELETE', '/api/v1/instances/kept'],
       ['POST', '/api/v1/instances/real/stop'],
       ['POST', '/api/v1/auth/keys', { name: 'another' }],
@@ -164,10 +164,10 @@ describe.skipIf(!mountable)('a full disk', () => {
 
     // Space again: changes work, and the database is sound.
     rmSync(filler)
-    expect((await r.api('POST', '/api/v1/instances/new', { command_override: MISSING })).status).toBe(500)
+    expect((await r.api('POST', '/api/v1/instances/new?wait=ready', { command_override: MISSING })).status).toBe(500)
     expect((await r.api('GET', '/api/v1/instances/new')).body.status).toBe('failed')
     expect((await r.api('POST', '/api/v1/auth/keys', { name: 'another' })).status).toBe(201)
-    expect((await r.api('POST', '/api/v1/instances/real/restart')).body.status).toBe('running')
+    expect((await r.api('POST', '/api/v1/instances/real/restart?wait=ready')).body.status).toBe('running')
     expect(recordedBackends(dir).has('real')).toBe(true)
     await r.stop('SIGTERM')
     expect(integrity(dir)).toBe('ok')

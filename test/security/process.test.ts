@@ -25,7 +25,7 @@ test('requests with no Host or an unknown path get a short JSON error, never a d
     [rawRequest('GET', '/api/v1/instances', ['Host: a/b']), 400],
     // 'a' is a valid host name, but not one llamactl is served under
     [rawRequest('GET', '/xx/api/v1/instances', ['Host: a']), 403],
-    [rawRequest('POST', '/api/v1/instances/x', ['Host: a'], '{"command_override":"/bin/sh"}'), 403],
+    [rawRequest('POST', '/api/v1/instances/x?wait=ready', ['Host: a'], '{"command_override":"/bin/sh"}'), 403],
     [rawRequest('GET', '/no/such/route', [`Host: 127.0.0.1:${port}`]), 404],
   ]
   for (let round = 0; round < 5; round++) {

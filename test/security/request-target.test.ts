@@ -29,7 +29,7 @@ let viewBefore: string
 beforeAll(async () => {
   h = await harness(AUTH_ON)
   port = Number(new URL(h.listen()).port)
-  const res = await h.request('POST', '/api/v1/instances/inst', { backend_options: { model: 'm.gguf' } }, { authorization: `Bearer ${MGMT}` })
+  const res = await h.request('POST', '/api/v1/instances/inst?wait=ready', { backend_options: { model: 'm.gguf' } }, { authorization: `Bearer ${MGMT}` })
   expect(res.status).toBe(201)
   viewBefore = JSON.stringify(h.manager.get("inst").view())
 })
@@ -246,7 +246,7 @@ describe('Host and cross-site requests, with auth off', () => {
     }
     expect(open.manager.list()).toHaveLength(0)
     // the same origin, and clients that are no browser, still work
-    const same = await sendRaw(openPort, rawRequest('POST', '/api/v1/instances/mine', [host, `Origin: http://127.0.0.1:${openPort}`, 'Sec-Fetch-Site: same-origin'], body))
+    const same = await sendRaw(openPort, rawRequest('POST', '/api/v1/instances/mine?wait=ready', [host, `Origin: http://127.0.0.1:${openPort}`, 'Sec-Fetch-Site: same-origin'], body))
     expect(same.status).toBe(201)
     await waitFor(() => open.manager.get('mine').status === 'running')
   })
@@ -257,14 +257,14 @@ describe('bodies that would tie up the event loop', () => {
     const h2 = await harness()
     try {
       const deep = `{"backend_options":{"model":"x","extra":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`
-      const res = await h2.request('POST', '/api/v1/instances/deep', deep)
+      const res = await h2.request('POST', '/api/v1/instances/deep?wait=ready', deep)
       expect(res.status).toBe(400)
       expect((await res.json()).error).toContain('more than 64 deep')
       const keys = await h2.request('POST', '/api/v1/auth/keys', `{"name":"k","instances":${'['.repeat(65)}${']'.repeat(65)}}`)
       expect(keys.status).toBe(400)
       expect(h2.manager.list()).toHaveLength(0)
       // 64 is fine as far as nesting goes (the field is then refused for what it is)
-      const ok = await h2.request('POST', '/api/v1/instances/deep', `{"backend_options":{"model":"x"},"environment":${'['.repeat(62)}${']'.repeat(62)}}`)
+      const ok = await h2.request('POST', '/api/v1/instances/deep?wait=ready', `{"backend_options":{"model":"x"},"environment":${'['.repeat(62)}${']'.repeat(62)}}`)
       expect((await ok.json()).error).not.toContain('deep')
     } finally {
       await h2.close()

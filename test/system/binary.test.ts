@@ -29,7 +29,7 @@ test('the built binary runs from an empty folder: create, chat through /v1, stop
   const htmx = await fetch(`${r.url}/ui/assets/htmx.min.js`)
   expect(await htmx.text()).toBe(await Bun.file(resolve(import.meta.dir, '../../node_modules/htmx.org/dist/htmx.min.js')).text())
   expect((await fetch(`${r.url}/ui/assets/style.css`)).status).toBe(200)
-  expect((await r.api('POST', '/api/v1/instances/first', { backend_options: { model: 'x' } })).body.status).toBe('running')
+  expect((await r.api('POST', '/api/v1/instances/first?wait=ready', { backend_options: { model: 'x' } })).body.status).toBe('running')
   const chat = await fetch(`${r.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...AUTH },

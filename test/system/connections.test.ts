@@ -45,7 +45,7 @@ describe('idle keep-alive connections', () => {
     const dir = tempDir()
     const ll = await startLlamactl(dir, { env: { LLAMACTL_MAX_OPEN_FILES: '150' } })
     started.push(ll)
-    expect((await ll.api('POST', '/api/v1/instances/s', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '100' } })).status).toBe(201)
+    expect((await ll.api('POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '100' } })).status).toBe(201)
     const base = fds(ll.proc.pid)
     expect(base).toBeLessThan(100)
 

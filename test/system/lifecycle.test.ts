@@ -22,8 +22,8 @@ describe('llamactl as a process', () => {
   test('instances persist across a restart; running ones resume, stopped ones stay stopped', async () => {
     const dir = tempDir()
     const a = await start(dir)
-    expect((await a.api('POST', '/api/v1/instances/keep-running', { backend_options: { model: 'x' } })).status).toBe(201)
-    expect((await a.api('POST', '/api/v1/instances/keep-stopped', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await a.api('POST', '/api/v1/instances/keep-running?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await a.api('POST', '/api/v1/instances/keep-stopped?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
     expect((await a.api('POST', '/api/v1/instances/keep-stopped/stop')).body.status).toBe('stopped')
     const port = (await a.api('GET', '/api/v1/instances/keep-running')).body.port
     expect(await a.stop('SIGTERM')).toBe(0)
@@ -40,8 +40,8 @@ describe('llamactl as a process', () => {
   test('instances stopped for being idle stay stopped after a restart; one started on demand comes back', async () => {
     const dir = tempDir()
     const a = await start(dir)
-    await a.api('POST', '/api/v1/instances/idler', { backend_options: { model: 'x' }, idle_timeout: 0.005 })
-    await a.api('POST', '/api/v1/instances/ondemand', { backend_options: { model: 'x' }, on_demand_start: true })
+    await a.api('POST', '/api/v1/instances/idler?wait=ready', { backend_options: { model: 'x' }, idle_timeout: 0.005 })
+    await a.api('POST', '/api/v1/instances/ondemand?wait=ready', { backend_options: { model: 'x' }, on_demand_start: true })
     await a.api('POST', '/api/v1/instances/ondemand/stop')
     const chat = await fetch(`${a.url}/v1/chat/completions`, {
       method: 'POST',
@@ -59,7 +59,7 @@ describe('llamactl as a process', () => {
   test('after llamactl is SIGKILLed, the next start ends the old backends and resumes the instances', async () => {
     const dir = tempDir()
     const a = await start(dir)
-    await a.api('POST', '/api/v1/instances/orphan', { backend_options: { model: 'x' } })
+    await a.api('POST', '/api/v1/instances/orphan?wait=ready', { backend_options: { model: 'x' } })
     const store = new Store(join(dir, 'llamactl.db'))
     const [rec] = store.backendProcesses()
     store.close()
@@ -117,7 +117,7 @@ describe('llamactl as a process', () => {
     new Store(db).close()
     for (const [p, m] of [[dir, 0o755], [logs, 0o755], [db, 0o644]] as const) chmodSync(p, m)
     const r = await start(dir, { command: ['/bin/sh', '-c', 'umask 022; exec "$@"', 'sh', BUN, MAIN] })
-    expect((await r.api('POST', '/api/v1/instances/p', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await r.api('POST', '/api/v1/instances/p?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
     const mode = (p: string) => [p.slice(dir.length), (statSync(p).mode & 0o777).toString(8)]
     expect([dir, logs].map(mode)).toEqual([['', '700'], ['/logs', '700']])
     expect([db, `${db}-wal`, `${db}-shm`, join(logs, 'p.log')].map(mode)).toEqual([
@@ -133,7 +133,7 @@ describe('llamactl as a process', () => {
 
   test('a backend does not inherit llamactl\'s LLAMACTL_* variables (its management key)', async () => {
     const r = await start(tempDir())
-    const res = await r.api('POST', '/api/v1/instances/env', { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: 'LLAMACTL_MANAGEMENT_KEYS' } })
+    const res = await r.api('POST', '/api/v1/instances/env?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_PRINT_ENV: 'LLAMACTL_MANAGEMENT_KEYS' } })
     expect(res.status).toBe(201)
     const logs = (await r.api('GET', '/api/v1/instances/env/logs')).body as string
     expect(logs).toContain('env LLAMACTL_MANAGEMENT_KEYS=undefined')
