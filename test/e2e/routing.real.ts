@@ -131,14 +131,14 @@ describe('OpenAI client through llamactl to a real llama-server', () => {
     expect(h.manager.get('chat').status).toBe('running')
   })
 
-  test('an unknown model is a 404 the client reports', async () => {
+  test('an unknown model is a 400 the client reports (as the seed and the original say)', async () => {
     let err: unknown
     try {
       await client.chat.completions.create({ model: 'ghost', messages: [{ role: 'user', content: 'x' }] })
     } catch (e) {
       err = e
     }
-    expect(err).toBeInstanceOf(OpenAI.NotFoundError)
-    expect((err as InstanceType<typeof OpenAI.NotFoundError>).message).toContain('ghost')
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('ghost')
   })
 })
