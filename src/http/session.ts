@@ -1,6 +1,6 @@
 /**
  * Signing the page in and out: POST /ui/login with a management key (form field `key`) sets the
- * session cookie; POST /ui/logout ends it. The page (issue 6) builds on these.
+ * session cookie; POST /ui/logout ends it. The page builds on these.
  */
 import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
