@@ -9,16 +9,14 @@ import { Elysia } from 'elysia'
 import { noteInstance } from '../log'
 import { routeLabel } from '../metrics/llamactl'
 import { doc } from './openapi'
-import { watchResponse } from './watch'
 import { BadRequest, Forbidden, NotFound } from '../errors'
 import { mayUse } from './auth'
 import { unlimited } from './timeouts'
 import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
 import { BodyBudget, holdBody, requireJsonType } from './body'
-import { forward, upstreamHeaders } from './forward'
+import { forwardLeased } from './leased'
 import { findModel, replaceModel } from './json-model'
-import { backendResponseHeaders, backendKey } from './upstream'
 
 const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), created: T.Integer(), owned_by: T.Literal('llamactl') })
 const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(ModelSchema) })
@@ -47,26 +45,9 @@ export function openaiRoutes(manager: InstanceManager) {
     const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
     unlimited(request)
     const startedAt = performance.now()
-    const { instance, upstream } = await manager.acquire(name, request.signal)
-    const watch = watchResponse()
     const { path, query } = splitUrl(request.url)
-    const route = routeLabel(path)
-    return forward({
-      base: upstream,
-      pathAndQuery: path + query,
-      method: 'POST',
-      headers: upstreamHeaders(request.headers, backendKey(instance)),
-      body,
-      signal: request.signal,
-      extraResponseHeaders: backendResponseHeaders(manager.config, instance),
-      observe: watch,
-      onDone: () => {
-        instance.endRequest()
-        const status = watch.status || (request.signal.aborted ? 499 : 502)
-        // A request that outlived its instance's deletion leaves no series behind.
-        if (manager.find(name) === instance) setImmediate(() => manager.metrics.request(name, route, status, startedAt, watch.headersAt, watch.usage()))
-      },
-    })
+    const lease = await manager.acquire(name, request.signal, { route: routeLabel(path), activity: true, startedAt })
+    return forwardLeased(lease, request, path + query, 'POST', body)
   }
 
   const inference = async ({ request }: { request: Request }) => {

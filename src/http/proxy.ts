@@ -3,15 +3,12 @@
  * with the prefix stripped; 503 when it is not running. Bodies stream through.
  */
 import { Elysia } from 'elysia'
-import { Unavailable } from '../errors'
 import { noteInstance } from '../log'
 import type { InstanceManager } from '../instances/manager'
-import { forward, upstreamHeaders } from './forward'
+import { forwardLeased } from './leased'
 import { doc } from './openapi'
 import { unlimited } from './timeouts'
 import { splitUrl } from './url'
-import { watchResponse } from './watch'
-import { backendKey, backendResponseHeaders } from './upstream'
 
 /** Paths that monitoring polls: forwarding them does not count as use of the instance. */
 const NOT_ACTIVITY = new Set(['/health', '/props', '/metrics', '/slots', '/v1/models', '/models'])
@@ -26,35 +23,13 @@ const PROXY_DOC = doc({
 
 export function proxyRoutes(manager: InstanceManager) {
   const handler = async ({ params, request }: { params: { name: string }; request: Request }) => {
-    const instance = manager.get(params.name)
-    noteInstance(request, instance.name)
-    const upstream = instance.upstream
-    if (!upstream) throw new Unavailable(`instance ${JSON.stringify(params.name)} is not running (status ${instance.status})`)
+    noteInstance(request, params.name)
     const { path, query } = splitUrl(request.url)
     // The raw (still percent-encoded) path after /api/v1/instances/{name}/proxy.
     const rest = `/${path.split('/').slice(6).join('/')}`
-    const activity = !NOT_ACTIVITY.has(rest)
-    instance.beginRequest(activity)
+    const lease = manager.hold(params.name, { route: 'proxy', activity: !NOT_ACTIVITY.has(rest), startedAt: performance.now() })
     unlimited(request)
-    const startedAt = performance.now()
-    const watch = watchResponse()
-    return forward({
-      base: upstream,
-      pathAndQuery: rest + query,
-      method: request.method,
-      headers: upstreamHeaders(request.headers, backendKey(instance)),
-      body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
-      signal: request.signal,
-      extraResponseHeaders: backendResponseHeaders(manager.config, instance),
-      observe: watch,
-      onDone: () => {
-        instance.endRequest(activity)
-        const status = watch.status || (request.signal.aborted ? 499 : 502)
-        if (manager.find(instance.name) === instance) {
-          setImmediate(() => manager.metrics.request(instance.name, 'proxy', status, startedAt, watch.headersAt, watch.usage()))
-        }
-      },
-    })
+    return forwardLeased(lease, request, rest + query, request.method, request.method === 'GET' || request.method === 'HEAD' ? null : request.body)
   }
   return new Elysia({ name: 'proxy' }).guard({ parse: 'none' }, (app) =>
     app.all('/api/v1/instances/:name/proxy', handler, { detail: PROXY_DOC }).all('/api/v1/instances/:name/proxy/*', handler, { detail: PROXY_DOC }),

@@ -1,20 +1,22 @@
 /**
- * All instances: the registry, persistence, capacity limits and ports. HTTP handlers call
- * this; it calls the store and each Instance. Errors are AppError kinds, never strings.
+ * All instances: the registry and persistence, and the executor of the scheduler's decisions
+ * (src/scheduler/decide.ts): it asks, and applies the answer in the same synchronous step.
+ * HTTP handlers call this. Errors are AppError kinds, never strings.
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/load'
-import { BACKEND_TYPES, backendFor } from '../backends'
-import { BadRequest, Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { Conflict, StartFailed, Unavailable } from '../errors'
+import { backendKey, backendResponseHeaders } from '../http/upstream'
 import { Metrics } from '../metrics/llamactl'
-import { chooseEviction } from '../scheduler/eviction'
+import { decide, type Effect, type Event, type Slot } from '../scheduler/decide'
 import type { Store } from '../store/db'
-import { endOrphan } from '../supervisor/os-process'
 import { rotatedNames } from '../supervisor/log-sink'
-import { PortPool } from '../supervisor/ports'
+import { makeHost } from './host'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
+import { acquire, refusal, type Lease, type Use } from './lease'
 import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
+import { readBack } from './resume'
 
 /** What a create, update, start or restart waits for before answering (see InstanceManager.settle). */
 export type Wait = 'ready' | 'bounded'
@@ -22,106 +24,36 @@ export type Wait = 'ready' | 'bounded'
 export class InstanceManager {
   private instances = new Map<string, Instance>()
   readonly metrics: Metrics = new Metrics(() => this.list())
-  private ports: PortPool
   private host: InstanceHost
   private listeners = new Set<(i: Instance) => void>()
+  private waiters = new Map<Instance, Set<() => void>>()
+  private timers = new Map<string, ReturnType<typeof setTimeout>>()
 
-  constructor(
-    readonly config: Config,
-    private store: Store,
-  ) {
-    this.ports = new PortPool(config.instances.port_range)
-    this.host = {
-      config,
-      acquirePort: (inst) => {
-        const wanted = inst.options.backend_options.port
-        if (typeof wanted === 'number' && wanted > 0) {
-          this.ports.claim(wanted, inst.name)
-          return wanted
-        }
-        return this.ports.acquire()
-      },
-      releasePort: (port) => this.ports.release(port),
-      // The backend runs even when its pid cannot be recorded (a full disk must not stop
-      // inference); the log says what that risks.
-      recordProcess: (inst, proc) => {
-        try {
-          this.store.recordBackendProcess({ instance: inst.name, pid: proc.pid, start_time: proc.startTime })
-        } catch (e) {
-          inst.log.note(`${(e as Error).message}: pid ${proc.pid} is not recorded, so if llamactl is killed its next start will not end this backend`)
-        }
-      },
-      forgetProcess: (inst, proc) => {
-        try {
-          this.store.forgetBackendProcess(inst.name, proc.pid)
-        } catch {
-          // A stale record is harmless: the next start sees the process is gone (or another).
-        }
-      },
-      statusChanged: (inst) => {
-        for (const l of this.listeners) l(inst)
-      },
-      idle: (inst) => {
-        this.metrics.event(inst.name, 'idle_stop')
-        this.remember(inst, 'stopped')
-        inst.stop(`idle for ${inst.options.idle_timeout} min: stopping`).catch(() => {})
-      },
-      event: (inst, event) => this.metrics.event(inst.name, event),
-    }
+  constructor(readonly config: Config, private store: Store) {
+    this.host = makeHost(config, store, this.metrics, (inst) => {
+      for (const l of this.listeners) l(inst)
+      this.wake(inst)
+      if (inst.status === 'running') this.run({ type: 'ready', name: inst.name })
+    })
   }
 
-  /**
-   * Ends backends a killed llamactl left behind, loads the stored instances and starts again
-   * those that were running. Returns once orphans are gone; starts continue in the background.
-   */
+  /** Ends orphans, loads the stored instances and starts again those that were running (in the background). */
   async init(): Promise<{ orphansEnded: number; resumed: string[] }> {
-    // What each configured backend binary understands, read once before anything is started.
-    await Promise.all(BACKEND_TYPES.map((t) => {
-      const b = backendFor(t)
-      const bc = this.config.backends[b.configKey]
-      return bc.docker.enabled ? Promise.resolve() : b.learnFlags(bc.command, bc.args)
-    }))
-    let orphansEnded = 0
-    const grace = this.config.instances.stop_grace_period * 1000
-    await Promise.all(
-      this.store.backendProcesses().map(async (rec) => {
-        if (await endOrphan(rec.pid, rec.start_time, grace)) orphansEnded++
-        try {
-          this.store.forgetBackendProcess(rec.instance, rec.pid)
-        } catch {
-          // ended all the same; the stale record is harmless
-        }
-      }),
-    )
-    const resumed: string[] = []
-    for (const row of this.store.listInstances()) {
-      let input: InstanceOptionsInput
-      try {
-        input = parseOptions(JSON.parse(row.options))
-      } catch (e) {
-        console.error(`llamactl: stored instance ${row.name} has options this version cannot read (${(e as Error).message}); it is left out`)
-        continue
-      }
-      const inst = this.make(row.id, row.name, input, row.created)
-      if (row.desired === 'running') resumed.push(row.name)
-      this.instances.set(row.name, inst)
-    }
+    const { orphansEnded, stored } = await readBack(this.config, this.store)
+    for (const s of stored) this.instances.set(s.name, this.make(s.id, s.name, s.input, s.created))
+    const resumed = stored.filter((s) => s.running).map((s) => s.name)
     for (const name of resumed) {
       const inst = this.instances.get(name)!
       this.startInstance(inst).catch((e: Error) => {
         // A failed start is in the status and log already; a refusal (no room) is not.
-        if (!(e instanceof StartFailed)) {
-          inst.error = `not resumed at start-up: ${e.message}`
-          inst.log.note(inst.error)
-        }
+        if (!(e instanceof StartFailed)) inst.log.note((inst.error = `not resumed at start-up: ${e.message}`))
       })
     }
     return { orphansEnded, resumed }
   }
 
   private make(id: number, name: string, input: InstanceOptionsInput, created: number): Instance {
-    const logFile = join(this.config.instances.logs_dir, `${name}.log`)
-    return new Instance(id, name, input, withDefaults(input, this.config), created, this.host, logFile)
+    return new Instance(id, name, input, withDefaults(input, this.config), created, this.host, join(this.config.instances.logs_dir, `${name}.log`))
   }
 
   onStatusChange(listener: (i: Instance) => void): () => void {
@@ -134,9 +66,7 @@ export class InstanceManager {
   }
 
   get(name: string): Instance {
-    const inst = this.instances.get(name)
-    if (!inst) throw new NotFound(`instance ${JSON.stringify(name)} not found`)
-    return inst
+    return this.instances.get(name) ?? this.throwFor({ do: 'refuse', status: 404, message: `instance ${JSON.stringify(name)} not found` })
   }
 
   find(name: string): Instance | undefined {
@@ -150,38 +80,35 @@ export class InstanceManager {
   }
 
   /**
-   * Validates, stores and starts a new instance. The instance exists even if the start fails.
-   * Answers once it is ready or after `instances.start_wait`, whichever is first (see settle).
+   * Validates, stores and starts a new instance; the instance exists even if the start fails.
+   * Create means create and start: when there is no room for it to start, nothing is made.
    */
   async create(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     checkName(name)
     const input = parseOptions(body)
-    await checkAgainstConfig(withDefaults(input, this.config), this.config)
+    const options = withDefaults(input, this.config)
+    await checkAgainstConfig(options, this.config)
     const existing = this.instances.get(name)
-    if (existing) {
-      throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
-    }
+    if (existing) throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
     const max = this.config.instances.max_instances
-    if (max >= 0 && this.instances.size >= max) {
-      throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
-    }
-    // Create means create and start: when it could not start for lack of room, nothing is made.
-    const room = this.roomFor(name)
-    if ('refused' in room) throw room.refused
+    if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
+    const slot: Slot = { name, status: 'stopped', group: options.group ?? null, inflight: 0, waiting: 0, lastUsed: 0, onDemand: options.on_demand_start, gaveUp: false, deleting: false, idleTimeout: options.idle_timeout, error: null }
+    const effects = decide({ ...this.world(), instances: [...this.world().instances, slot] }, { type: 'start', name })
     const created = Math.floor(Date.now() / 1000)
+    const refused = effects.find((e) => e.do === 'refuse')
+    if (refused) throw refusal(refused)
     const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
-    const inst = this.make(id, name, input, created)
-    this.instances.set(name, inst)
-    await this.settle(this.startInstance(inst), wait)
-    return inst.view()
+    this.instances.set(name, this.make(id, name, input, created))
+    await this.settle(this.apply(effects) ?? Promise.resolve(), wait)
+    return this.get(name).view()
   }
 
   /**
    * How long an API call waits for a start: until it is ready (`wait=ready`), else until it is
-   * ready, has failed or `instances.start_wait` has passed, whichever is first. Loading a model
-   * can take minutes, which no HTTP client should have to hold a request open for; the answer
-   * then carries the status of that moment and the start goes on. A start that fails within
-   * the bound is still its error (500); one that fails later shows as `failed`.
+   * ready, has failed or `instances.start_wait` has passed. Loading a model can take minutes,
+   * which no HTTP client should have to hold a request open for; the answer then carries the
+   * status of that moment and the start goes on. A start that fails within the bound is still
+   * its error (500); one that fails later shows as `failed`.
    */
   private async settle(start: Promise<void>, wait: Wait): Promise<void> {
     start.catch(() => {}) // a later failure is in the status and the log
@@ -204,7 +131,7 @@ export class InstanceManager {
     inst.input = input
     inst.gaveUp = false
     const wasActive = inst.active
-    if (wasActive) await inst.stop()
+    if (wasActive) await inst.life.stop()
     inst.options = withDefaults(input, this.config)
     if (wasActive) await this.settle(this.startInstance(inst), wait)
     return inst.view()
@@ -218,13 +145,17 @@ export class InstanceManager {
     const inst = this.get(checkName(name))
     if (inst.disposed) throw new Conflict(`instance ${JSON.stringify(name)} is already being deleted`)
     this.store.deleteInstance(name)
-    await inst.dispose()
+    const done = inst.life.dispose()
+    this.wake(inst) // requests waiting for it learn at once that it is gone
+    clearTimeout(this.timers.get(name))
+    this.timers.delete(name)
+    await done
     this.instances.delete(name)
     this.metrics.forgetInstance(name)
     const file = join(this.config.instances.logs_dir, `${name}.log`)
     try {
       rmSync(file, { force: true })
-      for (let i = 1; i <= this.config.instances.log_rotation_max_files; i++) for (const name of rotatedNames(file, i)) rmSync(name, { force: true })
+      for (let i = 1; i <= this.config.instances.log_rotation_max_files; i++) for (const n of rotatedNames(file, i)) rmSync(n, { force: true })
     } catch (e) {
       console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
     }
@@ -240,41 +171,113 @@ export class InstanceManager {
   async stop(name: string): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'stopped')
-    await inst.stop()
+    await inst.life.stop()
     return inst.view()
   }
 
   async restart(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
-    await inst.stop()
+    await inst.life.stop()
     await this.settle(this.startInstance(inst), wait)
     return inst.view()
   }
 
-  /**
-   * Starts an instance within max_running_instances. The capacity check, the choice of an
-   * instance to evict and the marks on both happen in one synchronous step, so concurrent
-   * starts can never exceed the limit; the new backend launches only after the evicted one
-   * has stopped.
-   */
+  /** Starts an instance within the limits (the scheduler's admission), joining a start under way. */
   startInstance(inst: Instance): Promise<void> {
-    if (inst.status === 'starting' || inst.status === 'running' || inst.status === 'restarting') return inst.start()
-    const room = this.roomFor(inst.name)
-    if ('refused' in room) return Promise.reject(room.refused)
-    if (!room.evict) return inst.start()
-    const victim = room.evict
-    this.metrics.event(victim.name, 'eviction')
-    this.remember(victim, 'stopped')
-    const max = this.config.instances.max_running_instances
-    const stopped = victim.stop(`stopping to make room for ${inst.name} (least recently used, max_running_instances ${max})`)
-    return inst.start(stopped)
+    const effects = decide(this.world(), { type: 'start', name: inst.name })
+    const refused = effects.find((e) => e.do === 'refuse')
+    if (refused) return Promise.reject(refusal(refused))
+    return this.apply(effects) ?? inst.life.start()
   }
 
-  /**
-   * What a restart of llamactl brings back: instances stopped for being idle or evicted stay
-   * stopped (they start on demand); those started on demand come back like any other.
-   */
+  /** A running instance for one /v1 request, started on demand if its options allow. */
+  acquire(name: string, signal: AbortSignal, use: Use): Promise<Lease> {
+    return acquire({ find: (n) => this.find(n), decide: (e) => this.run(e), lease: (i, u) => this.lease(i, u), changed: (i) => this.changed(i), onDemandTimeout: this.config.instances.on_demand_start_timeout, observeWait: (n, s) => this.metrics.onDemandWait.observe([n], s) }, name, signal, use)
+  }
+
+  /** The instance proxy's lease: only a running instance, never started for it. */
+  hold(name: string, use: Use): Lease {
+    const inst = this.get(name)
+    const ask = this.run({ type: 'proxy', name })[0]
+    if (ask?.do !== 'grant') return this.throwFor(ask)
+    return this.lease(inst, use)
+  }
+
+  private lease(inst: Instance, use: Use): Lease {
+    inst.inflight++
+    if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
+    let done = false
+    const release = (status: number, headersAt: number, usage: Parameters<Lease['release']>[2]) => {
+      if (done) return
+      done = true
+      inst.inflight--
+      if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
+      inst.life.requestEnded()
+      this.run({ type: 'request-ended', name: inst.name })
+      // A request that outlived its instance's deletion leaves no series behind.
+      if (this.find(inst.name) === inst) setImmediate(() => this.metrics.request(inst.name, use.route, status, use.startedAt, headersAt, usage))
+    }
+    return { instance: inst, upstream: inst.upstream!, backendKey: backendKey(inst), headers: backendResponseHeaders(this.config, inst), release }
+  }
+
+  private world() {
+    const c = this.config.instances
+    return { now: Date.now(), instances: this.list().map((i) => i.slot()), limits: { maxRunning: c.max_running_instances, lruEviction: c.enable_lru_eviction, groupLimits: c.group_limits } }
+  }
+
+  /** Decides on the state of this moment and applies the effects that act on instances; answers all of them. */
+  private run(event: Event): Effect[] {
+    const effects = decide(this.world(), event)
+    this.apply(effects)
+    return effects
+  }
+
+  /** Applies stops, spawns and timers; answers the spawn's start, if there is one. */
+  private apply(effects: Effect[]): Promise<void> | null {
+    const stops = new Map<string, Promise<void>>()
+    let started: Promise<void> | null = null
+    for (const e of effects) {
+      const inst = 'name' in e ? this.instances.get(e.name) : undefined
+      if (!inst) continue
+      if (e.do === 'stop') {
+        this.metrics.event(e.name, e.why === 'idle' ? 'idle_stop' : 'eviction')
+        // A restart of llamactl leaves instances stopped for being idle or evicted stopped (they start on demand).
+        this.remember(inst, 'stopped')
+        stops.set(e.name, inst.life.stop(e.reason).catch(() => {}))
+      } else if (e.do === 'spawn') {
+        this.remember(inst, 'running')
+        started = inst.life.start(e.after.length ? Promise.all(e.after.map((n) => stops.get(n))) : undefined)
+        started.catch(() => {}) // its failure is in the status, where the scheduler reads it
+      } else if (e.do === 'arm' && !this.timers.has(e.name)) {
+        const timer = setTimeout(() => {
+          this.timers.delete(e.name)
+          this.run({ type: 'timer', name: e.name })
+        }, e.ms)
+        this.timers.set(e.name, timer)
+      }
+    }
+    return started
+  }
+
+  private throwFor(e: Effect | undefined): never {
+    throw refusal(e)
+  }
+
+  private changed(inst: Instance): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(inst)
+      if (!set) this.waiters.set(inst, (set = new Set()))
+      set.add(resolve)
+    })
+  }
+
+  private wake(inst: Instance) {
+    const set = this.waiters.get(inst)
+    this.waiters.delete(inst)
+    for (const w of set ?? []) w()
+  }
+
   private remember(inst: Instance, desired: 'running' | 'stopped') {
     if (inst.disposed) return
     try {
@@ -284,98 +287,10 @@ export class InstanceManager {
     }
   }
 
-  /** Whether one more instance may start now: yes, yes after evicting one, or the refusal. */
-  private roomFor(name: string): { evict: Instance | null } | { refused: Conflict } {
-    const max = this.config.instances.max_running_instances
-    if (max < 0) return { evict: null }
-    const others = this.list().filter((i) => i.name !== name && i.active)
-    if (others.length < max) return { evict: null }
-    const victimName = this.config.instances.enable_lru_eviction
-      ? chooseEviction(
-          others.map((i) => ({ name: i.name, status: i.status, busy: i.busy, lastUsed: i.lastUsed })),
-          name,
-        )
-      : null
-    if (!victimName) {
-      const why = this.config.instances.enable_lru_eviction ? 'and every running instance is busy' : 'and enable_lru_eviction is off'
-      return { refused: new Conflict(`max_running_instances (${max}) reached ${why}; stop an instance first or raise the limit`) }
-    }
-    return { evict: this.instances.get(victimName)! }
-  }
-
-  /**
-   * A running instance for one request, started on demand if its options allow; the caller
-   * must call release() when the request is done. Waiting is bounded by on_demand_start_timeout
-   * and by the client's own signal.
-   */
-  async acquire(name: string, signal: AbortSignal): Promise<{ instance: Instance; upstream: string }> {
-    const inst = this.find(name)
-    // The seed and the original both answer an unknown model 400: the request named nothing there is.
-    if (!inst) throw new BadRequest(`model ${JSON.stringify(name)} not found: no instance has that name (GET /v1/models lists them)`)
-    if (inst.status === 'running' && inst.upstream) {
-      inst.beginRequest()
-      return { instance: inst, upstream: inst.upstream }
-    }
-    if (!inst.options.on_demand_start) {
-      throw new Unavailable(`instance ${JSON.stringify(name)} is not running and on_demand_start is off; start it first`)
-    }
-    // A crash loop that ended failed stays failed until someone starts it: requests do not revive it.
-    const checkGaveUp = () => {
-      if (inst.status === 'failed' && inst.gaveUp) {
-        throw new Unavailable(`instance ${JSON.stringify(name)} is failed: ${inst.error}; start it again with POST /api/v1/instances/${name}/start`)
-      }
-    }
-    checkGaveUp()
-    const timeoutS = this.config.instances.on_demand_start_timeout
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const giveUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Unavailable(`instance ${JSON.stringify(name)} did not become ready within on_demand_start_timeout (${timeoutS} s)`)),
-        timeoutS * 1000,
-      )
-      const left = () => reject(new Unavailable('the client went away'))
-      if (signal.aborted) left()
-      signal.addEventListener('abort', left, { once: true })
-    })
-    giveUp.catch(() => {})
-    const waitStarted = performance.now()
-    inst.waiting++
-    try {
-      // Loops only if the instance was stopped again between becoming ready and this request.
-      for (let attempt = 0; !(inst.status === 'running' && inst.upstream); ) {
-        if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
-        if (inst.status === 'restarting') {
-          // After a crash: wait for the automatic restart rather than start it now, so clients
-          // neither skip its backoff nor reset its count (a crash loop still ends failed).
-          await Promise.race([inst.restartSettled(), giveUp])
-          checkGaveUp()
-          continue
-        }
-        if (attempt++ === 3) throw new Unavailable(`instance ${JSON.stringify(name)} keeps stopping; try again`)
-        try {
-          await Promise.race([this.startInstance(inst), giveUp])
-          this.remember(inst, 'running')
-        } catch (e) {
-          // A start cancelled because the instance was deleted: the model is gone, not unavailable.
-          if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
-          // Inference clients get the reason's first line; the backend's log lines are for management.
-          if (e instanceof StartFailed) throw new Unavailable(`instance ${JSON.stringify(name)} could not be started: ${e.message.split('\n')[0]!.replace(/; last log lines:$/, '')}`)
-          throw e
-        }
-      }
-      if (inst.disposed) throw new NotFound(`model ${JSON.stringify(name)} not found: the instance was deleted`)
-      inst.beginRequest()
-      this.metrics.onDemandWait.observe([name], (performance.now() - waitStarted) / 1000)
-      return { instance: inst, upstream: inst.upstream! }
-    } finally {
-      clearTimeout(timer)
-      inst.waiting--
-    }
-  }
-
   /** Stops every backend (llamactl is exiting); what the user asked for stays stored, so they resume. */
   async shutdown(): Promise<void> {
-    await Promise.all(this.list().map((i) => i.stop().catch(() => {})))
+    for (const t of this.timers.values()) clearTimeout(t)
+    await Promise.all(this.list().map((i) => i.life.stop().catch(() => {})))
     for (const i of this.list()) i.log.close()
   }
 }

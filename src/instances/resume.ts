@@ -1,0 +1,48 @@
+/**
+ * What llamactl does at start-up, before it serves: end the backends a killed llamactl left
+ * behind, and read back the stored instances.
+ */
+import { BACKEND_TYPES, backendFor } from '../backends'
+import type { Config } from '../config/load'
+import type { Store } from '../store/db'
+import { endOrphan } from '../supervisor/os-process'
+import { parseOptions, type InstanceOptionsInput } from './options'
+
+export interface Stored {
+  id: number
+  name: string
+  input: InstanceOptionsInput
+  created: number
+  running: boolean
+}
+
+/** Ends orphans (returns how many) and answers the stored instances this version can read. */
+export async function readBack(config: Config, store: Store): Promise<{ orphansEnded: number; stored: Stored[] }> {
+  // What each configured backend binary understands, read once before anything is started.
+  await Promise.all(BACKEND_TYPES.map((t) => {
+    const b = backendFor(t)
+    const bc = config.backends[b.configKey]
+    return bc.docker.enabled ? Promise.resolve() : b.learnFlags(bc.command, bc.args)
+  }))
+  let orphansEnded = 0
+  const grace = config.instances.stop_grace_period * 1000
+  await Promise.all(
+    store.backendProcesses().map(async (rec) => {
+      if (await endOrphan(rec.pid, rec.start_time, grace)) orphansEnded++
+      try {
+        store.forgetBackendProcess(rec.instance, rec.pid)
+      } catch {
+        // ended all the same; the stale record is harmless
+      }
+    }),
+  )
+  const stored: Stored[] = []
+  for (const row of store.listInstances()) {
+    try {
+      stored.push({ id: row.id, name: row.name, input: parseOptions(JSON.parse(row.options)), created: row.created, running: row.desired === 'running' })
+    } catch (e) {
+      console.error(`llamactl: stored instance ${row.name} has options this version cannot read (${(e as Error).message}); it is left out`)
+    }
+  }
+  return { orphansEnded, stored }
+}

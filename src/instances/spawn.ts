@@ -1,0 +1,53 @@
+/**
+ * Bringing a backend process into being for an instance: its port, its command line (or
+ * container) and the spawn. A failure releases the port and is thrown as the reason.
+ */
+import { backendFor } from '../backends'
+import { shownArgv } from '../backends/mask'
+import { BackendProcess } from '../supervisor/backend-process'
+import { removeStaleContainer, stopContainer } from '../supervisor/container'
+import type { Instance } from './instance'
+import { launchPlan } from './launch'
+import type { InstanceOptions } from './options'
+
+export interface Spawned {
+  proc: BackendProcess
+  healthUrl: string
+}
+
+/** Spawns the backend; it is not ready yet. The port is the instance's from here until it exits or this throws. */
+export async function spawnBackend(inst: Instance): Promise<Spawned> {
+  const { host, options } = inst
+  const backend = backendFor(options.backend_type)
+  const bc = host.config.backends[backend.configKey]
+  const port = host.acquirePort(inst)
+  inst.port = port
+  const healthUrl = `http://${connectHost(options)}:${port}${backend.healthPath}`
+  try {
+    if (!options.docker_enabled) await backend.learnFlags(options.command_override ?? bc.command, bc.args)
+    const { argv, env, container } = launchPlan(inst.name, options, bc, { host: bindHost(options), port }, process.env)
+    let onStop: ((graceMs: number) => Promise<void>) | undefined
+    if (container) {
+      await removeStaleContainer(container, env)
+      onStop = (graceMs) => stopContainer(container, graceMs, env, (line) => inst.log.note(line))
+    }
+    inst.log.note(`starting: ${shownArgv(argv, backend.table)}`)
+    return { proc: BackendProcess.spawn({ argv, env, healthUrl, onStop }, inst.log), healthUrl }
+  } catch (e) {
+    inst.releasePort()
+    inst.log.note((e as Error).message)
+    throw e
+  }
+}
+
+/** Where the backend listens: its own `host` option, else loopback only. */
+export function bindHost(o: InstanceOptions): string {
+  return typeof o.backend_options.host === 'string' ? o.backend_options.host : '127.0.0.1'
+}
+
+/** Where llamactl reaches it: loopback when it listens on every interface. */
+export function connectHost(o: InstanceOptions): string {
+  const h = bindHost(o)
+  if (h === '0.0.0.0' || h === '' || h === '::') return '127.0.0.1'
+  return h.includes(':') ? `[${h}]` : h
+}
