@@ -145,3 +145,8 @@ export class Instance {
     return lines.length ? `; last log lines:\n${lines.join('\n')}` : ''
   }
 }
+
+/** What the scheduler knows of an instance about to be made (a create asks before it stores). */
+export function newSlot(name: string, options: InstanceOptions): Slot {
+  return { name, status: 'stopped', group: options.group ?? null, inflight: 0, waiting: 0, lastUsed: 0, onDemand: options.on_demand_start, gaveUp: false, deleting: false, idleTimeout: options.idle_timeout, error: null }
+}

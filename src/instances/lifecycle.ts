@@ -4,6 +4,7 @@
  * applies the restart policy's decision (src/scheduler/restart-policy.ts). Which instance
  * starts or stops, and when, is decided in src/scheduler/.
  */
+import type { Config } from '../config/load'
 import { StartFailed } from '../errors'
 import { decideRestart } from '../scheduler/restart-policy'
 import type { BackendProcess } from '../supervisor/backend-process'
@@ -181,5 +182,27 @@ export class Lifecycle {
     this.inst.disposed = true
     await this.stop()
     this.inst.log.close()
+  }
+}
+
+/** What a create, update, start or restart waits for before answering (see settle). */
+export type Wait = 'ready' | 'bounded'
+
+/**
+ * How long an API call waits for a start: until it is ready (`wait=ready`), else until it is
+ * ready, has failed or `instances.start_wait` has passed. Loading a model can take minutes,
+ * which no HTTP client should have to hold a request open for; the answer then carries the
+ * status of that moment and the start goes on. A start that fails within the bound is still
+ * its error (500); one that fails later shows as `failed`.
+ */
+export async function settle(config: Config, start: Promise<void>, wait: Wait): Promise<void> {
+  start.catch(() => {}) // a later failure is in the status and the log
+  if (wait === 'ready') return start
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.instances.start_wait * 1000)))
+  try {
+    await Promise.race([start, bound])
+  } finally {
+    clearTimeout(timer)
   }
 }

@@ -1,10 +1,12 @@
 /**
  * What llamactl does at start-up, before it serves: end the backends a killed llamactl left
- * behind, and read back the stored instances.
+ * behind, and read back the stored instances; and what a delete leaves to clear (log files).
  */
 import { BACKEND_TYPES, backendFor } from '../backends'
 import type { Config } from '../config/load'
 import type { Store } from '../store/db'
+import { rmSync } from 'node:fs'
+import { rotatedNames } from '../supervisor/log-sink'
 import { endOrphan } from '../supervisor/os-process'
 import { parseOptions, type InstanceOptionsInput } from './options'
 
@@ -45,4 +47,14 @@ export async function readBack(config: Config, store: Store): Promise<{ orphansE
     }
   }
   return { orphansEnded, stored }
+}
+
+/** A deleted instance's log files, rotated ones included; a failure is said, never thrown (the instance is gone). */
+export function removeLogs(file: string, maxFiles: number, name: string) {
+  try {
+    rmSync(file, { force: true })
+    for (let i = 1; i <= maxFiles; i++) for (const n of rotatedNames(file, i)) rmSync(n, { force: true })
+  } catch (e) {
+    console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
+  }
 }

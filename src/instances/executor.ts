@@ -1,0 +1,129 @@
+/**
+ * Applies what the scheduler (src/scheduler/decide.ts) decides: it asks on the state of this
+ * moment and carries out the effects in the same synchronous step, so no decision rests on a
+ * read another request could change before it is acted on. It decides nothing itself.
+ */
+import type { Config } from '../config/load'
+import { backendKey, backendResponseHeaders } from '../http/upstream'
+import type { Metrics } from '../metrics/llamactl'
+import { decide, type Effect, type Event, type Slot, type World } from '../scheduler/decide'
+import type { Store } from '../store/db'
+import type { Instance } from './instance'
+import type { Executor as ForAcquire, Lease, Use } from './lease'
+
+export class Executor implements ForAcquire {
+  private waiters = new Map<Instance, Set<() => void>>()
+  private timers = new Map<string, ReturnType<typeof setTimeout>>()
+  readonly onDemandTimeout: number
+
+  constructor(
+    private config: Config,
+    private store: Store,
+    private metrics: Metrics,
+    private instances: Map<string, Instance>,
+  ) {
+    this.onDemandTimeout = config.instances.on_demand_start_timeout
+  }
+
+  find(name: string): Instance | undefined {
+    return this.instances.get(name)
+  }
+
+  /** The state the scheduler decides on; `extra`: an instance about to be made (a create). */
+  world(extra?: Slot): World {
+    const c = this.config.instances
+    const instances = [...this.instances.values()].map((i) => i.slot())
+    if (extra) instances.push(extra)
+    return { now: Date.now(), instances, limits: { maxRunning: c.max_running_instances, lruEviction: c.enable_lru_eviction, groupLimits: c.group_limits } }
+  }
+
+  /** Decides and applies; answers every effect (the caller reads grant, wait or refuse). */
+  decide(event: Event): Effect[] {
+    const effects = decide(this.world(), event)
+    this.apply(effects)
+    return effects
+  }
+
+  /** Applies stops, spawns and timers; answers the spawn's start, if there is one. */
+  apply(effects: Effect[]): Promise<void> | null {
+    const stops = new Map<string, Promise<void>>()
+    let started: Promise<void> | null = null
+    for (const e of effects) {
+      const inst = 'name' in e ? this.instances.get(e.name) : undefined
+      if (!inst) continue
+      if (e.do === 'stop') {
+        this.metrics.event(e.name, e.why === 'idle' ? 'idle_stop' : 'eviction')
+        // A restart of llamactl leaves instances stopped for being idle or evicted stopped (they start on demand).
+        this.remember(inst, 'stopped')
+        stops.set(e.name, inst.life.stop(e.reason).catch(() => {}))
+      } else if (e.do === 'spawn') {
+        this.remember(inst, 'running')
+        started = inst.life.start(e.after.length ? Promise.all(e.after.map((n) => stops.get(n))) : undefined)
+        started.catch(() => {}) // its failure is in the status, where the scheduler reads it
+      } else if (e.do === 'arm' && !this.timers.has(e.name)) {
+        const timer = setTimeout(() => {
+          this.timers.delete(e.name)
+          this.decide({ type: 'timer', name: e.name })
+        }, e.ms)
+        this.timers.set(e.name, timer)
+      }
+    }
+    return started
+  }
+
+  /** A granted request's hold: counted in flight now, released exactly once. */
+  lease(inst: Instance, use: Use): Lease {
+    inst.inflight++
+    if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
+    let done = false
+    const release: Lease['release'] = (status, headersAt, usage) => {
+      if (done) return
+      done = true
+      inst.inflight--
+      if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
+      inst.life.requestEnded()
+      this.decide({ type: 'request-ended', name: inst.name })
+      // A request that outlived its instance's deletion leaves no series behind.
+      if (this.find(inst.name) === inst) setImmediate(() => this.metrics.request(inst.name, use.route, status, use.startedAt, headersAt, usage))
+    }
+    return { instance: inst, upstream: inst.upstream!, backendKey: backendKey(inst), headers: backendResponseHeaders(this.config, inst), release }
+  }
+
+  observeWait(name: string, seconds: number) {
+    this.metrics.onDemandWait.observe([name], seconds)
+  }
+
+  changed(inst: Instance): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(inst)
+      if (!set) this.waiters.set(inst, (set = new Set()))
+      set.add(resolve)
+    })
+  }
+
+  /** The instance's status changed (or it is being deleted): requests waiting on it decide again. */
+  wake(inst: Instance) {
+    const set = this.waiters.get(inst)
+    this.waiters.delete(inst)
+    for (const w of set ?? []) w()
+  }
+
+  forget(name: string) {
+    clearTimeout(this.timers.get(name))
+    this.timers.delete(name)
+  }
+
+  stopTimers() {
+    for (const t of this.timers.values()) clearTimeout(t)
+    this.timers.clear()
+  }
+
+  remember(inst: Instance, desired: 'running' | 'stopped') {
+    if (inst.disposed) return
+    try {
+      this.store.setDesired(inst.name, desired)
+    } catch (e) {
+      inst.log.note(`could not record that it should be ${desired}: ${(e as Error).message}`)
+    }
+  }
+}
