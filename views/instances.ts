@@ -7,6 +7,8 @@ export interface InstanceItem {
   name: string
   status: string
   backend: string
+  /** Its group (instances.group_limits), if it has one. */
+  group?: string | null
   port: number | null
   /** Unix ms since the backend has been ready (null unless running). */
   readySince: number | null
@@ -44,7 +46,7 @@ function row(i: InstanceItem, now: number): Html {
   return html`<tr id="row-${i.name}" class="instance s-${i.status}">
   <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a></th>
   <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}</td>
-  <td data-label="Backend">${i.backend}</td>
+  <td data-label="Backend">${i.backend}${i.group ? html` <span class="muted small">group ${i.group}</span>` : ''}</td>
   <td data-label="Port">${i.port ?? '—'}</td>
   <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>
   <td data-label="Last request">${ago(i.lastRequest, now)}</td>

@@ -151,6 +151,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         name: i.name,
         status: i.status,
         backend: i.options.backend_type,
+        group: i.options.group ?? null,
         port: i.port,
         readySince: i.readySince,
         lastRequest: i.lastRequest || null,

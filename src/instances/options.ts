@@ -59,7 +59,7 @@ export const InstanceOptionsSchema = T.Object(
         description: `the nodes the instance runs on; until remote nodes exist, only the local node "${LOCAL_NODE}"`,
       }),
     ),
-    group: T.Optional(T.String({ pattern: NODE_NAME, maxLength: 64, description: 'the instance group (kept for group eviction, which is still to come)' })),
+    group: T.Optional(T.String({ pattern: NODE_NAME, maxLength: 64, description: 'the instance group: instances.group_limits bounds how many of a group run at once (a group not named there has no limit)' })),
     preset_ini: T.Optional(
       T.String({ maxLength: 262144, description: 'llama-server models preset, INI text (kept for router mode, which is still to come)' }),
     ),

@@ -257,6 +257,21 @@ describe('idle stop, capacity and drain', () => {
     expect(h.manager.list().filter((i) => i.status === 'running').map((i) => i.name).sort()).toEqual(['a', 'c'])
   })
 
+  test('a group at its limit stops its own least recently used member, not an older one of another group; a group not in group_limits has no limit', async () => {
+    h = await harness({ LLAMACTL_GROUP_LIMITS: 'large=1', LLAMACTL_MAX_RUNNING_INSTANCES: '3' })
+    await create('small-old', { group: 'small' })
+    await create('large-a', { group: 'large', on_demand_start: true })
+    await create('large-b', { group: 'large' }) // the group is at 1: large-a goes, small-old (older) stays
+    const running = () => h.manager.list().filter((i) => i.status === 'running').map((i) => i.name).sort()
+    expect(running()).toEqual(['large-b', 'small-old'])
+    expect(h.manager.get('large-a').log.tail().join('\n')).toContain('group "large" limit 1')
+    await create('small-new', { group: 'small' }) // "small" has no limit; the global 3 is reached, nothing goes
+    expect(running()).toEqual(['large-b', 'small-new', 'small-old'])
+    const base = h.listen()
+    expect((await chat(base, 'large-a')).status).toBe(200) // on demand: the group's member goes again
+    expect(running()).toEqual(['large-a', 'small-new', 'small-old'])
+  })
+
   test('an instance with a request in flight is not evicted: 409 when nothing else can go', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
     await create('next', { on_demand_start: true })
