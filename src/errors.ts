@@ -27,6 +27,10 @@ export class Conflict extends AppError {
 export class PayloadTooLarge extends AppError {
   override readonly status = 413
 }
+/** The instance's request queue is full, or the request waited in it for queue_timeout. */
+export class TooManyRequests extends AppError {
+  override readonly status = 429
+}
 export class UnsupportedMediaType extends AppError {
   override readonly status = 415
 }

@@ -9,11 +9,15 @@ import type { Metrics } from '../metrics/llamactl'
 import { decide, type Effect, type Event, type Slot, type World } from '../scheduler/decide'
 import type { Store } from '../store/db'
 import type { Instance } from './instance'
-import type { Executor as ForAcquire, Lease, Use } from './lease'
+import { refusal, type Executor as ForAcquire, type Lease, type Use } from './lease'
+import { QUEUE_DEFAULTS } from './options'
+import { Unavailable } from '../errors'
 
 export class Executor implements ForAcquire {
   private waiters = new Map<Instance, Set<() => void>>()
   private timers = new Map<string, ReturnType<typeof setTimeout>>()
+  /** Each instance's queue, first come first: `grant` hands over the lease, or null to decide again. */
+  private queues = new Map<Instance, { use: Use; grant(lease: Lease | null): void }[]>()
   readonly onDemandTimeout: number
 
   constructor(
@@ -41,6 +45,7 @@ export class Executor implements ForAcquire {
   decide(event: Event): Effect[] {
     const effects = decide(this.world(), event)
     this.apply(effects)
+    if (effects.some((e) => e.do === 'refuse' && e.status === 429)) this.metrics.queueRefused.inc([event.name, 'full'])
     return effects
   }
 
@@ -60,6 +65,9 @@ export class Executor implements ForAcquire {
         this.remember(inst, 'running')
         started = inst.life.start(e.after.length ? Promise.all(e.after.map((n) => stops.get(n))) : undefined)
         started.catch(() => {}) // its failure is in the status, where the scheduler reads it
+      } else if (e.do === 'dequeue') {
+        const next = this.queues.get(inst)?.[0]
+        if (next) next.grant(this.lease(inst, next.use))
       } else if (e.do === 'arm' && !this.timers.has(e.name)) {
         const timer = setTimeout(() => {
           this.timers.delete(e.name)
@@ -101,8 +109,47 @@ export class Executor implements ForAcquire {
     })
   }
 
+  enqueue(inst: Instance, signal: AbortSignal, use: Use): Promise<Lease | null> {
+    const timeoutS = inst.options.queue_timeout ?? QUEUE_DEFAULTS.queue_timeout
+    const since = performance.now()
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(inst)
+      if (!queue) this.queues.set(inst, (queue = []))
+      const leave = () => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', gone)
+        const q = this.queues.get(inst) ?? []
+        const at = q.indexOf(entry)
+        if (at >= 0) q.splice(at, 1)
+        inst.queued = q.length
+      }
+      const entry = {
+        use,
+        grant: (lease: Lease | null) => {
+          leave()
+          if (lease) this.metrics.queueWait.observe([inst.name], (performance.now() - since) / 1000)
+          resolve(lease)
+        },
+      }
+      const refuse = (reason: string, error: Error) => {
+        leave()
+        this.metrics.queueRefused.inc([inst.name, reason])
+        reject(error)
+      }
+      const timer = setTimeout(() => refuse('timeout', refusal({ do: 'refuse', status: 429, message: `instance ${JSON.stringify(inst.name)}: waited queue_timeout (${timeoutS} s) in its queue; try again shortly` })), timeoutS * 1000)
+      // A client that goes away leaves the queue at once; its place goes to the next.
+      const gone = () => refuse('client_gone', new Unavailable('the client went away'))
+      signal.addEventListener('abort', gone, { once: true })
+      queue.push(entry)
+      inst.queued = queue.length
+      if (signal.aborted) gone()
+    })
+  }
+
   /** The instance's status changed (or it is being deleted): requests waiting on it decide again. */
   wake(inst: Instance) {
+    // Its queue was for a running backend: once it is not, each queued request decides again.
+    if (inst.status !== 'running' || inst.disposed) for (const e of [...(this.queues.get(inst) ?? [])]) e.grant(null)
     const set = this.waiters.get(inst)
     this.waiters.delete(inst)
     for (const w of set ?? []) w()

@@ -9,7 +9,7 @@ import { LogSink } from '../supervisor/log-sink'
 import type { Slot } from '../scheduler/decide'
 import { Lifecycle } from './lifecycle'
 import { connectHost } from './spawn'
-import { apiStatus, type InstanceOptions, type InstanceOptionsInput, type InstanceView, type STATUSES } from './options'
+import { apiStatus, concurrencyOf, QUEUE_DEFAULTS, type InstanceOptions, type InstanceOptionsInput, type InstanceView, type STATUSES } from './options'
 
 export type Status = (typeof STATUSES)[number]
 export type { InstanceView }
@@ -40,6 +40,8 @@ export class Instance {
   inflight = 0
   /** Requests waiting for this instance to start. */
   waiting = 0
+  /** Requests in its queue (the executor keeps the queue). */
+  queued = 0
   /** It failed because the restart policy gave up (max_restarts, or auto_restart off): on-demand requests do not revive it. */
   gaveUp = false
   /** Set once the instance is being deleted: it never starts again. */
@@ -73,7 +75,7 @@ export class Instance {
   }
 
   get busy(): number {
-    return this.inflight + this.waiting
+    return this.inflight + this.waiting + this.queued
   }
 
   /** What the scheduler knows of it. */
@@ -84,6 +86,9 @@ export class Instance {
       group: this.options.group ?? null,
       inflight: this.inflight,
       waiting: this.waiting,
+      queued: this.queued,
+      maxConcurrent: concurrencyOf(this.options),
+      maxQueued: this.options.max_queued_requests ?? QUEUE_DEFAULTS.max_queued_requests,
       lastUsed: this.lastUsed,
       onDemand: this.options.on_demand_start,
       gaveUp: this.gaveUp,

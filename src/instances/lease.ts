@@ -3,7 +3,7 @@
  * request (forward, wait, start on demand, refuse), applies it, and after each wait asks
  * again: every decision is made on the state of that moment and applied in the same step.
  */
-import { AppError, BadRequest, Conflict, NotFound, Unavailable } from '../errors'
+import { AppError, BadRequest, Conflict, NotFound, TooManyRequests, Unavailable } from '../errors'
 import type { Effect, Event } from '../scheduler/decide'
 import type { Usage } from '../metrics/usage'
 import type { Instance } from './instance'
@@ -36,6 +36,8 @@ export interface Executor {
   lease(inst: Instance, use: Use): Lease
   /** Resolves at the instance's next change of status. */
   changed(inst: Instance): Promise<void>
+  /** Joins the instance's queue: the lease once granted, null if the instance stopped running meanwhile (decide again). */
+  enqueue(inst: Instance, signal: AbortSignal, use: Use): Promise<Lease | null>
   onDemandTimeout: number
   observeWait(name: string, seconds: number): void
 }
@@ -50,11 +52,16 @@ export async function acquire(x: Executor, name: string, signal: AbortSignal, us
     for (;;) {
       const effects = x.decide({ type: 'request', name, sawStart, tries })
       const inst = x.find(name)
-      const ask = effects.find((e) => e.do === 'grant' || e.do === 'refuse' || e.do === 'wait')
+      const ask = effects.find((e) => e.do === 'grant' || e.do === 'refuse' || e.do === 'wait' || e.do === 'queue')
       if (!inst || !ask || ask.do === 'refuse') throw refusal(ask)
       if (ask.do === 'grant') {
         if (giveUp) x.observeWait(name, (performance.now() - waitStarted) / 1000)
         return x.lease(inst, use)
+      }
+      if (ask.do === 'queue') {
+        const lease = await x.enqueue(inst, signal, use)
+        if (lease) return lease
+        continue
       }
       if (effects.some((e) => e.do === 'spawn')) tries++
       if (inst.status === 'starting') sawStart = true
@@ -83,5 +90,6 @@ export function refusal(e: Effect | undefined): AppError {
   if (e.status === 400) return new BadRequest(e.message)
   if (e.status === 404) return new NotFound(e.message)
   if (e.status === 409) return new Conflict(e.message)
+  if (e.status === 429) return new TooManyRequests(e.message, { 'retry-after': '1' })
   return new Unavailable(e.message)
 }

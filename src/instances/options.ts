@@ -27,6 +27,16 @@ const NODE_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
 const EnvName = T.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 })
 const BackendOptions = (description: string) => T.Optional(T.Record(T.String(), T.Unknown(), { description }))
 
+/** The queue's bounds where an instance names none (they matter only with max_concurrent_requests). */
+export const QUEUE_DEFAULTS = { max_queued_requests: 100, queue_timeout: 60 }
+
+/** How many requests an instance serves at once: its own setting, else the backend's parallel slots where known; 0: no limit. */
+export function concurrencyOf(o: InstanceOptions): number {
+  if (o.max_concurrent_requests !== undefined) return o.max_concurrent_requests
+  const parallel = o.backend_options.parallel
+  return typeof parallel === 'number' && parallel > 0 ? parallel : 0
+}
+
 export const InstanceOptionsSchema = T.Object(
   {
     backend_type: T.Optional(T.Union(BACKEND_TYPES.map((b) => T.Literal(b)), { description: `one of ${BACKEND_TYPES.join(', ')}; default ${BACKEND_TYPES[0]}` })),
@@ -47,6 +57,9 @@ export const InstanceOptionsSchema = T.Object(
     restart_delay: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: 'seconds between an exit and the restart' })),
     on_demand_start: T.Optional(T.Boolean({ description: 'start when a request names this instance' })),
     idle_timeout: T.Optional(T.Number({ minimum: 0, description: 'minutes without requests before stopping (0: never); fractions allowed' })),
+    max_concurrent_requests: T.Optional(T.Integer({ minimum: 0, maximum: 100000, description: `requests forwarded at once; more wait in a queue (0: no limit; default: backend_options.parallel where set, else no limit)` })),
+    max_queued_requests: T.Optional(T.Integer({ minimum: 0, maximum: 100000, description: `requests waiting past max_concurrent_requests; more are answered 429 (default ${QUEUE_DEFAULTS.max_queued_requests})` })),
+    queue_timeout: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: `seconds a request may wait in the queue before it is answered 429 (default ${QUEUE_DEFAULTS.queue_timeout})` })),
     environment: T.Optional(
       T.Record(EnvName, T.String({ maxLength: 65536 }), { description: 'environment variables', additionalProperties: false }),
     ),
@@ -80,6 +93,9 @@ export const FilledOptionsSchema = T.Object({
   environment: T.Record(T.String(), T.String()),
   command_override: T.Union([T.String(), T.Null()], { description: 'the executable instead of the configured command' }),
   docker_enabled: T.Boolean(),
+  max_concurrent_requests: T.Optional(T.Integer()),
+  max_queued_requests: T.Optional(T.Integer()),
+  queue_timeout: T.Optional(T.Number()),
   nodes: T.Optional(T.Array(T.String())),
   group: T.Optional(T.String()),
   preset_ini: T.Optional(T.String()),
@@ -208,6 +224,9 @@ export function withDefaults(input: InstanceOptionsInput, config: Config): Insta
     docker_enabled: input.docker_enabled ?? config.backends[backendFor(input.backend_type ?? 'llama_cpp').configKey].docker.enabled,
     ...(input.nodes !== undefined && { nodes: [...input.nodes] }),
     ...(input.group !== undefined && { group: input.group }),
+    ...(input.max_concurrent_requests !== undefined && { max_concurrent_requests: input.max_concurrent_requests }),
+    ...(input.max_queued_requests !== undefined && { max_queued_requests: input.max_queued_requests }),
+    ...(input.queue_timeout !== undefined && { queue_timeout: input.queue_timeout }),
     ...(input.preset_ini !== undefined && { preset_ini: input.preset_ini }),
   }
 }

@@ -49,6 +49,9 @@ export class Metrics {
   readonly completionTokens = this.registry.counter('llamactl_completion_tokens_total', 'Completion tokens, from the backend\'s usage', ['instance'])
   readonly events = this.registry.counter('llamactl_instance_events_total', 'Starts, restarts, crashes, evictions and idle stops', ['instance', 'event'])
   readonly onDemandWait = this.registry.histogram('llamactl_on_demand_start_wait_seconds', 'How long requests waited for an on-demand start', ['instance'], WAIT_BUCKETS)
+  readonly queueLength = this.registry.gauge('llamactl_queue_length', 'Requests waiting in an instance\'s queue now (max_concurrent_requests reached)', ['instance'])
+  readonly queueWait = this.registry.histogram('llamactl_queue_wait_seconds', 'How long requests waited in the queue before being forwarded', ['instance'], WAIT_BUCKETS)
+  readonly queueRefused = this.registry.counter('llamactl_queue_refused_total', 'Requests answered 429: the queue was full, or they waited queue_timeout', ['instance', 'reason'])
   readonly status = this.registry.gauge('llamactl_instance_status', 'Current status (1 for the status it has)', ['instance', 'status'])
   readonly idleFor = this.registry.gauge('llamactl_instance_seconds_since_last_request', 'Seconds since the last request ended', ['instance'])
   /** Fed by the /v1 routes' BodyBudget. */
@@ -60,6 +63,7 @@ export class Metrics {
 
   constructor(instances: () => Instance[]) {
     this.inFlight.collect = () => instances().map((i) => [[i.name], i.inflight])
+    this.queueLength.collect = () => instances().map((i) => [[i.name], i.queued])
     this.status.collect = () => instances().flatMap((i) => STATUSES.map((s) => [[i.name, s], i.status === s ? 1 : 0] as [string[], number]))
     this.idleFor.collect = () => instances().filter((i) => i.lastUsed > 0).map((i) => [[i.name], (Date.now() - i.lastUsed) / 1000])
     this.rss.collect = () => [[[], process.memoryUsage.rss()]]

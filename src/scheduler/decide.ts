@@ -19,6 +19,12 @@ export interface Slot {
   inflight: number
   /** Requests waiting for it to start. */
   waiting: number
+  /** Requests in its queue (it was at max_concurrent_requests when they came). */
+  queued?: number
+  /** max_concurrent_requests; 0 or absent: no limit, and no queue. */
+  maxConcurrent?: number
+  /** max_queued_requests: past it, a request is refused (429). */
+  maxQueued?: number
   /** Unix ms of last use. */
   lastUsed: number
   onDemand: boolean
@@ -71,7 +77,11 @@ export type Effect =
   | { do: 'grant'; name: string }
   /** Wait for the instance's next change of status, then decide again. */
   | { do: 'wait'; name: string }
-  | { do: 'refuse'; status: 400 | 404 | 409 | 503; message: string }
+  /** Join the end of the instance's queue (FIFO); it leaves when granted, at queue_timeout or when its client goes. */
+  | { do: 'queue'; name: string }
+  /** Grant the request at the head of the queue (a request in flight just ended). */
+  | { do: 'dequeue'; name: string }
+  | { do: 'refuse'; status: 400 | 404 | 409 | 429 | 503; message: string }
   /** Fire a `timer` event for it after `ms`. */
   | { do: 'arm'; name: string; ms: number }
 
@@ -95,8 +105,10 @@ export function decide(world: World, event: Event): Effect[] {
       if (!inst) return [{ do: 'refuse', status: 404, message: `instance ${q(event.name)} not found` }]
       if (inst.status !== 'running') return [{ do: 'refuse', status: 503, message: `instance ${q(event.name)} is not running (status ${inst.status})` }]
       return [{ do: 'grant', name: event.name }]
-    case 'ready':
     case 'request-ended':
+      if (inst && inst.status === 'running' && (inst.queued ?? 0) > 0 && inst.inflight < (inst.maxConcurrent ?? 0)) return [{ do: 'dequeue', name: inst.name }]
+      return inst ? idle(world, inst) : []
+    case 'ready':
     case 'timer':
       return inst ? idle(world, inst) : []
   }
@@ -108,7 +120,7 @@ function request(world: World, inst: Slot | undefined, e: { name: string; sawSta
   // The seed and the original both answer an unknown model 400: the request named nothing there is.
   if (!inst) return [{ do: 'refuse', status: 400, message: `model ${q(name)} not found: no instance has that name (GET /v1/models lists them)` }]
   if (inst.deleting) return [{ do: 'refuse', status: 404, message: `model ${q(name)} not found: the instance was deleted` }]
-  if (inst.status === 'running') return [{ do: 'grant', name }]
+  if (inst.status === 'running') return admitRequest(inst)
   if (!inst.onDemand) return [{ do: 'refuse', status: 503, message: `instance ${q(name)} is not running and on_demand_start is off; start it first` }]
   if (inst.status === 'failed') {
     // A crash loop that ended failed stays failed until someone starts it.
@@ -158,6 +170,26 @@ function admit(world: World, inst: Slot): Effect[] {
   return [...evicted, { do: 'spawn', name: inst.name, after: evicted.map((v) => (v as { name: string }).name) }]
 }
 
+/**
+ * A request for a running instance: forwarded while it is under max_concurrent_requests and
+ * nobody is queued before it (first come, first served); else queued, or refused once the
+ * queue is full.
+ */
+function admitRequest(inst: Slot): Effect[] {
+  const max = inst.maxConcurrent ?? 0
+  const queued = inst.queued ?? 0
+  if (max <= 0 || (inst.inflight < max && queued === 0)) return [{ do: 'grant', name: inst.name }]
+  if (queued >= (inst.maxQueued ?? 0)) {
+    return [{ do: 'refuse', status: 429, message: `instance ${q(inst.name)} is at max_concurrent_requests (${max}) and its queue is full (max_queued_requests ${inst.maxQueued ?? 0}); try again shortly` }]
+  }
+  return [{ do: 'queue', name: inst.name }]
+}
+
+/** Everything that keeps an instance from being idle: requests in flight, waiting for a start, or queued. */
+function busy(i: Slot): number {
+  return i.inflight + i.waiting + (i.queued ?? 0)
+}
+
 /** Holds a process, or is about to: counts against the limits. */
 export function holdsSlot(i: Slot): boolean {
   return i.status === 'starting' || i.status === 'running' || i.status === 'restarting' || i.status === 'stopping'
@@ -165,7 +197,7 @@ export function holdsSlot(i: Slot): boolean {
 
 function evict(candidates: Slot[], target: string, lru: boolean): string | null {
   if (!lru) return null
-  return chooseEviction(candidates.map((i) => ({ name: i.name, status: i.status, busy: i.inflight + i.waiting, lastUsed: i.lastUsed })), target)
+  return chooseEviction(candidates.map((i) => ({ name: i.name, status: i.status, busy: busy(i), lastUsed: i.lastUsed })), target)
 }
 
 function stopFor(victim: string, target: string, limit: string): Effect {
@@ -177,9 +209,9 @@ function refuseFull(what: string, lru: boolean, where: string): Effect {
   return { do: 'refuse', status: 409, message: `${what} reached ${why}; stop an instance first or raise the limit` }
 }
 
-/** idle_timeout counts from the end of the last request; a request in flight or waiting keeps it alive. */
+/** idle_timeout counts from the end of the last request; a request in flight, waiting or queued keeps it alive. */
 function idle(world: World, inst: Slot): Effect[] {
-  if (inst.status !== 'running' || inst.idleTimeout <= 0 || inst.inflight + inst.waiting > 0) return []
+  if (inst.status !== 'running' || inst.idleTimeout <= 0 || busy(inst) > 0) return []
   const deadline = inst.lastUsed + inst.idleTimeout * 60_000
   if (world.now >= deadline) return [{ do: 'stop', name: inst.name, why: 'idle', reason: `idle for ${inst.idleTimeout} min: stopping` }]
   return [{ do: 'arm', name: inst.name, ms: Math.min(deadline - world.now, MAX_TIMER_MS) }]

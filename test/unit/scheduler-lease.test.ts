@@ -32,12 +32,20 @@ class Fake implements Executor {
     })
   }
   observeWait() {}
+  queue: { grant(l: Lease | null): void }[] = []
+  enqueue(inst: Instance): Promise<Lease | null> {
+    return new Promise((resolve) => {
+      this.queue.push({ grant: resolve })
+      this.slots.find((s) => s.name === inst.name)!.queued = this.queue.length
+      this.parked?.()
+    })
+  }
   set(name: string, o: Partial<Slot>) {
     Object.assign(this.slots.find((s) => s.name === name)!, o)
   }
   /** Resolves once the request is waiting for a change of status. */
   async waiting(): Promise<void> {
-    for (let i = 0; i < 100 && this.waits.length === 0; i++) await new Promise<void>((r) => (this.parked = r))
+    for (let i = 0; i < 100 && this.waits.length === 0 && this.queue.length === 0; i++) await new Promise<void>((r) => (this.parked = r))
   }
   /** The status changes: every waiter decides again. */
   async change(name: string, o: Partial<Slot>) {
@@ -111,5 +119,18 @@ describe('acquire', () => {
     abort.abort()
     await expect(lease).rejects.toMatchObject({ status: 503, message: 'the client went away' })
     expect(x.slots[0]!.waiting).toBe(0)
+  })
+
+  test('a request for a running instance at max_concurrent_requests queues; when its instance stops meanwhile it decides again and starts it', async () => {
+    const x = new Fake([slot('a', { status: 'running', inflight: 1, maxConcurrent: 1, maxQueued: 4 })])
+    const lease = acquire(x, 'a', never, use)
+    await x.waiting()
+    expect(x.queue).toHaveLength(1)
+    x.set('a', { status: 'stopped', inflight: 0, queued: 0 })
+    x.queue.splice(0).forEach((e) => e.grant(null))
+    await x.waiting()
+    await x.change('a', { status: 'running' })
+    expect((await lease).instance.name).toBe('a')
+    expect(x.effects.flat().filter((e) => e.do === 'spawn')).toHaveLength(1)
   })
 })

@@ -150,6 +150,25 @@ describe('scheduler: idle stop (milliseconds of fake time)', () => {
   })
 })
 
+describe('scheduler: the request queue (max_concurrent_requests)', () => {
+  const q = (o: Partial<Slot>) => running('a', { maxConcurrent: 2, maxQueued: 2, ...o })
+  table([
+    { says: 'under the limit with nobody queued: forwarded', world: world([q({ inflight: 1 })]), event: req('a'), then: ['grant a'] },
+    { says: 'at the limit: queued', world: world([q({ inflight: 2 })]), event: req('a'), then: ['queue a'] },
+    { says: 'under the limit but others queued before it: queued behind them (first come, first served)', world: world([q({ inflight: 1, queued: 1 })]), event: req('a'), then: ['queue a'] },
+    { says: 'at the limit with the queue full: 429', world: world([q({ inflight: 2, queued: 2 })]), event: req('a'), then: ['refuse 429'] },
+    { says: 'max_queued_requests 0: past the limit is 429 at once', world: world([q({ inflight: 2, maxQueued: 0 })]), event: req('a'), then: ['refuse 429'] },
+    { says: 'no limit (0): never queued', world: world([q({ inflight: 1000, maxConcurrent: 0 })]), event: req('a'), then: ['grant a'] },
+    { says: 'a request ending with others queued grants the head of the queue', world: world([q({ inflight: 1, queued: 2 })]), event: { type: 'request-ended', name: 'a' }, then: ['dequeue a'] },
+    { says: 'a request ending with nobody queued asks about idleness as usual', world: world([q({ inflight: 0, idleTimeout: 1 })], {}, 0), event: { type: 'request-ended', name: 'a' }, then: ['arm a 60000'] },
+    { says: 'a queued request keeps its instance from idling', world: world([q({ queued: 1, idleTimeout: 1 })], {}, 5 * MIN), event: { type: 'timer', name: 'a' }, then: [] },
+  ])
+  test('queued requests make an instance busy: eviction passes it by', () => {
+    const w = world([running('old', { lastUsed: 1, queued: 1, maxConcurrent: 1 }), running('new', { lastUsed: 5 }), slot('x')], { maxRunning: 2 })
+    expect(shape(decide(w, start('x')))).toEqual(['stop new', 'spawn x after new'])
+  })
+})
+
 describe('scheduler: the instance proxy', () => {
   table([
     { says: 'forwards to a running instance', world: world([running('a')]), event: { type: 'proxy', name: 'a' }, then: ['grant a'] },

@@ -1,0 +1,68 @@
+/**
+ * The request queue through the API: a client that goes away leaves it at once, a request
+ * that waits queue_timeout is answered 429 with Retry-After, and a bad setting is a 400 naming it.
+ */
+import { afterEach, describe, expect, test } from 'bun:test'
+import { type Harness, harness, waitFor } from '../helpers'
+
+let h: Harness
+afterEach(async () => {
+  await h?.close()
+})
+
+function chat(base: string, extra: Record<string, unknown> = {}, init: RequestInit = {}) {
+  return fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'q', messages: [{ role: 'user', content: 'hi' }], ...extra }),
+    ...init,
+  })
+}
+
+async function slowInstance(options: Record<string, unknown>) {
+  h = await harness()
+  const res = await h.json('POST', '/api/v1/instances/q?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '50' }, ...options })
+  expect(res.status).toBe(201)
+  return h.listen()
+}
+
+describe('request queue', () => {
+  test('a queued client that goes away leaves the queue at once; the next is served when the slot frees', async () => {
+    const base = await slowInstance({ max_concurrent_requests: 1, max_queued_requests: 4 })
+    const inst = h.manager.get('q')
+    const stream = await chat(base, { stream: true, max_tokens: 10 }) // holds the one slot
+    const leaving = new AbortController()
+    const gone = chat(base, {}, { signal: leaving.signal }).catch((e: Error) => e)
+    await waitFor(() => inst.queued === 1)
+    leaving.abort()
+    await waitFor(() => inst.queued === 0)
+    expect(await gone).toBeInstanceOf(Error)
+    const next = chat(base, { max_tokens: 2 })
+    await waitFor(() => inst.queued === 1)
+    expect(await stream.text()).toContain('[DONE]')
+    expect((await next).status).toBe(200)
+    expect(inst.queued).toBe(0)
+    const m = await h.request('GET', '/metrics')
+    expect(await m.text()).toContain('llamactl_queue_refused_total{instance="q",reason="client_gone"} 1')
+  })
+
+  test('a request that waits queue_timeout in the queue is answered 429 with Retry-After', async () => {
+    const base = await slowInstance({ max_concurrent_requests: 1, queue_timeout: 0.2 })
+    const stream = await chat(base, { stream: true, max_tokens: 40 }) // 2 s of tokens: longer than the queue waits
+    const res = await chat(base)
+    expect(res.status).toBe(429)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect((await res.json()).error).toContain('queue_timeout (0.2 s)')
+    await stream.body?.cancel()
+  })
+
+  test('a queue setting out of range is a 400 naming it, and nothing is made', async () => {
+    h = await harness()
+    for (const [key, value] of [['max_concurrent_requests', -1], ['max_queued_requests', 1.5], ['queue_timeout', -3]] as const) {
+      const res = await h.json('POST', '/api/v1/instances/bad', { backend_options: { model: 'x' }, [key]: value })
+      expect(res.status).toBe(400)
+      expect(JSON.stringify(res.body)).toContain(key)
+    }
+    expect(h.manager.find('bad')).toBeUndefined()
+  })
+})
