@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/load'
 import { StartFailed } from '../errors'
-import { decideRestart } from '../scheduler/restart-policy'
+import { afterExit } from '../scheduler/decide'
 import type { BackendProcess } from '../supervisor/backend-process'
 import type { Instance } from './instance'
 import { spawnBackend } from './spawn'
@@ -140,19 +140,19 @@ export class Lifecycle {
     this.afterCrash(how, inst.readyAt ? Date.now() - inst.readyAt : 0)
   }
 
-  /** Applies the restart policy after an unexpected exit, or after a restart that failed to load. */
+  /** Applies the restart policy's decision after an unexpected exit, or after a restart that failed to load. */
   private afterCrash(how: string, healthyForMs: number) {
     const inst = this.inst
-    const decision = decideRestart(inst.options, inst.restarts, healthyForMs)
-    if (decision.action === 'fail') {
+    const decision = afterExit({ how, restarts: inst.restarts, healthyForMs, policy: inst.options })
+    if (decision.do === 'give-up') {
       inst.log.note(decision.reason)
       inst.gaveUp = true
-      inst.fail(`${decision.reason} (${how})`)
+      inst.fail(decision.error)
       return
     }
     inst.restarts = decision.attempt
     inst.host.event(inst, 'restart')
-    inst.error = `exited unexpectedly (${how}); restart ${decision.attempt} in ${decision.delayMs / 1000} s`
+    inst.error = decision.error
     inst.log.note(inst.error)
     inst.setStatus('restarting')
     this.restartTimer = setTimeout(() => {

@@ -6,6 +6,7 @@
  * read that another request could change before it is acted on.
  */
 import { chooseEviction } from './eviction'
+import { decideRestart, type RestartPolicy } from './restart-policy'
 
 export type Status = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'failed'
 
@@ -220,4 +221,23 @@ function idle(world: World, inst: Slot): Effect[] {
 /** Inference clients get a start failure's first line; the backend's log lines are for management. */
 function firstLine(error: string | null): string {
   return (error ?? 'failed to start').split('\n')[0]!.replace(/; last log lines:$/, '')
+}
+
+/** A backend exited unasked while running, or a start the restart policy made failed to load. */
+export interface Exit {
+  /** How it ended, in words: "exit code 1", "signal SIGKILL", or why the start failed. */
+  how: string
+  restarts: number
+  /** How long it had been ready before exiting; 0 if it never became ready. */
+  healthyForMs: number
+  policy: RestartPolicy
+}
+
+export type ExitEffect = { do: 'restart'; delayMs: number; attempt: number; error: string } | { do: 'give-up'; reason: string; error: string }
+
+/** What the restart policy makes of an exit: try again after a backoff, or stay failed (requests do not revive it). */
+export function afterExit(e: Exit): ExitEffect {
+  const d = decideRestart(e.policy, e.restarts, e.healthyForMs)
+  if (d.action === 'fail') return { do: 'give-up', reason: d.reason, error: `${d.reason} (${e.how})` }
+  return { do: 'restart', delayMs: d.delayMs, attempt: d.attempt, error: `exited unexpectedly (${e.how}); restart ${d.attempt} in ${d.delayMs / 1000} s` }
 }

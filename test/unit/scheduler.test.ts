@@ -3,7 +3,7 @@
  * effects it must answer. Time is a number in the state (milliseconds); nothing waits.
  */
 import { describe, expect, test } from 'bun:test'
-import { decide, MAX_START_TRIES, MAX_TIMER_MS, type Effect, type Event, type Limits, type Slot, type World } from '../../src/scheduler/decide'
+import { afterExit, decide, MAX_START_TRIES, MAX_TIMER_MS, type Effect, type Event, type Limits, type Slot, type World } from '../../src/scheduler/decide'
 import { chooseEviction } from '../../src/scheduler/eviction'
 
 const MIN = 60_000
@@ -175,4 +175,16 @@ describe('scheduler: the instance proxy', () => {
     { says: 'never starts one: 503 while it is not running', world: world([slot('a')]), event: { type: 'proxy', name: 'a' }, then: ['refuse 503'] },
     { says: 'an unknown instance is a 404', world: world([]), event: { type: 'proxy', name: 'a' }, then: ['refuse 404'] },
   ])
+})
+
+describe('scheduler: after a crash (the restart policy)', () => {
+  const policy = { auto_restart: true, max_restarts: 3, restart_delay: 2 }
+  const rows: { says: string; exit: Parameters<typeof afterExit>[0]; then: ReturnType<typeof afterExit> }[] = [
+    { says: 'a first crash restarts after restart_delay, and says so in its error', exit: { how: 'signal SIGKILL', restarts: 0, healthyForMs: 5000, policy }, then: { do: 'restart', delayMs: 2000, attempt: 1, error: 'exited unexpectedly (signal SIGKILL); restart 1 in 2 s' } },
+    { says: 'a restart that failed to load backs off twice as long', exit: { how: 'exited while loading (exit code 1)', restarts: 1, healthyForMs: 0, policy }, then: { do: 'restart', delayMs: 4000, attempt: 2, error: 'exited unexpectedly (exited while loading (exit code 1)); restart 2 in 4 s' } },
+    { says: 'at max_restarts it gives up and stays failed', exit: { how: 'exit code 1', restarts: 3, healthyForMs: 0, policy }, then: { do: 'give-up', reason: 'exited unexpectedly; gave up after 3 restarts (max_restarts)', error: 'exited unexpectedly; gave up after 3 restarts (max_restarts) (exit code 1)' } },
+    { says: 'a backend that ran healthy for a minute starts its count over', exit: { how: 'exit code 1', restarts: 3, healthyForMs: 60_000, policy }, then: { do: 'restart', delayMs: 2000, attempt: 1, error: 'exited unexpectedly (exit code 1); restart 1 in 2 s' } },
+    { says: 'auto_restart off: failed at once', exit: { how: 'exit code 1', restarts: 0, healthyForMs: 0, policy: { ...policy, auto_restart: false } }, then: { do: 'give-up', reason: 'exited unexpectedly; auto_restart is off', error: 'exited unexpectedly; auto_restart is off (exit code 1)' } },
+  ]
+  for (const r of rows) test(r.says, () => expect(afterExit(r.exit)).toEqual(r.then))
 })
