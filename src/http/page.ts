@@ -156,6 +156,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         readySince: i.readySince,
         lastRequest: i.lastRequest || null,
         restarts: i.restarts,
+        queued: i.queued,
         error: i.error,
         lastLines: i.error !== null && (i.status === 'failed' || i.status === 'restarting') ? i.log.tail(10) : [],
         activity: activitySummary(manager.metrics.recent.series(i.name)),

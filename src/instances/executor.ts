@@ -4,6 +4,7 @@
  * read another request could change before it is acted on. It decides nothing itself.
  */
 import type { Config } from '../config/load'
+import { Unavailable } from '../errors'
 import { backendKey, backendResponseHeaders } from '../http/upstream'
 import type { Metrics } from '../metrics/llamactl'
 import { decide, type Effect, type Event, type Slot, type World } from '../scheduler/decide'
@@ -11,7 +12,6 @@ import type { Store } from '../store/db'
 import type { Instance } from './instance'
 import { refusal, type Executor as ForAcquire, type Lease, type Use } from './lease'
 import { QUEUE_DEFAULTS } from './options'
-import { Unavailable } from '../errors'
 
 export class Executor implements ForAcquire {
   private waiters = new Map<Instance, Set<() => void>>()

@@ -119,11 +119,11 @@ describe('activity', () => {
 })
 
 describe('views', () => {
-  test('the list shows status, backend, group, port, uptime, last request, and why a failed instance failed', () => {
+  test('the list shows status, queued requests, backend, group, port, uptime, last request, and why a failed instance failed', () => {
     const now = 10_000_000
     const out = instanceList(
       [
-        { name: 'a', status: 'running', backend: 'llama_cpp', group: 'large', port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [], activity: '3 requests · 0 errors · 42 tokens' },
+        { name: 'a', status: 'running', backend: 'llama_cpp', group: 'large', queued: 3, port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [], activity: '3 requests · 0 errors · 42 tokens' },
         { name: 'b', status: 'failed', backend: 'vllm', port: null, readySince: null, lastRequest: null, restarts: 3, error: 'exited while loading (exit code 1)', lastLines: ['error: bad tensor'], activity: '0 requests · 0 errors · 0 tokens' },
       ],
       now,
@@ -133,6 +133,7 @@ describe('views', () => {
     expect(out).toContain('3 s ago')
     expect(out).toContain('3 requests · 0 errors · 42 tokens')
     expect(out).toContain('group large')
+    expect(out).toContain('3 queued')
     expect(out.match(/group /g)).toHaveLength(1) // b has none
     expect(out).toContain('never')
     expect(out).toContain('exited while loading (exit code 1)')
