@@ -15,6 +15,7 @@ import { QUEUE_DEFAULTS } from './options'
 
 export class Executor implements ForAcquire {
   private waiters = new Map<Instance, Set<() => void>>()
+  private roomWaiters = new Set<() => void>()
   private timers = new Map<string, ReturnType<typeof setTimeout>>()
   /** Each instance's queue, first come first: `grant` hands over the lease, or null to decide again. */
   private queues = new Map<Instance, { use: Use; grant(lease: Lease | null): void }[]>()
@@ -91,6 +92,7 @@ export class Executor implements ForAcquire {
       if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
       inst.life.requestEnded()
       this.decide({ type: 'request-ended', name: inst.name })
+      this.wakeAny()
       // A request that outlived its instance's deletion leaves no series behind.
       if (this.find(inst.name) === inst) setImmediate(() => this.metrics.request(inst.name, use.route, status, use.startedAt, headersAt, usage))
     }
@@ -144,6 +146,17 @@ export class Executor implements ForAcquire {
       inst.queued = queue.length
       if (signal.aborted) gone()
     })
+  }
+
+  changedAny(): Promise<void> {
+    return new Promise((resolve) => this.roomWaiters.add(resolve))
+  }
+
+  /** Something that could make room happened: requests waiting for room decide again. */
+  wakeAny() {
+    const all = [...this.roomWaiters]
+    this.roomWaiters.clear()
+    for (const w of all) w()
   }
 
   /** The instance's status changed (or it is being deleted): requests waiting on it decide again. */

@@ -36,6 +36,8 @@ export interface Executor {
   lease(inst: Instance, use: Use): Lease
   /** Resolves at the instance's next change of status. */
   changed(inst: Instance): Promise<void>
+  /** Resolves when any instance changes status or a request ends: room may have been made. */
+  changedAny(): Promise<void>
   /** Joins the instance's queue: the lease once granted, null if the instance stopped running meanwhile (decide again). */
   enqueue(inst: Instance, signal: AbortSignal, use: Use): Promise<Lease | null>
   onDemandTimeout: number
@@ -48,11 +50,12 @@ export async function acquire(x: Executor, name: string, signal: AbortSignal, us
   const waitStarted = performance.now()
   let timer: ReturnType<typeof setTimeout> | undefined
   let giveUp: Promise<never> | null = null
+  let noRoom: string | null = null
   try {
     for (;;) {
       const effects = x.decide({ type: 'request', name, sawStart, tries })
       const inst = x.find(name)
-      const ask = effects.find((e) => e.do === 'grant' || e.do === 'refuse' || e.do === 'wait' || e.do === 'queue')
+      const ask = effects.find((e) => e.do === 'grant' || e.do === 'refuse' || e.do === 'wait' || e.do === 'queue' || e.do === 'wait-room')
       if (!inst || !ask || ask.do === 'refuse') throw refusal(ask)
       if (ask.do === 'grant') {
         if (giveUp) x.observeWait(name, (performance.now() - waitStarted) / 1000)
@@ -65,8 +68,10 @@ export async function acquire(x: Executor, name: string, signal: AbortSignal, us
       }
       if (effects.some((e) => e.do === 'spawn')) tries++
       if (inst.status === 'starting') sawStart = true
+      // A wait for room that runs out is the 409 it stands for; a wait for a start, a 503.
+      noRoom = ask.do === 'wait-room' ? ask.message : null
       giveUp ??= new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Unavailable(`instance ${JSON.stringify(name)} did not become ready within on_demand_start_timeout (${x.onDemandTimeout} s)`)), x.onDemandTimeout * 1000)
+        timer = setTimeout(() => reject(noRoom !== null ? new Conflict(noRoom) : new Unavailable(`instance ${JSON.stringify(name)} did not become ready within on_demand_start_timeout (${x.onDemandTimeout} s)`)), x.onDemandTimeout * 1000)
         const left = () => reject(new Unavailable('the client went away'))
         if (signal.aborted) left()
         signal.addEventListener('abort', left, { once: true })
@@ -74,7 +79,7 @@ export async function acquire(x: Executor, name: string, signal: AbortSignal, us
       giveUp.catch(() => {})
       inst.waiting++
       try {
-        await Promise.race([x.changed(inst), giveUp])
+        await Promise.race([ask.do === 'wait-room' ? x.changedAny() : x.changed(inst), giveUp])
       } finally {
         inst.waiting--
       }

@@ -31,6 +31,7 @@ export class InstanceManager {
     this.host = makeHost(config, store, this.metrics, (inst) => {
       for (const l of this.listeners) l(inst)
       this.exec.wake(inst)
+      this.exec.wakeAny()
       if (inst.status === 'running') this.exec.decide({ type: 'ready', name: inst.name })
     })
   }

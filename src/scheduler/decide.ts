@@ -78,6 +78,11 @@ export type Effect =
   | { do: 'grant'; name: string }
   /** Wait for the instance's next change of status, then decide again. */
   | { do: 'wait'; name: string }
+  /**
+   * No room, and every running instance is busy: wait (bounded by on_demand_start_timeout) for
+   * any of them to go idle, then decide again; `message` is the 409 when the wait runs out.
+   */
+  | { do: 'wait-room'; name: string; message: string }
   /** Join the end of the instance's queue (FIFO); it leaves when granted, at queue_timeout or when its client goes. */
   | { do: 'queue'; name: string }
   /** Grant the request at the head of the queue (a request in flight just ended). */
@@ -135,7 +140,11 @@ function request(world: World, inst: Slot | undefined, e: { name: string; sawSta
   if (e.tries >= MAX_START_TRIES) return [{ do: 'refuse', status: 503, message: `instance ${q(name)} keeps stopping; try again` }]
   // Stopping (idle, evicted, asked) or stopped: a new start, after the stop in hand.
   const admitted = admit(world, inst)
-  if (admitted.some((x) => x.do === 'refuse')) return admitted
+  const refused = admitted.find((x) => x.do === 'refuse')
+  // Full of busy instances: one will go idle, so an on-demand request waits for that rather
+  // than fail at once. With eviction off nothing will make room: the 409 stays.
+  if (refused && refused.status === 409 && world.limits.lruEviction) return [{ do: 'wait-room', name, message: refused.message }]
+  if (refused) return admitted
   return [...admitted, { do: 'wait', name }]
 }
 

@@ -272,19 +272,35 @@ describe('idle stop, capacity and drain', () => {
     expect(running()).toEqual(['large-a', 'small-new', 'small-old'])
   })
 
-  test('an instance with a request in flight is not evicted: 409 when nothing else can go', async () => {
+  test('an instance with a request in flight is not evicted: an on-demand request waits for it to go idle, then takes its place', async () => {
     h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1' })
+    await create('next', { on_demand_start: true })
+    await h.json('POST', '/api/v1/instances/next/stop')
+    await create('busy', { environment: { FAKE_TOKEN_DELAY_MS: '50' } })
+    const base = h.listen()
+    const stream = await chat(base, 'busy', { stream: true, max_tokens: 10 })
+    const waiting = chat(base, 'next')
+    await waitFor(() => h.manager.get('next').waiting === 1)
+    expect(h.manager.get('busy').status).toBe('running') // not evicted while its stream runs
+    expect(await stream.text()).toContain('[DONE]')
+    expect((await waiting).status).toBe(200)
+    expect(h.manager.get('busy').status).toBe('stopped')
+    expect(h.manager.get('next').status).toBe('running')
+  })
+
+  test('a wait for room that runs out (on_demand_start_timeout) is the 409, naming the busy instances', async () => {
+    h = await harness({ LLAMACTL_MAX_RUNNING_INSTANCES: '1', LLAMACTL_ON_DEMAND_START_TIMEOUT: '1' })
     await create('next', { on_demand_start: true })
     await h.json('POST', '/api/v1/instances/next/stop')
     await create('busy', { environment: { FAKE_TOKEN_DELAY_MS: '100' } })
     const base = h.listen()
-    const stream = await chat(base, 'busy', { stream: true, max_tokens: 10 })
+    const stream = await chat(base, 'busy', { stream: true, max_tokens: 40 }) // 4 s: longer than the wait
     const res = await chat(base, 'next')
     expect(res.status).toBe(409)
-    expect((await res.json()).error).toContain('busy')
-    expect(await stream.text()).toContain('[DONE]')
+    expect((await res.json()).error).toContain('every running instance is busy')
     expect(h.manager.get('busy').status).toBe('running')
     expect(h.manager.get('next').status).toBe('stopped')
+    await stream.body?.cancel()
   })
 
   test('eviction off: 409 at the limit', async () => {

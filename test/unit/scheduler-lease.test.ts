@@ -3,12 +3,13 @@
  * instance's status is changed by the test, step by step; nothing runs and nothing sleeps.
  */
 import { describe, expect, test } from 'bun:test'
-import { decide, MAX_START_TRIES, type Effect, type Event, type Slot } from '../../src/scheduler/decide'
+import { decide, MAX_START_TRIES, type Effect, type Event, type Limits, type Slot } from '../../src/scheduler/decide'
 import type { Instance } from '../../src/instances/instance'
 import { acquire, type Executor, type Lease } from '../../src/instances/lease'
 
 class Fake implements Executor {
   onDemandTimeout = 3600
+  limits: Limits = { maxRunning: -1, lruEviction: true, groupLimits: {} }
   waits: (() => void)[] = []
   effects: Effect[][] = []
   private parked: (() => void) | null = null
@@ -17,8 +18,9 @@ class Fake implements Executor {
     return this.slots.find((s) => s.name === name) as unknown as Instance | undefined
   }
   decide(event: Event): Effect[] {
-    const effects = decide({ now: 0, instances: this.slots, limits: { maxRunning: -1, lruEviction: true, groupLimits: {} } }, event)
+    const effects = decide({ now: 0, instances: this.slots, limits: this.limits }, event)
     for (const e of effects) if (e.do === 'spawn') this.set(e.name, { status: 'starting' })
+    for (const e of effects) if (e.do === 'stop') this.set(e.name, { status: 'stopping' })
     this.effects.push(effects)
     return effects
   }
@@ -32,6 +34,9 @@ class Fake implements Executor {
     })
   }
   observeWait() {}
+  changedAny(): Promise<void> {
+    return this.changed()
+  }
   queue: { grant(l: Lease | null): void }[] = []
   enqueue(inst: Instance): Promise<Lease | null> {
     return new Promise((resolve) => {
@@ -132,5 +137,19 @@ describe('acquire', () => {
     await x.change('a', { status: 'running' })
     expect((await lease).instance.name).toBe('a')
     expect(x.effects.flat().filter((e) => e.do === 'spawn')).toHaveLength(1)
+  })
+
+  test('an on-demand request with no room and every running instance busy waits for one to go idle, then evicts it', async () => {
+    const x = new Fake([slot('busy', { status: 'running', inflight: 1 }), slot('a')])
+    x.limits = { maxRunning: 1, lruEviction: true, groupLimits: {} }
+    const lease = acquire(x, 'a', never, use)
+    await x.waiting()
+    expect(x.effects.flat().map((e) => e.do)).toEqual(['wait-room'])
+    await x.change('busy', { inflight: 0 }) // its request ended
+    await x.waiting()
+    expect(x.effects.flat().map((e) => e.do)).toEqual(['wait-room', 'stop', 'spawn', 'wait'])
+    await x.change('busy', { status: 'stopped' })
+    await x.change('a', { status: 'running' })
+    expect((await lease).instance.name).toBe('a')
   })
 })

@@ -40,6 +40,8 @@ describe('scheduler: a request', () => {
     { says: 'for a running instance is forwarded at once', world: world([running('a')]), event: req('a'), then: ['grant a'] },
     { says: 'for a name no instance has is a 400', world: world([running('a')]), event: req('b'), then: ['refuse 400'] },
     { says: 'for a stopped instance starts it on demand and waits', world: world([slot('a')]), event: req('a'), then: ['spawn a', 'wait a'] },
+    { says: 'for a stopped instance when there is no room and every running instance is busy waits for room', world: world([running('x', { inflight: 1 }), slot('a')], { maxRunning: 1 }), event: req('a'), then: ['wait-room a'] },
+    { says: 'for a stopped instance when there is no room and eviction is off is a 409', world: world([running('x'), slot('a')], { maxRunning: 1, lruEviction: false }), event: req('a'), then: ['refuse 409'] },
     { says: 'for a stopped instance with on_demand_start off is a 503', world: world([slot('a', { onDemand: false })]), event: req('a'), then: ['refuse 503'] },
     { says: 'for an instance already starting waits for that start (no second one)', world: world([slot('a', { status: 'starting', waiting: 1 })]), event: req('a'), then: ['wait a'] },
     { says: 'for an instance whose crash loop gave up is a 503 (requests do not revive it)', world: world([slot('a', { status: 'failed', gaveUp: true, error: 'gave up' })]), event: req('a'), then: ['refuse 503'] },
@@ -64,15 +66,21 @@ describe('scheduler: the races', () => {
     { says: 'a start asked for during a delete is refused', world: world([slot('a', { deleting: true })]), event: start('a'), then: ['refuse 404'] },
   ])
 
-  test('two on-demand requests for two instances when one slot is left: the first starts, the second is refused (the first is starting, never evicted)', () => {
+  test('two on-demand requests for two instances when one slot is left: the first starts, the second waits for room (the first is starting, never evicted)', () => {
     let instances = [running('busy', { inflight: 1 }), slot('a'), slot('b')]
     const limits = { maxRunning: 2 }
     expect(shape(decide(world(instances, limits), req('a')))).toEqual(['spawn a', 'wait a'])
     // What the executor did in the same step: a is starting, its request waiting.
     instances = instances.map((i) => (i.name === 'a' ? { ...i, status: 'starting', waiting: 1 } : i))
     const second = decide(world(instances, limits), req('b'))
-    expect(shape(second)).toEqual(['refuse 409'])
+    expect(shape(second)).toEqual(['wait-room b'])
+    // The words it is answered with if no instance goes idle within on_demand_start_timeout:
     expect(second[0]).toMatchObject({ message: expect.stringContaining('max_running_instances (2) reached and every running instance is busy') })
+  })
+
+  test('the same with eviction off: the second is a 409 at once (nothing would make room)', () => {
+    const instances = [running('busy', { inflight: 1 }), slot('a', { status: 'starting', waiting: 1 }), slot('b')]
+    expect(shape(decide(world(instances, { maxRunning: 2, lruEviction: false }), req('b')))).toEqual(['refuse 409'])
   })
 
   test('two on-demand requests when one slot is left and an idle one can go: the second evicts the idle one, not the first that is starting', () => {
