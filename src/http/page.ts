@@ -316,7 +316,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
             const state = { ...formFromParams(c.form), name: inst.name }
             const errors = checkForm(state)
             if (Object.keys(errors).length) return formAnswer(c, 'edit', state, errors)
-            const run = manager.update(inst.name, optionsFromForm(state), 'ready')
+            const run = manager.update(inst.name, { ...notOnTheForm(inst.input), ...optionsFromForm(state) }, 'ready')
             const r = await within(run, ACTION_WAIT_MS)
             if (r.state === 'failed' && r.error instanceof BadRequest) {
               const msg = messageOf(r.error)
@@ -589,4 +589,12 @@ export function pageRouteDoc(method: string, path: string) {
     ok: [200, path.endsWith('/stream') ? 'stream' : 'html'],
     description: publicRoute ? undefined : 'Needs the page session (else 303 to /ui/login); a POST also needs its CSRF token (else 403).',
   })
+}
+
+/** Options the form has no field for: an edit through the page keeps them as they were. */
+const NOT_ON_THE_FORM = ['group', 'nodes', 'preset_ini', 'max_concurrent_requests', 'max_queued_requests', 'queue_timeout'] as const
+function notOnTheForm(input: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {}
+  for (const k of NOT_ON_THE_FORM) if (input[k] !== undefined) kept[k] = input[k]
+  return kept
 }

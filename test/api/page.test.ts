@@ -276,6 +276,16 @@ describe('instances', () => {
     expect((await get(s, '/ui/instances/nope/edit')).status).toBe(404)
   })
 
+  test('an edit through the page keeps the options the form has no field for (group, queue settings)', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/kept?wait=ready', { backend_options: { model: 'm.gguf' }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
+    const res = await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm2.gguf' })
+    expect(res.headers.get('hx-redirect')).toBe('/ui')
+    await waitFor(() => h.manager.get('kept').status === 'running')
+    expect(h.manager.get('kept').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: 'm2.gguf' }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
+  })
+
   test('start, stop, restart and delete answer the list and a message; a failed instance shows why', async () => {
     h = await harness(on)
     const s = await signIn()
