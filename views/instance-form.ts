@@ -24,6 +24,8 @@ export interface FormState {
   restart_delay: string
   on_demand_start: TriState
   idle_timeout: string
+  /** The instance group; empty: none. */
+  group: string
   /** The "import from command line" text. */
   command: string
 }
@@ -40,6 +42,7 @@ export function emptyForm(): FormState {
     restart_delay: '',
     on_demand_start: '',
     idle_timeout: '',
+    group: '',
     command: '',
   }
 }
@@ -66,6 +69,8 @@ export interface FormView {
   defaults: FormDefaults
   /** Option names the backend knows, offered as suggestions in the advanced section. */
   knownOptions: string[]
+  /** Group names other instances have, offered as suggestions. */
+  groups?: string[]
   /** The backends to choose from: backend_type and its name in the menu. */
   backends: { type: string; title: string }[]
   /** The chosen backend's plain fields. */
@@ -116,6 +121,7 @@ export function instanceForm(v: FormView): Html {
   const importOpen = s.command !== '' || errors.command !== undefined
   const name = err('name')
   const backend = err('backend_type')
+  const group = err('group')
   const command = err('command')
   const advanced = err('advanced')
   const env = err('environment')
@@ -150,6 +156,14 @@ ${errors.form ? html`<p class="error" role="alert" id="err-form">${errors.form}<
       ${v.backends.map(({ type, title }) => html`<option value="${type}"${type === s.backend_type ? html` selected` : ''}>${title}</option>`)}
     </select>
     ${backend.message}
+  </div>
+  <div class="field">
+    <label for="f-group">Group</label>
+    <input id="f-group" name="group" value="${s.group}" list="group-names" maxlength="64" autocomplete="off" spellcheck="false"
+      placeholder="none"${group.attrs}>
+    <datalist id="group-names">${(v.groups ?? []).map((g) => html`<option value="${g}"></option>`)}</datalist>
+    <p class="hint">At most <code>instances.group_limits</code> of a group run at once; a group with no limit there has none.</p>
+    ${group.message}
   </div>
 </fieldset>
 <details class="import"${importOpen ? html` open` : ''}>

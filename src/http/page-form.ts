@@ -89,6 +89,7 @@ export function formFromParams(form: URLSearchParams): FormState {
     restart_delay: form.get('restart_delay') ?? '',
     on_demand_start: tri(form.get('on_demand_start')),
     idle_timeout: form.get('idle_timeout') ?? '',
+    group: form.get('group') ?? '',
     command: form.get('command') ?? '',
   })
 }
@@ -128,6 +129,7 @@ export function formFromOptions(options: Record<string, unknown>, base: FormStat
     if (key === 'auto_restart' || key === 'on_demand_start') s[key] = v === true ? 'true' : v === false ? 'false' : ''
     else s[key] = text(v)
   }
+  if (typeof options.group === 'string') s.group = options.group
   return settle(s)
 }
 
@@ -176,6 +178,7 @@ export function optionsFromForm(s: FormState): Record<string, unknown> {
   const env: Record<string, string> = {}
   for (const [k, v] of s.environment) env[k.trim()] = v
   if (Object.keys(env).length) body.environment = env
+  if (s.group.trim() !== '') body.group = s.group.trim()
   for (const key of SUPERVISION) {
     const v = s[key]
     if (v.trim() === '') continue
@@ -206,6 +209,6 @@ export function fieldOfError(message: string, s: FormState): string {
   if (top === 'backend_options') {
     return sub && commonFieldsOf(s.backend_type).some((f) => f.name === sub) ? sub : 'advanced'
   }
-  if (top === 'backend_type' || top === 'environment' || (SUPERVISION as readonly string[]).includes(top!)) return top!
+  if (top === 'backend_type' || top === 'environment' || top === 'group' || (SUPERVISION as readonly string[]).includes(top!)) return top!
   return 'form'
 }

@@ -174,6 +174,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
     errors,
     defaults: defaults(),
     knownOptions: knownOptions(state.backend_type),
+    groups: [...new Set(manager.list().flatMap((i) => (i.options.group ? [i.options.group] : [])))].sort(),
     ...formChoices(state.backend_type),
     csrf: c.session.csrf,
   })
@@ -592,7 +593,7 @@ export function pageRouteDoc(method: string, path: string) {
 }
 
 /** Options the form has no field for: an edit through the page keeps them as they were. */
-const NOT_ON_THE_FORM = ['group', 'nodes', 'preset_ini', 'max_concurrent_requests', 'max_queued_requests', 'queue_timeout'] as const
+const NOT_ON_THE_FORM = ['nodes', 'preset_ini', 'max_concurrent_requests', 'max_queued_requests', 'queue_timeout'] as const
 function notOnTheForm(input: Record<string, unknown>): Record<string, unknown> {
   const kept: Record<string, unknown> = {}
   for (const k of NOT_ON_THE_FORM) if (input[k] !== undefined) kept[k] = input[k]

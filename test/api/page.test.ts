@@ -276,14 +276,20 @@ describe('instances', () => {
     expect((await get(s, '/ui/instances/nope/edit')).status).toBe(404)
   })
 
-  test('an edit through the page keeps the options the form has no field for (group, queue settings)', async () => {
+  test('the form shows and edits the group, suggesting the names other instances have; an edit keeps the options it has no field for', async () => {
     h = await harness(on)
     const s = await signIn()
+    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: 'm.gguf' }, group: 'small' })
     await api('POST', '/api/v1/instances/kept?wait=ready', { backend_options: { model: 'm.gguf' }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
-    const res = await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm2.gguf' })
+    const page = await (await get(s, '/ui/instances/kept/edit')).text()
+    expect(page).toContain('name="group" value="large"')
+    expect(page).toMatch(/<datalist id="group-names"><option value="large"><\/option><option value="small"><\/option><\/datalist>/)
+    const res = await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm2.gguf', group: 'small' })
     expect(res.headers.get('hx-redirect')).toBe('/ui')
     await waitFor(() => h.manager.get('kept').status === 'running')
-    expect(h.manager.get('kept').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: 'm2.gguf' }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
+    expect(h.manager.get('kept').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: 'm2.gguf' }, group: 'small', max_concurrent_requests: 2, queue_timeout: 5 })
+    const bad = await (await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', group: 'no spaces' })).text()
+    expect(bad).toContain('id="err-group"')
   })
 
   test('start, stop, restart and delete answer the list and a message; a failed instance shows why', async () => {
