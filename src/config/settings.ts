@@ -136,6 +136,7 @@ const ROWS = [
   { key: 'instances.max_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_INSTANCES', min: -1, doc: 'most instances that can be defined (-1: no limit)' },
   { key: 'instances.max_running_instances', kind: 'int', default: -1, env: 'LLAMACTL_MAX_RUNNING_INSTANCES', min: -1, doc: 'most instances running at once (-1: no limit)' },
   { key: 'instances.group_limits', kind: 'int_map', default: {}, env: 'LLAMACTL_GROUP_LIMITS', min: 0, doc: 'most running instances per group (`large: 1`; in the variable `large=1,small=3`): starting one more of a group at its limit stops that group\'s least recently used idle instance, then max_running_instances applies as well; a group not named here has no limit' },
+  { key: 'instances.queue_fairness', kind: 'enum', values: ['fifo', 'per_key'], default: 'fifo', env: 'LLAMACTL_QUEUE_FAIRNESS', doc: 'the order an instance\'s queue is served in: fifo (first come, first served) or per_key (round-robin across inference keys, so one client\'s batch cannot starve another)' },
   { key: 'instances.enable_lru_eviction', kind: 'bool', default: true, env: 'LLAMACTL_ENABLE_LRU_EVICTION', doc: 'at max_running_instances, stop the least recently used idle instance instead of refusing' },
   { key: 'instances.default_auto_restart', kind: 'bool', default: true, env: 'LLAMACTL_DEFAULT_AUTO_RESTART', doc: 'auto_restart of new instances' },
   { key: 'instances.default_max_restarts', kind: 'int', default: 3, env: 'LLAMACTL_DEFAULT_MAX_RESTARTS', min: -1, doc: 'max_restarts of new instances (-1: no limit)' },

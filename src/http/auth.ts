@@ -24,6 +24,11 @@ export function mayUse(request: Request, instance: string): boolean {
   return !p || p.kind === 'management' || (p.kind === 'inference' && (p.instances === null || p.instances.has(instance)))
 }
 
+/** Who sent the request, for the queue's fairness: its key's id, or one name for every request without a key. */
+export function clientOf(request: Request): string {
+  return principals.get(request)?.id ?? 'anonymous'
+}
+
 export type RouteClass = 'management' | 'inference' | 'metrics' | 'public' | 'page' | 'other'
 
 /**

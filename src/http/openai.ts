@@ -10,7 +10,7 @@ import { noteInstance } from '../log'
 import { routeLabel } from '../metrics/llamactl'
 import { doc } from './openapi'
 import { BadRequest, Forbidden, NotFound } from '../errors'
-import { mayUse } from './auth'
+import { clientOf, mayUse } from './auth'
 import { unlimited } from './timeouts'
 import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
@@ -46,7 +46,7 @@ export function openaiRoutes(manager: InstanceManager) {
     unlimited(request)
     const startedAt = performance.now()
     const { path, query } = splitUrl(request.url)
-    const lease = await manager.acquire(name, request.signal, { route: routeLabel(path), activity: true, startedAt })
+    const lease = await manager.acquire(name, request.signal, { route: routeLabel(path), activity: true, startedAt, client: clientOf(request) })
     return forwardLeased(lease, request, path + query, 'POST', body)
   }
 

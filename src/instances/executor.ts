@@ -7,7 +7,7 @@ import type { Config } from '../config/load'
 import { Unavailable } from '../errors'
 import { backendKey, backendResponseHeaders } from '../http/upstream'
 import type { Metrics } from '../metrics/llamactl'
-import { decide, type Effect, type Event, type Slot, type World } from '../scheduler/decide'
+import { decide, nextInQueue, type Effect, type Event, type Slot, type World } from '../scheduler/decide'
 import type { Store } from '../store/db'
 import type { Instance } from './instance'
 import { refusal, type Executor as ForAcquire, type Lease, type Use } from './lease'
@@ -19,6 +19,9 @@ export class Executor implements ForAcquire {
   private timers = new Map<string, ReturnType<typeof setTimeout>>()
   /** Each instance's queue, first come first: `grant` hands over the lease, or null to decide again. */
   private queues = new Map<Instance, { use: Use; grant(lease: Lease | null): void }[]>()
+  /** Per instance, each client's turn when last served from its queue (per_key fairness). */
+  private served = new WeakMap<Instance, Map<string, number>>()
+  private turn = 0
   readonly onDemandTimeout: number
 
   constructor(
@@ -67,8 +70,14 @@ export class Executor implements ForAcquire {
         started = inst.life.start(e.after.length ? Promise.all(e.after.map((n) => stops.get(n))) : undefined)
         started.catch(() => {}) // its failure is in the status, where the scheduler reads it
       } else if (e.do === 'dequeue') {
-        const next = this.queues.get(inst)?.[0]
-        if (next) next.grant(this.lease(inst, next.use))
+        const queue = this.queues.get(inst) ?? []
+        const served = this.served.get(inst) ?? new Map<string, number>()
+        this.served.set(inst, served)
+        const next = queue[nextInQueue(queue.map((q) => q.use.client ?? 'anonymous'), served, this.config.instances.queue_fairness)]
+        if (next) {
+          served.set(next.use.client ?? 'anonymous', this.turn++)
+          next.grant(this.lease(inst, next.use))
+        }
       } else if (e.do === 'arm' && !this.timers.has(e.name)) {
         const timer = setTimeout(() => {
           this.timers.delete(e.name)

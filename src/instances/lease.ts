@@ -23,6 +23,8 @@ export interface Lease {
 /** How a request uses the instance: its metrics route, and whether it counts as use (health polls do not). */
 export interface Use {
   route: string
+  /** Who sent it (its key), for the queue's fairness. */
+  client?: string
   activity: boolean
   startedAt: number
 }

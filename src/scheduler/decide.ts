@@ -250,3 +250,20 @@ export function afterExit(e: Exit): ExitEffect {
   if (d.action === 'fail') return { do: 'give-up', reason: d.reason, error: `${d.reason} (${e.how})` }
   return { do: 'restart', delayMs: d.delayMs, attempt: d.attempt, error: `exited unexpectedly (${e.how}); restart ${d.attempt} in ${d.delayMs / 1000} s` }
 }
+
+export type Fairness = 'fifo' | 'per_key'
+
+/**
+ * Which queued request is served next, by index: the first in the queue (fifo), or the first
+ * of the client served longest ago (per_key), so clients take turns whatever the queue holds.
+ * `lastServed`: each client's turn number when it was last served; a client never served has
+ * the earliest.
+ */
+export function nextInQueue(clients: readonly string[], lastServed: ReadonlyMap<string, number>, fairness: Fairness): number {
+  if (fairness === 'fifo' || clients.length === 0) return 0
+  let best = 0
+  for (let i = 1; i < clients.length; i++) {
+    if ((lastServed.get(clients[i]!) ?? -1) < (lastServed.get(clients[best]!) ?? -1)) best = i
+  }
+  return best
+}

@@ -65,4 +65,31 @@ describe('request queue', () => {
     }
     expect(h.manager.find('bad')).toBeUndefined()
   })
+
+  test('queue_fairness per_key: a second key\'s request is served before the first key\'s batch queued ahead of it', async () => {
+    const [A, B] = ['inference-key-a-0123456789', 'inference-key-b-0123456789']
+    h = await harness({ LLAMACTL_QUEUE_FAIRNESS: 'per_key', LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true', LLAMACTL_INFERENCE_KEYS: `${A},${B}` })
+    const made = await h.json('POST', '/api/v1/instances/q?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '30' }, max_concurrent_requests: 1 })
+    expect(made.status).toBe(201)
+    const base = h.listen()
+    const inst = h.manager.get('q')
+    const order: string[] = []
+    // The first holds the one slot long enough (100 tokens) for the rest to queue behind it.
+    const send = (key: string, label: string) =>
+      chat(base, { stream: true, max_tokens: label === 'a1' ? 100 : 3 }, { headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }).then(async (r) => {
+        expect(r.status).toBe(200)
+        expect(await r.text()).toContain('[DONE]')
+        order.push(label)
+      })
+    const all = [send(A, 'a1')]
+    await waitFor(() => inst.inflight === 1)
+    for (const [i, n] of [2, 3, 4].entries()) {
+      all.push(send(A, `a${n}`))
+      await waitFor(() => inst.queued === i + 1)
+    }
+    all.push(send(B, 'b1'))
+    await waitFor(() => inst.queued === 4)
+    await Promise.all(all)
+    expect(order).toEqual(['a1', 'a2', 'b1', 'a3', 'a4'])
+  })
 })

@@ -3,7 +3,7 @@
  * effects it must answer. Time is a number in the state (milliseconds); nothing waits.
  */
 import { describe, expect, test } from 'bun:test'
-import { afterExit, decide, MAX_START_TRIES, MAX_TIMER_MS, type Effect, type Event, type Limits, type Slot, type World } from '../../src/scheduler/decide'
+import { afterExit, decide, MAX_START_TRIES, nextInQueue, MAX_TIMER_MS, type Effect, type Event, type Limits, type Slot, type World } from '../../src/scheduler/decide'
 import { chooseEviction } from '../../src/scheduler/eviction'
 
 const MIN = 60_000
@@ -195,4 +195,15 @@ describe('scheduler: after a crash (the restart policy)', () => {
     { says: 'auto_restart off: failed at once', exit: { how: 'exit code 1', restarts: 0, healthyForMs: 0, policy: { ...policy, auto_restart: false } }, then: { do: 'give-up', reason: 'exited unexpectedly; auto_restart is off', error: 'exited unexpectedly; auto_restart is off (exit code 1)' } },
   ]
   for (const r of rows) test(r.says, () => expect(afterExit(r.exit)).toEqual(r.then))
+})
+
+describe('scheduler: which queued request goes next', () => {
+  const rows: { says: string; queue: string[]; served: [string, number][]; fairness: 'fifo' | 'per_key'; then: number }[] = [
+    { says: 'fifo: the first in the queue, whoever sent it', queue: ['a', 'a', 'b'], served: [['b', 0]], fairness: 'fifo', then: 0 },
+    { says: 'per_key: a client never served goes before one served already, though it came later', queue: ['a', 'a', 'b'], served: [['a', 5]], fairness: 'per_key', then: 2 },
+    { says: 'per_key: of two clients served, the one served longest ago', queue: ['a', 'b'], served: [['a', 7], ['b', 3]], fairness: 'per_key', then: 1 },
+    { says: 'per_key: of two never served, the one that came first', queue: ['b', 'a'], served: [], fairness: 'per_key', then: 0 },
+    { says: 'per_key: a single client is served in its own order', queue: ['a', 'a', 'a'], served: [['a', 1]], fairness: 'per_key', then: 0 },
+  ]
+  for (const r of rows) test(r.says, () => expect(nextInQueue(r.queue, new Map(r.served), r.fairness)).toBe(r.then))
 })
