@@ -1,7 +1,7 @@
 /**
- * Every decision about which backend runs and who may use it, as one pure function: given what
+ * Every decision about which backend runs and who may use it, as pure functions: given what
  * is known of the instances, the limits and the time, and one event, it answers the effects to
- * apply. No I/O, no clock, no promises: the executor (src/instances/manager.ts and lease.ts)
+ * apply. No I/O, no clock, no promises: the executor (src/instances/executor.ts, lease.ts)
  * applies the effects in the same synchronous step it asked in, so no decision is made on a
  * read that another request could change before it is acted on.
  */
@@ -83,9 +83,9 @@ export type Effect =
    * any of them to go idle, then decide again; `message` is the 409 when the wait runs out.
    */
   | { do: 'wait-room'; name: string; message: string }
-  /** Join the end of the instance's queue (FIFO); it leaves when granted, at queue_timeout or when its client goes. */
+  /** Join the instance's queue; it leaves when granted, at queue_timeout or when its client goes. */
   | { do: 'queue'; name: string }
-  /** Grant the request at the head of the queue (a request in flight just ended). */
+  /** A request in flight just ended: grant the queued request nextInQueue names. */
   | { do: 'dequeue'; name: string }
   | { do: 'refuse'; status: 400 | 404 | 409 | 429 | 503; message: string }
   /** Fire a `timer` event for it after `ms`. */
