@@ -16,11 +16,33 @@ const BS = 0x5c // \
 
 /** The "model" field, null when the body is a JSON object without one; throws SyntaxError when not a JSON object. */
 export function findModel(b: Uint8Array): ModelField | null {
+  const at = scanModel(b)
+  if (!at) return null
+  if (b[at.start] !== Q) throw new SyntaxError('"model" must be a string')
+  return { value: JSON.parse(new TextDecoder().decode(b.subarray(at.start, at.end))), start: at.start, end: at.end }
+}
+
+/**
+ * Where the top-level "model" string sits, without decoding it; null when `b` is not a JSON
+ * object with one. For replies, where anything unexpected is passed on as it is.
+ */
+export function locateModel(b: Uint8Array): { start: number; end: number } | null {
+  if (b[skipWs(b, 0)] !== 0x7b) return null
+  try {
+    const at = scanModel(b)
+    return at && b[at.start] === Q ? at : null
+  } catch {
+    return null
+  }
+}
+
+/** The first top-level "model" value's span (any JSON type), null when absent; throws SyntaxError when not a JSON object. */
+function scanModel(b: Uint8Array): { start: number; end: number } | null {
   let i = skipWs(b, 0)
   if (b[i] !== 0x7b) throw new SyntaxError('the request body must be a JSON object') // {
   i = skipWs(b, i + 1)
   if (b[i] === 0x7d) return null // }
-  let found: ModelField | null = null
+  let found: { start: number; end: number } | null = null
   for (;;) {
     if (b[i] !== Q) throw new SyntaxError('invalid JSON')
     const keyEnd = skipString(b, i)
@@ -30,11 +52,7 @@ export function findModel(b: Uint8Array): ModelField | null {
     i = skipWs(b, i + 1)
     const valueStart = i
     i = skipValue(b, i)
-    if (isModel && b[valueStart] === Q && !found) {
-      found = { value: JSON.parse(new TextDecoder().decode(b.subarray(valueStart, i))), start: valueStart, end: i }
-    } else if (isModel && !found) {
-      throw new SyntaxError('"model" must be a string')
-    }
+    if (isModel && !found) found = { start: valueStart, end: i }
     i = skipWs(b, i)
     if (b[i] === 0x2c) {
       i = skipWs(b, i + 1)

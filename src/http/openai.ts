@@ -2,7 +2,8 @@
  * The OpenAI-compatible API: GET /v1/models lists instances; every POST /v1/* goes to the
  * instance named by the body's "model" ("instance/model" addresses a model inside an
  * instance), started on demand when allowed. The body is forwarded as the same bytes, with
- * only the model value rewritten when it names a model inside the instance.
+ * only the model value rewritten: to the backend's name for its model, and back to the
+ * client's in the reply (see model-rewrite.ts).
  */
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
@@ -17,7 +18,8 @@ import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
 import { BodyBudget, holdBody, requireJsonType } from './body'
 import { forward, upstreamHeaders } from './forward'
-import { findModel, replaceModel } from './json-model'
+import { findModel } from './json-model'
+import { backendRequest, replyRewrite } from './model-rewrite'
 import { backendResponseHeaders, backendKey } from './upstream'
 
 const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), created: T.Integer(), owned_by: T.Literal('llamactl') })
@@ -44,7 +46,6 @@ export function openaiRoutes(manager: InstanceManager) {
     const name = slash === -1 ? field.value : field.value.slice(0, slash)
     noteInstance(request, name)
     if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
-    const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
     unlimited(request)
     const startedAt = performance.now()
     const { instance, upstream } = await manager.acquire(name, request.signal)
@@ -56,7 +57,9 @@ export function openaiRoutes(manager: InstanceManager) {
       pathAndQuery: path + query,
       method: 'POST',
       headers: upstreamHeaders(request.headers, backendKey(instance)),
-      body,
+      // The backend gets its own name for the model; the client gets back the name it asked for.
+      body: backendRequest(bytes, field, instance.options),
+      rewrite: replyRewrite(field.value),
       signal: request.signal,
       extraResponseHeaders: backendResponseHeaders(manager.config, instance),
       observe: watch,
