@@ -5,6 +5,7 @@
  */
 import { BadGateway } from '../errors'
 import type { ReplyRewrite } from './model-rewrite'
+import { noteProgress } from '../supervisor/liveness'
 
 /** Responses up to this size with a Content-Length are read whole before being sent on. */
 const SMALL_RESPONSE = 256 * 1024
@@ -156,6 +157,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
   if (length <= SMALL_RESPONSE) {
     try {
       let bytes: Uint8Array = await upstream.bytes()
+      noteProgress(o.base)
       if (rewrite) {
         bytes = rewrite.whole(bytes)
         headers.set('content-length', String(bytes.length))
@@ -180,6 +182,8 @@ export async function forward(o: ForwardOptions): Promise<Response> {
         // Bounded by the stream: a rewrite may hold a chunk that ends mid-line, then read on.
         for (;;) {
           const { done: end, value } = await reader.read()
+          // Bytes flowing: the backend is alive, however slowly it answers its health checks.
+          noteProgress(o.base)
           if (end) {
             const rest = rewrite?.end()
             if (rest?.length) ctrl.enqueue(rest)

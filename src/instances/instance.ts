@@ -59,6 +59,8 @@ export class Instance {
   private restartTried: PromiseWithResolvers<void> | null = null
   private idleTimer: ReturnType<typeof setTimeout> | null = null
   private drained: (() => void) | null = null
+  /** Why llamactl killed the running backend as crashed (see kill), for its exit's message. */
+  private killedFor: string | null = null
 
   constructor(
     /** Stable, never reused (the original's keys and web UI refer to instances by it). */
@@ -308,13 +310,26 @@ export class Instance {
     await this.start()
   }
 
+  /**
+   * The running backend no longer answers: it is killed and its exit handled as a crash (the
+   * restart policy applies), with `reason` in the log and the error.
+   */
+  kill(reason: string) {
+    if (this.status !== 'running' || !this.proc?.running) return
+    this.killedFor = reason
+    this.log.note(`${reason}: killing it`)
+    this.proc.kill()
+  }
+
   private onExit(proc: BackendProcess, requested: boolean, code: number | null, signal: string | null) {
     this.host.forgetProcess(this, proc)
     if (this.proc !== proc) return
     this.proc = null
     this.releasePort()
-    const how = signal ? `signal ${signal}` : `exit code ${code}`
-    this.log.note(`exited (${how})`)
+    const signalled = signal ? `signal ${signal}` : `exit code ${code}`
+    this.log.note(`exited (${signalled})`)
+    const how = this.killedFor ? `${this.killedFor}; killed` : signalled
+    this.killedFor = null
     // Exits during a start are reported by the start itself; requested ones by stop().
     if (requested || this.status !== 'running') return
     this.host.event(this, 'crash')

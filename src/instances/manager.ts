@@ -13,6 +13,7 @@ import type { Store } from '../store/db'
 import { endOrphan } from '../supervisor/os-process'
 import { rotatedNames } from '../supervisor/log-sink'
 import { PortPool } from '../supervisor/ports'
+import { watchLiveness } from '../supervisor/liveness'
 import { Instance, type InstanceHost, type InstanceView } from './instance'
 import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
 
@@ -68,6 +69,8 @@ export class InstanceManager {
       },
       event: (inst, event) => this.metrics.event(inst.name, event),
     }
+    // Running backends are probed; one that stops answering is restarted as crashed.
+    watchLiveness(this)
   }
 
   /**
