@@ -115,7 +115,9 @@ export class EventStreamRewrite implements ReplyRewrite {
   }
 
   chunk(bytes: Uint8Array): Uint8Array {
-    const cut = Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR)) + 1
+    // Events end their lines, so a chunk usually ends with one: no search then.
+    const last = bytes[bytes.length - 1]
+    const cut = last === LF || last === CR ? bytes.length : Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR)) + 1
     if (cut === 0) {
       this.held.push(bytes)
       this.heldBytes += bytes.length
@@ -144,20 +146,24 @@ export class EventStreamRewrite implements ReplyRewrite {
 
   /** Complete lines (the last may lack its end only when the stream ended). */
   private lines(b: Uint8Array): Uint8Array {
-    let parts: Uint8Array[] | null = null
-    let copied = 0
+    // Spans to replace, as start, end, start, end…
+    let edits: number[] | null = null
     for (let i = 0; i < b.length; ) {
       let eol = b.indexOf(LF, i)
       if (eol === -1) eol = b.length
       const edit = dataLineEdit(b, i, eol, this.value)
-      if (edit) {
-        parts ??= []
-        parts.push(b.subarray(copied, edit.start), this.value)
-        copied = edit.end
-      }
+      if (edit) (edits ??= []).push(edit.start, edit.end)
       i = eol + 1
     }
-    if (!parts) return b
+    if (!edits) return b
+    // One event a chunk is the usual case: one splice.
+    if (edits.length === 2) return splice(b, edits[0]!, edits[1]!, this.value)
+    const parts: Uint8Array[] = []
+    let copied = 0
+    for (let k = 0; k < edits.length; k += 2) {
+      parts.push(b.subarray(copied, edits[k]), this.value)
+      copied = edits[k + 1]!
+    }
     parts.push(b.subarray(copied))
     return concat(parts)
   }
@@ -172,9 +178,9 @@ function dataLineEdit(b: Uint8Array, from: number, to: number, value: Uint8Array
   let p = from + 5
   if (b[p] === 0x20) p++
   if (b[p] !== 0x7b) return null // not an object ([DONE], plain text)
-  const at = locateModel(b.subarray(p, to))
-  if (!at || same(b, p + at.start, p + at.end, value)) return null
-  return { start: p + at.start, end: p + at.end }
+  const at = locateModel(b, p, to)
+  if (!at || same(b, at.start, at.end, value)) return null
+  return at
 }
 
 /** A JSON object's top-level model set to `value`; the same array when absent or unchanged. */

@@ -57,10 +57,14 @@ describe('a JSON reply', () => {
   })
 
   test('no model, a model nested only, not JSON, or already right: the same bytes', () => {
-    for (const s of ['{"object":"list","data":[{"model":"x"}]}', '{}', 'not json', '[{"model":"x"}]', '{"model":"chat"}', '{"model":3}', '{"model":"x"', '']) {
+    for (const s of ['{"object":"list","data":[{"model":"x"}]}', '{}', 'not json', '[{"model":"x"}]', '{"model":"chat"}', '{"model":3}', '{"model":"x', '{"a":[1,"model":"x"}', '']) {
       const b = enc(s)
       expect(rewriteObject(b, name('chat'))).toBe(b)
     }
+  })
+
+  test('what follows the model is not read: a reply cut after it still gets the name', () => {
+    expect(dec(rewriteObject(enc('{"model":"x","choices":[{"tru'), name('chat')))).toBe('{"model":"chat","choices":[{"tru')
   })
 
   test('what is rewritten: JSON and event streams, not compressed bodies or other types', () => {
