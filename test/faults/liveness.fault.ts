@@ -111,7 +111,9 @@ describe('a backend frozen with SIGSTOP', () => {
       head += new TextDecoder().decode(value)
     }
     const pid = freeze(dir, 'story')
+    const frozenAt = performance.now()
     const seen = await rest(reader)
+    console.log(`[faults] story: the frozen stream failed ${(performance.now() - frozenAt).toFixed(0)} ms after SIGSTOP (${seen.error})`)
     expect(seen.error).not.toBe('still hanging')
     expect(seen.error).not.toBeNull() // cut, not a stream that looks complete
     expect(seen.text).not.toContain('[DONE]')
@@ -129,8 +131,10 @@ describe('a backend frozen with SIGSTOP', () => {
     const made = await r.api('POST', '/api/v1/instances/quiet?wait=ready', { backend_options: { model: 'x' }, restart_delay: 2, max_restarts: 3 })
     expect(made.status).toBe(201)
     const pid = freeze(dir, 'quiet')
+    const frozenAt = performance.now()
     // The request is accepted by the frozen process's socket and never answered, until the kill.
     const res = await Promise.race([chat(r, 'quiet', { max_tokens: 3 }), Bun.sleep(BOUND_MS).then(() => null)])
+    console.log(`[faults] quiet: a request to the idle frozen backend got ${res?.status} ${(performance.now() - frozenAt).toFixed(0)} ms after SIGSTOP`)
     expect(res).not.toBeNull()
     expect(res!.status).toBe(502)
     await comesBack(r, 'quiet', pid, dir)
@@ -156,7 +160,9 @@ describe('a backend frozen with SIGSTOP', () => {
     const first = await reader.read()
     expect(first.done).toBe(false)
     const pid = freeze(dir, 'tiny')
+    const frozenAt = performance.now()
     const seen = await rest(reader)
+    console.log(`[faults] tiny: the real llama-server's frozen stream failed ${(performance.now() - frozenAt).toFixed(0)} ms after SIGSTOP (${seen.error})`)
     expect(seen.error).not.toBe('still hanging')
     expect(seen.text).not.toContain('[DONE]')
     await comesBack(r, 'tiny', pid, dir, 60000)
