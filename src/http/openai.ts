@@ -101,7 +101,7 @@ export function openaiRoutes(manager: InstanceManager) {
       body: InferenceBodySchema,
       ok: [200, 'stream'],
       errors: [400, 404, 409, 413, 415, 502, 503],
-      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
+      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte but for its `model`: the backend is sent its own name for its model, and the `model` of the reply (JSON, every stream event) is the name asked for.',
     })
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {
