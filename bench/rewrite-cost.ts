@@ -4,8 +4,8 @@
  *
  *   node_modules/.bin/bun bench/rewrite-cost.ts /path/to/other/checkout [rounds]
  *
- * Three llamactl processes, each with one instance on the fake llama-server: the other
- * checkout, this one, and this one again (two identical paths, whose difference is the run's
+ * Four llamactl processes, each with one instance on the fake llama-server: the other checkout
+ * twice and this one twice (two pairs of identical paths, whose differences are the run's
  * noise). Requests go to them in turn (bench/lib.ts's interleaved), so a shared machine's
  * drift falls on all alike: a plain chat completion, and a stream of 16 tokens.
  *
@@ -65,7 +65,8 @@ try {
     if (made.status !== 201) throw new Error(`${checkout}: create answered ${made.status}`)
     return r.url
   }
-  const urls = { before: await run(other), after: await run(resolve(import.meta.dir, '..')), 'after again': await run(resolve(import.meta.dir, '..')) }
+  const here = resolve(import.meta.dir, '..')
+  const urls = { before: await run(other), after: await run(here), 'before again': await run(other), 'after again': await run(here) }
   const body = (stream: boolean) => JSON.stringify({ model: 'chat', stream, max_tokens: stream ? 16 : 8, messages: [{ role: 'user', content: 'hello there' }] })
   const post = (url: string, stream: boolean) => async () => {
     const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...KEY }, body: body(stream) })
@@ -79,9 +80,10 @@ try {
       const s = summarize(v)
       console.log(`  ${k.padEnd(12)} p50 ${(s.p50 * 1000).toFixed(1)} µs  p99 ${(s.p99 * 1000).toFixed(1)} µs  mean ${(s.mean * 1000).toFixed(1)} µs`)
     }
-    const p50 = (k: string) => summarize(samples[k]!).p50 * 1000
-    const noise = floorNoise(samples.after!, samples['after again']!, 50)
-    console.log(`  after - before at p50: ${(p50('after') - p50('before')).toFixed(1)} µs; noise (after vs after again): ${(noise.observed * 1000).toFixed(1)} µs observed, ${(noise.resampled * 1000).toFixed(1)} µs resampled`)
+    const p50 = (...ks: string[]) => ks.map((k) => summarize(samples[k]!).p50 * 1000).reduce((a, b) => a + b) / ks.length
+    const noise = [floorNoise(samples.after!, samples['after again']!, 50), floorNoise(samples.before!, samples['before again']!, 50)]
+    const us = (ms: number) => (ms * 1000).toFixed(1)
+    console.log(`  after - before at p50 (means of each pair): ${(p50('after', 'after again') - p50('before', 'before again')).toFixed(1)} µs; noise between identical paths: ${noise.map((n) => `${us(n.observed)} µs observed, ${us(n.resampled)} µs resampled`).join('; ')}`)
   }
 } finally {
   for (const s of servers) await s.stop('SIGTERM')
