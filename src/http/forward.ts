@@ -4,6 +4,8 @@
  * request aborted the moment the client goes away, and no timeout on slow first tokens.
  */
 import { BadGateway } from '../errors'
+import type { ReplyRewrite } from './model-rewrite'
+import { noteProgress } from '../supervisor/liveness'
 
 /** Responses up to this size with a Content-Length are read whole before being sent on. */
 const SMALL_RESPONSE = 256 * 1024
@@ -81,6 +83,8 @@ export interface ForwardOptions {
   onDone: () => void
   /** Sees the response as it passes (metrics): never delays or changes it. */
   observe?: Observer
+  /** Changes the response body on its way (the /v1 model name), given the backend's headers; null or absent: untouched. */
+  rewrite?: (headers: Headers) => ReplyRewrite | null
 }
 
 export interface Observer {
@@ -141,6 +145,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
   }
   o.observe?.headers(upstream.status, upstream.headers.get('content-type'))
   const headers = responseHeaders(upstream.headers, o.extraResponseHeaders)
+  const rewrite = o.rewrite?.(upstream.headers) ?? null
   if (!upstream.body) {
     finish()
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers })
@@ -151,9 +156,14 @@ export async function forward(o: ForwardOptions): Promise<Response> {
   const length = Number(upstream.headers.get('content-length') ?? Number.NaN)
   if (length <= SMALL_RESPONSE) {
     try {
-      const bytes = await upstream.bytes()
+      let bytes: Uint8Array = await upstream.bytes()
+      noteProgress(o.base)
+      if (rewrite) {
+        bytes = rewrite.whole(bytes)
+        headers.set('content-length', String(bytes.length))
+      }
       o.observe?.body(bytes)
-      return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers })
+      return new Response(bytes as Uint8Array<ArrayBuffer>, { status: upstream.status, statusText: upstream.statusText, headers })
     } catch (e) {
       o.observe?.broken(o.signal.aborted ? 499 : 502)
       if (o.signal.aborted) return new Response(null, { status: 499 })
@@ -162,18 +172,31 @@ export async function forward(o: ForwardOptions): Promise<Response> {
       finish()
     }
   }
+  // A rewritten stream's length is no longer the backend's.
+  if (rewrite) headers.delete('content-length')
   // Watch the body only to know when it ends; chunks pass as they arrive.
   const reader = upstream.body.getReader()
   const body = new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       try {
-        const { done: end, value } = await reader.read()
-        if (end) {
-          ctrl.close()
-          finish()
-        } else {
-          ctrl.enqueue(value)
-          o.observe?.chunk(value)
+        // Bounded by the stream: a rewrite may hold a chunk that ends mid-line, then read on.
+        for (;;) {
+          const { done: end, value } = await reader.read()
+          // Bytes flowing: the backend is alive, however slowly it answers its health checks.
+          noteProgress(o.base)
+          if (end) {
+            const rest = rewrite?.end()
+            if (rest?.length) ctrl.enqueue(rest)
+            ctrl.close()
+            finish()
+            return
+          }
+          const out = rewrite ? rewrite.chunk(value) : value
+          if (out.length) {
+            ctrl.enqueue(out)
+            o.observe?.chunk(out)
+            return
+          }
         }
       } catch (e) {
         o.observe?.broken(o.signal.aborted ? 499 : 502)

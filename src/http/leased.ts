@@ -4,10 +4,17 @@
  * has failed or the client went away, with what the metrics need.
  */
 import type { Lease } from '../instances/lease'
-import { forward, upstreamHeaders } from './forward'
+import { forward, upstreamHeaders, type ForwardOptions } from './forward'
 import { watchResponse } from './watch'
 
-export function forwardLeased(lease: Lease, request: Request, pathAndQuery: string, method: string, body: BodyInit | Uint8Array | null): Promise<Response> {
+export function forwardLeased(
+  lease: Lease,
+  request: Request,
+  pathAndQuery: string,
+  method: string,
+  body: BodyInit | Uint8Array | null,
+  rewrite?: ForwardOptions['rewrite'],
+): Promise<Response> {
   const watch = watchResponse()
   return forward({
     base: lease.upstream,
@@ -18,6 +25,7 @@ export function forwardLeased(lease: Lease, request: Request, pathAndQuery: stri
     signal: request.signal,
     extraResponseHeaders: lease.headers,
     observe: watch,
+    rewrite,
     onDone: () => lease.release(watch.status || (request.signal.aborted ? 499 : 502), watch.headersAt, watch.usage()),
   })
 }

@@ -2,7 +2,8 @@
  * The OpenAI-compatible API: GET /v1/models lists instances; every POST /v1/* goes to the
  * instance named by the body's "model" ("instance/model" addresses a model inside an
  * instance), started on demand when allowed. The body is forwarded as the same bytes, with
- * only the model value rewritten when it names a model inside the instance.
+ * only the model value rewritten: to the backend's name for its model, and back to the
+ * client's in the reply (see model-rewrite.ts).
  */
 import { Type as T } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
@@ -16,7 +17,8 @@ import { splitUrl } from './url'
 import type { InstanceManager } from '../instances/manager'
 import { BodyBudget, holdBody, requireJsonType } from './body'
 import { forwardLeased } from './leased'
-import { findModel, replaceModel } from './json-model'
+import { findModel } from './json-model'
+import { backendRequest, replyRewrite } from './model-rewrite'
 
 const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), created: T.Integer(), owned_by: T.Literal('llamactl') })
 const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(ModelSchema) })
@@ -42,12 +44,12 @@ export function openaiRoutes(manager: InstanceManager) {
     const name = slash === -1 ? field.value : field.value.slice(0, slash)
     noteInstance(request, name)
     if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
-    const body = slash === -1 ? bytes : replaceModel(bytes, field, field.value.slice(slash + 1))
     unlimited(request)
     const startedAt = performance.now()
     const { path, query } = splitUrl(request.url)
     const lease = await manager.acquire(name, request.signal, { route: routeLabel(path), activity: true, startedAt, client: clientOf(request) })
-    return forwardLeased(lease, request, path + query, 'POST', body)
+    // The backend gets its own name for the model; the client gets back the name it asked for.
+    return forwardLeased(lease, request, path + query, 'POST', backendRequest(bytes, field, lease.instance.options), replyRewrite(field.value))
   }
 
   const inference = async ({ request }: { request: Request }) => {
@@ -79,7 +81,7 @@ export function openaiRoutes(manager: InstanceManager) {
       body: InferenceBodySchema,
       ok: [200, 'stream'],
       errors: [400, 404, 409, 413, 415, 502, 503],
-      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte.',
+      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte but for its `model`: the backend is sent its own name for its model, and the `model` of the reply (JSON, every stream event) is the name asked for.',
     })
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {

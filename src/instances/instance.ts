@@ -144,6 +144,11 @@ export class Instance {
     this.port = null
   }
 
+  /** The backend stopped answering: killed, and its exit handled as a crash (see Lifecycle.kill). */
+  kill(reason: string) {
+    this.life.kill(reason)
+  }
+
   /** The last lines the backend wrote, for a start failure's message. */
   lastLines(): string {
     const lines = this.log.tail(8).filter((l) => !l.startsWith('[llamactl]'))

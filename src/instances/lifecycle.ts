@@ -126,14 +126,31 @@ export class Lifecycle {
     if (this.inst.inflight === 0) this.drained?.()
   }
 
+  /** Why llamactl killed the running backend as crashed (see kill), for its exit's message. */
+  private killedFor: string | null = null
+
+  /**
+   * The running backend no longer answers: it is killed and its exit handled as a crash (the
+   * restart policy applies), with `reason` in the log and the error.
+   */
+  kill(reason: string) {
+    const inst = this.inst
+    if (inst.status !== 'running' || !inst.proc?.running) return
+    this.killedFor = reason
+    inst.log.note(`${reason}: killing it`)
+    inst.proc.kill()
+  }
+
   private onExit(proc: BackendProcess, requested: boolean, code: number | null, signal: string | null) {
     const inst = this.inst
     inst.host.forgetProcess(inst, proc)
     if (inst.proc !== proc) return
     inst.proc = null
     inst.releasePort()
-    const how = signal ? `signal ${signal}` : `exit code ${code}`
-    inst.log.note(`exited (${how})`)
+    const signalled = signal ? `signal ${signal}` : `exit code ${code}`
+    inst.log.note(`exited (${signalled})`)
+    const how = this.killedFor ? `${this.killedFor}; killed` : signalled
+    this.killedFor = null
     // Exits during a start are reported by the start itself; requested ones by stop().
     if (requested || inst.status !== 'running') return
     inst.host.event(inst, 'crash')

@@ -9,6 +9,7 @@ import { Conflict, NotFound, StartFailed } from '../errors'
 import { Metrics } from '../metrics/llamactl'
 import { decide } from '../scheduler/decide'
 import type { Store } from '../store/db'
+import { watchLiveness } from '../supervisor/liveness'
 import { Executor } from './executor'
 import { makeHost } from './host'
 import { Instance, newSlot, type InstanceHost, type InstanceView } from './instance'
@@ -34,6 +35,8 @@ export class InstanceManager {
       this.exec.wakeAny()
       if (inst.status === 'running') this.exec.decide({ type: 'ready', name: inst.name })
     })
+    // Running backends are probed; one that stops answering is restarted as crashed.
+    watchLiveness(this)
   }
 
   /** Ends orphans, loads the stored instances and starts again those that were running (in the background). */

@@ -138,6 +138,14 @@ export class BackendProcess {
     }
   }
 
+  /**
+   * SIGKILL to the group at once, not as a requested stop: its exit is a crash, so the restart
+   * policy applies. For a backend that no longer answers (a stopped process takes no SIGTERM).
+   */
+  kill() {
+    if (!this.done) signalGroup(this.pid, 'SIGKILL')
+  }
+
   /** SIGTERM to the group; SIGKILL if still alive after graceMs. Resolves once it has exited. */
   async stop(graceMs: number): Promise<ExitInfo> {
     this.stopRequested = true

@@ -60,20 +60,56 @@ describe('OpenAI-compatible routes', () => {
     for (const model of ['n', 'm', 'n'] as const) {
       const want = ports[model]
       const c = await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] })
-      // the fake answers with its alias, as llama-server does
-      expect([c.port, c.body.model, c.body.object, c.body.choices[0].message.content]).toEqual([want, `backend-${model}`, 'chat.completion', 'tok0 tok1 tok2 tok3 tok4'])
+      // the fake answers with its alias, as llama-server does; the client sees the name it asked for
+      expect([c.port, c.body.model, c.body.object, c.body.choices[0].message.content]).toEqual([want, model, 'chat.completion', 'tok0 tok1 tok2 tok3 tok4'])
       const t = await post('/v1/completions', { model, prompt: 'x' })
-      expect([t.port, t.body.model, t.body.object]).toEqual([want, `backend-${model}`, 'text_completion'])
+      expect([t.port, t.body.model, t.body.object]).toEqual([want, model, 'text_completion'])
       const e = await post('/v1/embeddings', { model, input: ['a', 'b'] })
-      expect([e.port, e.body.data.length]).toEqual([want, 2])
+      expect([e.port, e.body.data.length, e.body.model]).toEqual([want, 2, model])
       const r = await post('/v1/rerank', { model, query: 'q', documents: ['a', 'b'] })
-      expect([r.port, r.body.results.length]).toEqual([want, 2])
+      expect([r.port, r.body.results.length, r.body.model]).toEqual([want, 2, model])
       const r2 = await post('/v1/reranking', { model, query: 'q', documents: ['a'] })
       expect([r2.port, r2.body.results.length]).toEqual([want, 1])
       // "instance/model": the instance picks the backend
       const sub = await post('/v1/chat/completions', { model: `${model}/inner`, messages: [] })
-      expect([sub.port, sub.body.model]).toEqual([want, `backend-${model}`])
+      expect([sub.port, sub.body.model]).toEqual([want, `${model}/inner`])
     }
+  })
+
+  test('the backend is sent the name it serves its model under: its alias, else its model path', async () => {
+    h = await harness()
+    await create('plain', { backend_options: { model: '/models/q.gguf' } })
+    await create('named', { backend_options: { model: '/models/q.gguf', alias: 'qwen-small' } })
+    const base = h.listen()
+    const sent = async (model: string) => {
+      const res = await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"model":${JSON.stringify(model)},"x":[{"model":"nested"}]}` })
+      return JSON.parse((await res.json()).body)
+    }
+    expect(await sent('plain')).toEqual({ model: '/models/q.gguf', x: [{ model: 'nested' }] })
+    expect(await sent('named')).toEqual({ model: 'qwen-small', x: [{ model: 'nested' }] })
+    expect(await sent('named/inner')).toEqual({ model: 'inner', x: [{ model: 'nested' }] })
+  })
+
+  test('a streamed reply says the asked name in every event, and nothing else of it changes', async () => {
+    h = await harness()
+    await create('s', { backend_options: { model: '/models/q.gguf', alias: 'qwen-small' } })
+    const base = h.listen()
+    for (const asked of ['s', 's/inner']) {
+      const res = await chat(base, asked, { stream: true, max_tokens: 4, stream_options: { include_usage: true } })
+      expect(res.headers.get('content-length')).toBeNull()
+      const text = await res.text()
+      const data = text.split('\n\n').filter((e) => e.startsWith('data: {'))
+      // four tokens, the finish, and the usage chunk
+      expect(data).toHaveLength(6)
+      for (const e of data) expect(JSON.parse(e.slice(6)).model).toBe(asked)
+      expect(text).not.toContain('qwen-small')
+      expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
+      expect(JSON.parse(data.at(-1)!.slice(6)).usage.completion_tokens).toBe(4)
+    }
+    // Plain replies: the length the client is told is the rewritten body's.
+    const res = await chat(base, 's')
+    const raw = await res.text()
+    expect([Number(res.headers.get('content-length')), JSON.parse(raw).model]).toEqual([new TextEncoder().encode(raw).length, 's'])
   })
 
   test('the body reaches the backend byte for byte; "instance/model" rewrites only the model value', async () => {
@@ -82,10 +118,11 @@ describe('OpenAI-compatible routes', () => {
     const base = h.listen()
     const raw = '{ "z": 1,\n "big": 123456789012345678901234567890, "model":"m", "img":"' + 'A'.repeat(300000) + '", "a": [1.50, 2e10] }'
     const echo = await (await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw })).json()
-    expect(echo.body).toBe(raw)
     const sub = raw.replace('"model":"m"', '"model":"m/inner\\u002dname"')
     const echo2 = await (await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sub })).json()
     expect(echo2.body).toBe(raw.replace('"model":"m"', '"model":"inner-name"'))
+    // A bare instance name: only the value, now the backend's name for its model, differs.
+    expect(echo.body).toBe(raw.replace('"model":"m"', '"model":"x"'))
   })
 
   test('streaming: each event reaches the client as the backend writes it', async () => {

@@ -15,7 +15,7 @@ beforeAll(async () => {
   base = h.listen()
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'not-needed-yet', maxRetries: 0 })
   const made = await Promise.all([
-    // Each answers with its alias as the model, so a request that reached the wrong one shows.
+    // Each is sent its alias as the model; the client is answered with the name it asked for.
     h.json('POST', '/api/v1/instances/chat?wait=ready', { backend_options: { ...small, alias: 'chat-backend' }, on_demand_start: true }),
     h.json('POST', '/api/v1/instances/emb?wait=ready', { backend_options: { ...small, alias: 'emb-backend', embeddings: true, pooling: 'mean' } }),
     h.json('POST', '/api/v1/instances/rank?wait=ready', { backend_options: { ...small, alias: 'rank-backend', reranking: true } }),
@@ -36,7 +36,7 @@ describe('OpenAI client through llamactl to a real llama-server', () => {
   test('chat completion', async () => {
     const r = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8 })
     expect(r.object).toBe('chat.completion')
-    expect(r.model).toBe('chat-backend')
+    expect(r.model).toBe('chat')
     expect(r.choices[0]!.message.role).toBe('assistant')
     expect(r.choices[0]!.message.content!.length).toBeGreaterThan(0)
     expect(r.usage!.completion_tokens).toBeGreaterThan(0)
@@ -59,7 +59,7 @@ describe('OpenAI client through llamactl to a real llama-server', () => {
     }
     expect(chunks).toBeGreaterThan(2)
     expect(finish).not.toBeNull()
-    expect([...models]).toEqual(['chat-backend'])
+    expect([...models]).toEqual(['chat'])
   })
 
   test('back-to-back requests after streams all succeed (llama-server closes reused connections now and then)', async () => {
@@ -80,7 +80,7 @@ describe('OpenAI client through llamactl to a real llama-server', () => {
   test('completion', async () => {
     const body = { prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }
     const r = await client.completions.create({ model: 'chat', ...body })
-    expect(r.model).toBe('chat-backend')
+    expect(r.model).toBe('chat')
     expect(r.choices[0]!.text.length).toBeGreaterThan(0)
     expect([r.choices[0]!.finish_reason, r.usage!.completion_tokens]).toEqual(['length', 8])
     // greedy: the same text the backend gives when asked directly
@@ -126,7 +126,7 @@ describe('OpenAI client through llamactl to a real llama-server', () => {
   test('a stopped instance with on_demand_start is started by the request', async () => {
     expect((await h.json('POST', '/api/v1/instances/chat/stop')).body.status).toBe('stopped')
     const r = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 })
-    expect(r.model).toBe('chat-backend')
+    expect(r.model).toBe('chat')
     expect(r.choices).toHaveLength(1)
     expect(h.manager.get('chat').status).toBe('running')
   })

@@ -162,21 +162,24 @@ describe('token metrics through llamactl to a real llama-server', () => {
     }
   })
 
-  test('the response names the model as the server does (its model path), plain and streamed', async () => {
-    // llamactl routes by its instance name and forwards the server's answer untouched
+  test('the response names the model as the client asked for it, plain and streamed; the server itself names its model path', async () => {
+    // llamactl routes by its instance name and puts that name back in the server's answer
     const body = chatBody('which model answers?')
-    expect((await plain('/v1/chat/completions', body)).model).toBe(model)
+    expect((await plain('/v1/chat/completions', body)).model).toBe('tok')
     const { events } = await streamed('/v1/chat/completions', body)
-    expect(new Set(events.map((e) => e.model))).toEqual(new Set([model]))
+    expect(new Set(events.map((e) => e.model))).toEqual(new Set(['tok']))
+    const direct = await fetch(`http://127.0.0.1:${h.manager.get('tok').port}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect(((await direct.json()) as Event).model).toBe(model)
   })
 })
 
 /** Where a stream carries its counts: each of its last two events, and whether any earlier one has them. */
-function shape(events: Event[]) {
+function shape(events: Event[], asked: string) {
   return {
     earlier: events.slice(0, -2).some((e) => 'usage' in e || 'timings' in e),
     last: events.slice(-2).map((e) => ({ usage: 'usage' in e, timings: 'timings' in e, choices: e.choices.length, finished: e.choices[0]?.finish_reason != null })),
-    models: [...new Set(events.map((e) => e.model))],
+    // Through llamactl every event names the instance asked for (see the test above).
+    namesAsked: events.every((e) => e.model === asked),
   }
 }
 
@@ -191,7 +194,7 @@ describe('the fake llama-server answers as the real one does', () => {
       const first = (await (await post('/v1/chat/completions', body)).json()) as Event
       const again = (await (await post('/v1/chat/completions', body)).json()) as Event
       return [first, again].map((r) => ({
-        model: r.model,
+        namesAsked: r.model === instance,
         object: r.object,
         cached: r.usage.prompt_tokens_details.cached_tokens === r.timings.cache_n,
         whole: r.timings.prompt_n + r.timings.cache_n === r.usage.prompt_tokens,
@@ -201,14 +204,14 @@ describe('the fake llama-server answers as the real one does', () => {
     }
     const [real, fake] = await both(ask)
     expect(real[1]!.fromCache).toBe(true)
-    expect(real[0]!.model).toBe(model)
+    expect(real[0]!.namesAsked).toBe(true)
     expect(fake).toEqual(real)
   })
 
   test('chat streams: timings on the finish chunk unless usage is asked for, then usage and timings on an extra last chunk', async () => {
     for (const extra of [{}, { stream_options: { include_usage: true } }, { stream_options: { include_usage: false } }]) {
-      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/chat/completions', { ...chatBody('stream me a few tokens'), ...extra, model: instance })).events))
-      expect(real.models).toEqual([model])
+      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/chat/completions', { ...chatBody('stream me a few tokens'), ...extra, model: instance })).events, instance))
+      expect(real.namesAsked).toBe(true)
       expect(fake).toEqual(real)
     }
   })
@@ -216,7 +219,7 @@ describe('the fake llama-server answers as the real one does', () => {
   test('completion streams: usage and timings on the last chunk either way', async () => {
     for (const extra of [{}, { stream_options: { include_usage: true } }]) {
       const body = { prompt: 'Once upon a time', max_tokens: 4, temperature: 0, ignore_eos: true, ...extra }
-      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/completions', { ...body, model: instance })).events))
+      const [real, fake] = await both(async (instance) => shape((await streamed('/v1/completions', { ...body, model: instance })).events, instance))
       expect(real.last.at(-1)).toEqual({ usage: true, timings: true, choices: 1, finished: true })
       expect(fake).toEqual(real)
     }
