@@ -20,7 +20,13 @@ import { forwardLeased } from './leased'
 import { findModel } from './json-model'
 import { backendRequest, replyRewrite } from './model-rewrite'
 
-const ModelSchema = T.Object({ id: T.String(), object: T.Literal('model'), created: T.Integer(), owned_by: T.Literal('llamactl') })
+const ModelSchema = T.Object({
+  id: T.String({ description: 'the instance name' }),
+  object: T.Literal('model'),
+  created: T.Integer(),
+  owned_by: T.Literal('llamactl'),
+  aliases: T.Optional(T.Array(T.String(), { description: 'the other names "model" may use for it (as llama-swap lists them); absent when it has none' })),
+})
 const ModelListSchema = T.Object({ object: T.Literal('list'), data: T.Array(ModelSchema) })
 /** Only `model` is read; everything else goes to the backend untouched. */
 const InferenceBodySchema = T.Object({ model: T.String({ description: 'instance name, or instance/model' }) }, { additionalProperties: true })
@@ -30,7 +36,13 @@ export function openaiRoutes(manager: InstanceManager) {
   // One budget for every /v1 request: the bytes of bodies read and not yet handed to a backend.
   const budget = new BodyBudget(manager.config.server.max_buffered_body_size)
   manager.metrics.bufferedBodyBytes.collect = () => [[[], budget.used]]
-  const model = (i: { name: string; created: number }) => ({ id: i.name, object: 'model', created: i.created, owned_by: 'llamactl' })
+  const model = (i: { name: string; created: number; options: { aliases?: string[] } }) => ({
+    id: i.name,
+    object: 'model',
+    created: i.created,
+    owned_by: 'llamactl',
+    ...(i.options.aliases?.length && { aliases: [...i.options.aliases] }),
+  })
 
   async function toInstance(request: Request, bytes: Uint8Array): Promise<Response> {
     let field
@@ -41,7 +53,8 @@ export function openaiRoutes(manager: InstanceManager) {
     }
     if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
     const slash = field.value.indexOf('/')
-    const name = slash === -1 ? field.value : field.value.slice(0, slash)
+    // An alias stands for its instance everywhere after this, the key's permission included.
+    const name = manager.resolve(slash === -1 ? field.value : field.value.slice(0, slash))
     noteInstance(request, name)
     if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
     unlimited(request)
@@ -81,7 +94,7 @@ export function openaiRoutes(manager: InstanceManager) {
       body: InferenceBodySchema,
       ok: [200, 'stream'],
       errors: [400, 404, 409, 413, 415, 502, 503],
-      description: 'The body\'s `model` names the instance (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte but for its `model`: the backend is sent its own name for its model, and the `model` of the reply (JSON, every stream event) is the name asked for.',
+      description: 'The body\'s `model` names the instance or one of its aliases (`instance/model` for a model inside it); started on demand when allowed. The body is forwarded byte for byte but for its `model`: the backend is sent its own name for its model, and the `model` of the reply (JSON, every stream event) is the name asked for.',
     })
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {
@@ -91,7 +104,7 @@ export function openaiRoutes(manager: InstanceManager) {
         { detail: doc({ summary: 'List instances as OpenAI models', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelListSchema] }) },
       )
       .get('/v1/models/:id', ({ params, request }) => {
-        const inst = manager.get(params.id)
+        const inst = manager.get(manager.resolve(params.id))
         if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
         return Response.json(model(inst))
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })

@@ -77,6 +77,37 @@ export class InstanceManager {
     return this.instances.get(name)
   }
 
+  /**
+   * The instance a request's model names: an instance name, else the instance with that alias.
+   * Anything else comes back as it is, so the caller's not-found names what was asked for.
+   */
+  resolve(model: string): string {
+    if (this.instances.has(model)) return model
+    for (const i of this.instances.values()) if (i.options.aliases?.includes(model)) return i.name
+    return model
+  }
+
+  /**
+   * Refuses a name or alias another instance already answers to, so every model name reaches
+   * one instance. Checked after the last await of a create or update, so nothing is changed
+   * between the check and the write.
+   */
+  private checkUnique(name: string, aliases: string[], creating: boolean) {
+    for (const i of this.instances.values()) {
+      const other = i.name !== name
+      if (creating && i.options.aliases?.includes(name)) {
+        throw new Conflict(`${JSON.stringify(name)} is already an alias of instance ${JSON.stringify(i.name)}`)
+      }
+      for (const a of aliases) {
+        if (i.name === a) throw new Conflict(`alias ${JSON.stringify(a)} is the name of instance ${JSON.stringify(i.name)}`)
+        if (other && i.options.aliases?.includes(a)) {
+          throw new Conflict(`alias ${JSON.stringify(a)} is already an alias of instance ${JSON.stringify(i.name)}`)
+        }
+      }
+    }
+    if (creating && aliases.includes(name)) throw new Conflict(`alias ${JSON.stringify(name)} is the instance's own name`)
+  }
+
   /** Names and numbers of the instances, for keys given by either. */
   readonly index = {
     nameOf: (id: number) => this.list().find((i) => i.id === id)?.name,
@@ -96,6 +127,7 @@ export class InstanceManager {
     if (existing) throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
+    this.checkUnique(name, options.aliases ?? [], true)
     const effects = decide(this.exec.world(newSlot(name, options)), { type: 'start', name })
     const created = Math.floor(Date.now() / 1000)
     const refused = effects.find((e) => e.do === 'refuse')
@@ -110,13 +142,15 @@ export class InstanceManager {
   async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const input = parseOptions(body)
-    await checkAgainstConfig(withDefaults(input, this.config), this.config)
+    const options = withDefaults(input, this.config)
+    await checkAgainstConfig(options, this.config)
+    this.checkUnique(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false
     const wasActive = inst.active
     if (wasActive) await inst.life.stop()
-    inst.options = withDefaults(input, this.config)
+    inst.options = options
     if (wasActive) await settle(this.config, this.startInstance(inst), wait)
     return inst.view()
   }

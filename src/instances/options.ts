@@ -76,6 +76,12 @@ export const InstanceOptionsSchema = T.Object(
     preset_ini: T.Optional(
       T.String({ maxLength: 262144, description: 'llama-server models preset, INI text (kept for router mode, which is still to come)' }),
     ),
+    aliases: T.Optional(
+      T.Array(T.String({ pattern: NAME_PATTERN.source, maxLength: 64 }), {
+        maxItems: 64,
+        description: 'other names a request\'s "model" may use for this instance; unique across every instance name and alias',
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -99,6 +105,7 @@ export const FilledOptionsSchema = T.Object({
   nodes: T.Optional(T.Array(T.String())),
   group: T.Optional(T.String()),
   preset_ini: T.Optional(T.String()),
+  aliases: T.Optional(T.Array(T.String())),
 })
 export type InstanceOptions = Static<typeof FilledOptionsSchema> & { backend_type: BackendType }
 
@@ -173,7 +180,22 @@ export function parseOptions(body: unknown): InstanceOptionsInput {
     throw new BadRequest(`nodes: ${JSON.stringify(remote)} is not a node of this llamactl; remote nodes are not supported yet, so the only node is "${LOCAL_NODE}"`)
   }
   if (opts.preset_ini !== undefined) checkIni(opts.preset_ini)
+  if (opts.aliases !== undefined) checkAliases(opts.aliases)
   return opts
+}
+
+/** Aliases are names like any other (the pattern alone lets '..' through), each given once. */
+function checkAliases(aliases: string[]) {
+  const seen = new Set<string>()
+  for (const a of aliases) {
+    try {
+      checkName(a)
+    } catch (e) {
+      throw new BadRequest(`aliases: ${(e as Error).message.replace('instance name', 'alias')}`)
+    }
+    if (seen.has(a)) throw new BadRequest(`aliases: ${JSON.stringify(a)} is given twice`)
+    seen.add(a)
+  }
 }
 
 /** INI as llama-server's --models-preset reads it: sections, `key = value` lines, comments. */
@@ -228,5 +250,6 @@ export function withDefaults(input: InstanceOptionsInput, config: Config): Insta
     ...(input.max_queued_requests !== undefined && { max_queued_requests: input.max_queued_requests }),
     ...(input.queue_timeout !== undefined && { queue_timeout: input.queue_timeout }),
     ...(input.preset_ini !== undefined && { preset_ini: input.preset_ini }),
+    ...(input.aliases !== undefined && input.aliases.length > 0 && { aliases: [...input.aliases] }),
   }
 }
