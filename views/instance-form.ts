@@ -26,6 +26,8 @@ export interface FormState {
   idle_timeout: string
   /** The instance group; empty: none. */
   group: string
+  /** Other model names for it, as typed (separated by commas or spaces). */
+  aliases: string
   /** The "import from command line" text. */
   command: string
 }
@@ -43,6 +45,7 @@ export function emptyForm(): FormState {
     on_demand_start: '',
     idle_timeout: '',
     group: '',
+    aliases: '',
     command: '',
   }
 }
@@ -122,6 +125,7 @@ export function instanceForm(v: FormView): Html {
   const name = err('name')
   const backend = err('backend_type')
   const group = err('group')
+  const aliases = err('aliases')
   const command = err('command')
   const advanced = err('advanced')
   const env = err('environment')
@@ -164,6 +168,12 @@ ${errors.form ? html`<p class="error" role="alert" id="err-form">${errors.form}<
     <datalist id="group-names">${(v.groups ?? []).map((g) => html`<option value="${g}"></option>`)}</datalist>
     <p class="hint">At most <code>instances.group_limits</code> of a group run at once; a group with no limit there has none.</p>
     ${group.message}
+  </div>
+  <div class="field">
+    <label for="f-aliases">Aliases</label>
+    <input id="f-aliases" name="aliases" value="${s.aliases}" autocomplete="off" spellcheck="false" placeholder="none"${aliases.attrs}>
+    <p class="hint">Other names clients may use as the model, separated by commas; each unique across all instances.</p>
+    ${aliases.message}
   </div>
 </fieldset>
 <details class="import"${importOpen ? html` open` : ''}>

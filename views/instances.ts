@@ -9,6 +9,8 @@ export interface InstanceItem {
   backend: string
   /** Its group (instances.group_limits), if it has one. */
   group?: string | null
+  /** Other model names it answers to. */
+  aliases?: string[]
   port: number | null
   /** Unix ms since the backend has been ready (null unless running). */
   readySince: number | null
@@ -46,7 +48,7 @@ function row(i: InstanceItem, now: number): Html {
   const canStop = ACTIVE.has(i.status)
   const why = i.error !== null && (i.status === 'failed' || i.status === 'restarting')
   return html`<tr id="row-${i.name}" class="instance s-${i.status}">
-  <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a></th>
+  <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a>${i.aliases?.length ? html` <span class="muted small">also ${i.aliases.join(', ')}</span>` : ''}</th>
   <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}${i.queued ? html` <span class="muted small">${i.queued} queued</span>` : ''}</td>
   <td data-label="Backend">${i.backend}${i.group ? html` <span class="muted small">group ${i.group}</span>` : ''}</td>
   <td data-label="Port">${i.port ?? '—'}</td>

@@ -90,6 +90,7 @@ export function formFromParams(form: URLSearchParams): FormState {
     on_demand_start: tri(form.get('on_demand_start')),
     idle_timeout: form.get('idle_timeout') ?? '',
     group: form.get('group') ?? '',
+    aliases: form.get('aliases') ?? '',
     command: form.get('command') ?? '',
   })
 }
@@ -130,6 +131,7 @@ export function formFromOptions(options: Record<string, unknown>, base: FormStat
     else s[key] = text(v)
   }
   if (typeof options.group === 'string') s.group = options.group
+  if (Array.isArray(options.aliases)) s.aliases = options.aliases.map(text).join(', ')
   return settle(s)
 }
 
@@ -179,6 +181,8 @@ export function optionsFromForm(s: FormState): Record<string, unknown> {
   for (const [k, v] of s.environment) env[k.trim()] = v
   if (Object.keys(env).length) body.environment = env
   if (s.group.trim() !== '') body.group = s.group.trim()
+  const aliases = s.aliases.split(/[\s,]+/).filter((a) => a !== '')
+  if (aliases.length) body.aliases = aliases
   for (const key of SUPERVISION) {
     const v = s[key]
     if (v.trim() === '') continue
@@ -209,6 +213,6 @@ export function fieldOfError(message: string, s: FormState): string {
   if (top === 'backend_options') {
     return sub && commonFieldsOf(s.backend_type).some((f) => f.name === sub) ? sub : 'advanced'
   }
-  if (top === 'backend_type' || top === 'environment' || top === 'group' || (SUPERVISION as readonly string[]).includes(top!)) return top!
+  if (top === 'backend_type' || top === 'environment' || top === 'group' || top === 'aliases' || (SUPERVISION as readonly string[]).includes(top!)) return top!
   return 'form'
 }

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
 import { csrfMatches, readCookie, SESSION_COOKIE, type Session, type Sessions } from '../auth/sessions'
-import { AppError, BadRequest, NotFound } from '../errors'
+import { AppError, BadRequest, Conflict, NotFound } from '../errors'
 import { BACKENDS, findBackend } from '../backends'
 import type { Instance } from '../instances/instance'
 import type { InstanceManager } from '../instances/manager'
@@ -152,6 +152,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         status: i.status,
         backend: i.options.backend_type,
         group: i.options.group ?? null,
+        aliases: i.options.aliases ?? [],
         port: i.port,
         readySince: i.readySince,
         lastRequest: i.lastRequest || null,
@@ -319,7 +320,8 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
             if (Object.keys(errors).length) return formAnswer(c, 'edit', state, errors)
             const run = manager.update(inst.name, { ...notOnTheForm(inst.input), ...optionsFromForm(state) }, 'ready')
             const r = await within(run, ACTION_WAIT_MS)
-            if (r.state === 'failed' && r.error instanceof BadRequest) {
+            // A taken alias is the form's to show as well: nothing was changed by it.
+            if (r.state === 'failed' && (r.error instanceof BadRequest || (r.error instanceof Conflict && messageOf(r.error).startsWith('aliases:')))) {
               const msg = messageOf(r.error)
               return formAnswer(c, 'edit', state, { [fieldOfError(msg, state)]: msg })
             }

@@ -99,13 +99,13 @@ export class InstanceManager {
         throw new Conflict(`${JSON.stringify(name)} is already an alias of instance ${JSON.stringify(i.name)}`)
       }
       for (const a of aliases) {
-        if (i.name === a) throw new Conflict(`alias ${JSON.stringify(a)} is the name of instance ${JSON.stringify(i.name)}`)
+        if (i.name === a) throw new Conflict(`aliases: ${JSON.stringify(a)} is the name of instance ${JSON.stringify(i.name)}`)
         if (other && i.options.aliases?.includes(a)) {
-          throw new Conflict(`alias ${JSON.stringify(a)} is already an alias of instance ${JSON.stringify(i.name)}`)
+          throw new Conflict(`aliases: ${JSON.stringify(a)} is already an alias of instance ${JSON.stringify(i.name)}`)
         }
       }
     }
-    if (creating && aliases.includes(name)) throw new Conflict(`alias ${JSON.stringify(name)} is the instance's own name`)
+    if (creating && aliases.includes(name)) throw new Conflict(`aliases: ${JSON.stringify(name)} is the instance's own name`)
   }
 
   /** Names and numbers of the instances, for keys given by either. */

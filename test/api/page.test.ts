@@ -292,6 +292,26 @@ describe('instances', () => {
     expect(bad).toContain('id="err-group"')
   })
 
+  test('the list and the form show an instance\'s aliases; the form edits and clears them, and shows a taken one next to the field', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: 'm.gguf' }, aliases: ['taken'] })
+    await api('POST', '/api/v1/instances/al?wait=ready', { backend_options: { model: 'm.gguf' }, aliases: ['qwen', 'qwen-7b'] })
+    expect(await (await get(s, '/ui')).text()).toContain('also qwen, qwen-7b')
+    expect(await (await get(s, '/ui/instances/al/edit')).text()).toContain('name="aliases" value="qwen, qwen-7b"')
+    const res = await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: 'fast,  small qwen' })
+    expect(res.headers.get('hx-redirect')).toBe('/ui')
+    await waitFor(() => h.manager.get('al').status === 'running')
+    expect(h.manager.get('al').input.aliases).toEqual(['fast', 'small', 'qwen'])
+    const bad = await (await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: 'taken' })).text()
+    expect(bad).toContain('id="err-aliases"')
+    expect(bad).toContain('already an alias of instance')
+    expect(h.manager.get('al').input.aliases).toEqual(['fast', 'small', 'qwen'])
+    await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: '' })
+    await waitFor(() => h.manager.get('al').status === 'running')
+    expect(h.manager.get('al').input.aliases).toBeUndefined()
+  })
+
   test('start, stop, restart and delete answer the list and a message; a failed instance shows why', async () => {
     h = await harness(on)
     const s = await signIn()
