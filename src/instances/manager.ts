@@ -148,6 +148,8 @@ export class InstanceManager {
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false
+    // The new aliases are taken now, not after the stop below, so no create can claim one meanwhile.
+    inst.options = { ...inst.options, aliases: options.aliases }
     const wasActive = inst.active
     if (wasActive) await inst.life.stop()
     inst.options = options
