@@ -670,5 +670,8 @@ async function main() {
 try {
   await main()
 } finally {
+  // SIGTERM first: a llamactl SIGKILLed would leave its backends (their own process groups) running.
+  for (const c of children) c.proc.kill('SIGTERM')
+  await Promise.race([Promise.all(children.map((c) => c.proc.exited)), Bun.sleep(15_000)])
   for (const c of children) c.proc.kill('SIGKILL')
 }
