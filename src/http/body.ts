@@ -5,6 +5,7 @@
  * /v1 bodies are also held against a BodyBudget shared by every request, so that many large
  * bodies at once cannot take llamactl's memory: past it, 503 with Retry-After.
  */
+import { concat } from './json-model'
 import { AppError, BadRequest, ClientClosed, PayloadTooLarge, Unavailable, UnsupportedMediaType } from '../errors'
 
 /** The bytes of request bodies held in memory at once, across requests (server.max_buffered_body_size). */
@@ -92,14 +93,7 @@ async function collectOrThrow(request: Request, limit: number, reserve: ((n: num
     reserve?.(chunk.byteLength)
     chunks.push(chunk)
   }
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
+  return concat(chunks)
 }
 
 function tooLarge(limit: number) {

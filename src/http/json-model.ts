@@ -126,10 +126,28 @@ function skipValue(b: Uint8Array, i: number, to: number): number {
 
 /** The body with the model value replaced; everything else is the same bytes. */
 export function replaceModel(b: Uint8Array, field: ModelField, value: string): Uint8Array {
-  const v = encoder.encode(JSON.stringify(value))
-  const out = new Uint8Array(b.length - (field.end - field.start) + v.length)
-  out.set(b.subarray(0, field.start), 0)
-  out.set(v, field.start)
-  out.set(b.subarray(field.end), field.start + v.length)
+  return splice(b, field.start, field.end, encoder.encode(JSON.stringify(value)))
+}
+
+/** `b` with bytes start..end replaced by `value`. */
+export function splice(b: Uint8Array, start: number, end: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length - (end - start) + value.length)
+  out.set(b.subarray(0, start), 0)
+  out.set(value, start)
+  out.set(b.subarray(end), start + value.length)
+  return out
+}
+
+/** The parts as one array (the part itself when there is one). */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
   return out
 }

@@ -11,7 +11,7 @@
  * the end of the line they are in, never past an event.
  */
 import type { InstanceOptions } from '../instances/options'
-import { type ModelField, locateModel } from './json-model'
+import { type ModelField, concat, locateModel, replaceModel, splice } from './json-model'
 
 const enc = new TextEncoder()
 
@@ -50,7 +50,7 @@ export function backendRequest(bytes: Uint8Array, field: ModelField, options: In
   const slash = field.value.indexOf('/')
   const name = slash === -1 ? servedModel(options) : field.value.slice(slash + 1)
   if (name === null || name === field.value) return bytes
-  return splice(bytes, field.start, field.end, enc.encode(JSON.stringify(name)))
+  return replaceModel(bytes, field, name)
 }
 
 /** Changes a response body on its way to the client; see forward.ts. */
@@ -196,23 +196,3 @@ function same(b: Uint8Array, start: number, end: number, value: Uint8Array): boo
   return true
 }
 
-function splice(b: Uint8Array, start: number, end: number, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(b.length - (end - start) + value.length)
-  out.set(b.subarray(0, start), 0)
-  out.set(value, start)
-  out.set(b.subarray(end), start + value.length)
-  return out
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
