@@ -72,7 +72,8 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
 export function createApp(deps: AppDeps) {
   const routes = createRoutes(deps)
   const config = deps.manager.config
-  const extra = Object.entries(config.server.response_headers)
+  // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
+  const extra = Object.entries(config.server.response_headers).map(([k, v]) => ({ k, v, append: k.toLowerCase() === 'content-security-policy' }))
   const cors = config.server.allowed_origins.length > 0
   const hosts = new HostPolicy(config.server.allowed_hosts, config.server.host)
   const logger = deps.logger
@@ -102,8 +103,7 @@ export function createApp(deps: AppDeps) {
         }
       }
       if (cors) decorate(response, request, config)
-      // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
-      for (const [k, v] of extra) k.toLowerCase() === 'content-security-policy' ? response.headers.append(k, v) : response.headers.set(k, v)
+      for (const { k, v, append } of extra) append ? response.headers.append(k, v) : response.headers.set(k, v)
       if (logRequests) {
         // Streams are logged when their headers go out: duration is time to first byte.
         logger!.info('request', {
