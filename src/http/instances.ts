@@ -1,7 +1,8 @@
 /** The seed's Instances and Instance Operations routes (proxy: see proxy.ts). */
 import { Elysia } from 'elysia'
 import { BadRequest } from '../errors'
-import type { InstanceManager, Wait } from '../instances/manager'
+import type { Wait } from '../instances/lifecycle'
+import type { InstanceManager } from '../instances/manager'
 import { Type as T } from '@sinclair/typebox'
 import { InstanceOptionsSchema, InstanceViewSchema } from '../instances/options'
 import { FOLLOWER_QUEUE_LIMIT, type LogSink } from '../supervisor/log-sink'

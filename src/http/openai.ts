@@ -54,7 +54,7 @@ export function openaiRoutes(manager: InstanceManager) {
     if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
     const slash = field.value.indexOf('/')
     // An alias stands for its instance everywhere after this, the key's permission included.
-    const name = manager.resolve(slash === -1 ? field.value : field.value.slice(0, slash))
+    const name = manager.names.resolve(slash === -1 ? field.value : field.value.slice(0, slash))
     noteInstance(request, name)
     if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
     unlimited(request)
@@ -104,7 +104,7 @@ export function openaiRoutes(manager: InstanceManager) {
         { detail: doc({ summary: 'List instances as OpenAI models', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelListSchema] }) },
       )
       .get('/v1/models/:id', ({ params, request }) => {
-        const inst = manager.get(manager.resolve(params.id))
+        const inst = manager.get(manager.names.resolve(params.id))
         if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
         return Response.json(model(inst))
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })

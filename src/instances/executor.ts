@@ -23,6 +23,7 @@ export class Executor implements ForAcquire {
   private served = new WeakMap<Instance, Map<string, number>>()
   private turn = 0
   readonly onDemandTimeout: number
+  private limits: World['limits']
 
   constructor(
     private config: Config,
@@ -30,19 +31,36 @@ export class Executor implements ForAcquire {
     private metrics: Metrics,
     private instances: Map<string, Instance>,
   ) {
-    this.onDemandTimeout = config.instances.on_demand_start_timeout
+    const c = config.instances
+    this.onDemandTimeout = c.on_demand_start_timeout
+    this.limits = { maxRunning: c.max_running_instances, lruEviction: c.enable_lru_eviction, groupLimits: c.group_limits }
   }
 
   find(name: string): Instance | undefined {
     return this.instances.get(name)
   }
 
-  /** The state the scheduler decides on; `extra`: an instance about to be made (a create). */
+  /**
+   * The state the scheduler decides on; `extra`: an instance about to be made (a create). The
+   * list of every slot is built only if the decision reads it (a start does; a request for a
+   * running instance and a request's end read only their own), so a request costs the same
+   * with one instance defined as with a thousand.
+   */
   world(extra?: Slot): World {
-    const c = this.config.instances
-    const instances = [...this.instances.values()].map((i) => i.slot())
-    if (extra) instances.push(extra)
-    return { now: Date.now(), instances, limits: { maxRunning: c.max_running_instances, lruEviction: c.enable_lru_eviction, groupLimits: c.group_limits } }
+    const instances = this.instances
+    let all: Slot[] | null = null
+    return {
+      now: Date.now(),
+      limits: this.limits,
+      get instances() {
+        if (!all) {
+          all = [...instances.values()].map((i) => i.slot())
+          if (extra) all.push(extra)
+        }
+        return all
+      },
+      find: (name) => (extra?.name === name ? extra : instances.get(name)?.slot()),
+    }
   }
 
   /** Decides and applies; answers every effect (the caller reads grant, wait or refuse). */

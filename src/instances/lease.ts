@@ -91,6 +91,12 @@ export async function acquire(x: Executor, name: string, signal: AbortSignal, us
   }
 }
 
+/** Throws the refusal among a decision's effects, if there is one. */
+export function throwIfRefused(effects: Effect[]) {
+  const refused = effects.find((e) => e.do === 'refuse')
+  if (refused) throw refusal(refused)
+}
+
 /** The error a refusal is answered with. */
 export function refusal(e: Effect | undefined): AppError {
   if (!e || e.do !== 'refuse') return new Unavailable('the instance is gone')

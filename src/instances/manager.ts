@@ -12,13 +12,12 @@ import type { Store } from '../store/db'
 import { watchLiveness } from '../supervisor/liveness'
 import { Executor } from './executor'
 import { makeHost } from './host'
+import { Names } from './names'
 import { Instance, newSlot, type InstanceHost, type InstanceView } from './instance'
-import { acquire, refusal, type Lease, type Use } from './lease'
-import { checkAgainstConfig, checkName, parseOptions, withDefaults, type InstanceOptionsInput } from './options'
+import { acquire, refusal, throwIfRefused, type Lease, type Use } from './lease'
+import { checkName, prepareOptions, withDefaults, type InstanceOptionsInput } from './options'
 import { readBack, removeLogs } from './resume'
 import { settle, type Wait } from './lifecycle'
-
-export type { Wait }
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
@@ -26,6 +25,8 @@ export class InstanceManager {
   private host: InstanceHost
   private listeners = new Set<(i: Instance) => void>()
   private exec: Executor
+  /** Which instance a model name reaches (names and aliases). */
+  readonly names = new Names(this.instances)
 
   constructor(readonly config: Config, private store: Store) {
     this.exec = new Executor(config, store, this.metrics, this.instances)
@@ -42,7 +43,7 @@ export class InstanceManager {
   /** Ends orphans, loads the stored instances and starts again those that were running (in the background). */
   async init(): Promise<{ orphansEnded: number; resumed: string[] }> {
     const { orphansEnded, stored } = await readBack(this.config, this.store)
-    for (const s of stored) this.instances.set(s.name, this.make(s.id, s.name, s.input, s.created))
+    for (const s of stored) this.add(s.id, s.name, s.input, s.created)
     const resumed = stored.filter((s) => s.running).map((s) => s.name)
     for (const name of resumed) {
       const inst = this.instances.get(name)!
@@ -54,8 +55,11 @@ export class InstanceManager {
     return { orphansEnded, resumed }
   }
 
-  private make(id: number, name: string, input: InstanceOptionsInput, created: number): Instance {
-    return new Instance(id, name, input, withDefaults(input, this.config), created, this.host, join(this.config.instances.logs_dir, `${name}.log`))
+  /** Registers an instance: its name and aliases route to it from now on. */
+  private add(id: number, name: string, input: InstanceOptionsInput, created: number) {
+    const inst = new Instance(id, name, input, withDefaults(input, this.config), created, this.host, join(this.config.instances.logs_dir, `${name}.log`))
+    this.instances.set(name, inst)
+    this.names.take(name, inst.options.aliases)
   }
 
   onStatusChange(listener: (i: Instance) => void): () => void {
@@ -77,37 +81,6 @@ export class InstanceManager {
     return this.instances.get(name)
   }
 
-  /**
-   * The instance a request's model names: an instance name, else the instance with that alias.
-   * Anything else comes back as it is, so the caller's not-found names what was asked for.
-   */
-  resolve(model: string): string {
-    if (this.instances.has(model)) return model
-    for (const i of this.instances.values()) if (i.options.aliases?.includes(model)) return i.name
-    return model
-  }
-
-  /**
-   * Refuses a name or alias another instance already answers to, so every model name reaches
-   * one instance. Checked after the last await of a create or update, so nothing is changed
-   * between the check and the write.
-   */
-  private checkUnique(name: string, aliases: string[], creating: boolean) {
-    for (const i of this.instances.values()) {
-      const other = i.name !== name
-      if (creating && i.options.aliases?.includes(name)) {
-        throw new Conflict(`${JSON.stringify(name)} is already an alias of instance ${JSON.stringify(i.name)}`)
-      }
-      for (const a of aliases) {
-        if (i.name === a) throw new Conflict(`aliases: ${JSON.stringify(a)} is the name of instance ${JSON.stringify(i.name)}`)
-        if (other && i.options.aliases?.includes(a)) {
-          throw new Conflict(`aliases: ${JSON.stringify(a)} is already an alias of instance ${JSON.stringify(i.name)}`)
-        }
-      }
-    }
-    if (creating && aliases.includes(name)) throw new Conflict(`aliases: ${JSON.stringify(name)} is the instance's own name`)
-  }
-
   /** Names and numbers of the instances, for keys given by either. */
   readonly index = {
     nameOf: (id: number) => this.list().find((i) => i.id === id)?.name,
@@ -120,20 +93,17 @@ export class InstanceManager {
    */
   async create(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     checkName(name)
-    const input = parseOptions(body)
-    const options = withDefaults(input, this.config)
-    await checkAgainstConfig(options, this.config)
+    const { input, options } = await prepareOptions(body, this.config)
     const existing = this.instances.get(name)
     if (existing) throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
-    this.checkUnique(name, options.aliases ?? [], true)
+    this.names.check(name, options.aliases ?? [], true)
     const effects = decide(this.exec.world(newSlot(name, options)), { type: 'start', name })
+    throwIfRefused(effects)
     const created = Math.floor(Date.now() / 1000)
-    const refused = effects.find((e) => e.do === 'refuse')
-    if (refused) throw refusal(refused)
     const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
-    this.instances.set(name, this.make(id, name, input, created))
+    this.add(id, name, input, created)
     await settle(this.config, this.exec.apply(effects) ?? Promise.resolve(), wait)
     return this.get(name).view()
   }
@@ -141,19 +111,16 @@ export class InstanceManager {
   /** Replaces the options; a running instance restarts with them. */
   async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
-    const input = parseOptions(body)
-    const options = withDefaults(input, this.config)
-    await checkAgainstConfig(options, this.config)
-    this.checkUnique(name, options.aliases ?? [], false)
+    const { input, options } = await prepareOptions(body, this.config)
+    this.names.check(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false
     // The new aliases are taken now, not after the stop below, so no create can claim one meanwhile.
     inst.options = { ...inst.options, aliases: options.aliases }
-    const wasActive = inst.active
-    if (wasActive) await inst.life.stop()
-    inst.options = options
-    if (wasActive) await settle(this.config, this.startInstance(inst), wait)
+    this.names.take(name, options.aliases)
+    if (inst.active) await this.relaunch(inst, wait, () => (inst.options = options))
+    else inst.options = options
     return inst.view()
   }
 
@@ -170,6 +137,7 @@ export class InstanceManager {
     this.exec.forget(name)
     await done
     this.instances.delete(name)
+    this.names.drop(name)
     this.metrics.forgetInstance(name)
     removeLogs(join(this.config.instances.logs_dir, `${name}.log`), this.config.instances.log_rotation_max_files, name)
   }
@@ -191,16 +159,21 @@ export class InstanceManager {
   async restart(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     this.store.setDesired(name, 'running')
-    await inst.life.stop()
-    await settle(this.config, this.startInstance(inst), wait)
+    await this.relaunch(inst, wait)
     return inst.view()
   }
 
+  /** Stops the backend and starts it again; `meanwhile`: what changes while it is down. */
+  private async relaunch(inst: Instance, wait: Wait, meanwhile?: () => void) {
+    await inst.life.stop()
+    meanwhile?.()
+    await settle(this.config, this.startInstance(inst), wait)
+  }
+
   /** Starts an instance within the limits (the scheduler's admission), joining a start under way. */
-  startInstance(inst: Instance): Promise<void> {
+  async startInstance(inst: Instance): Promise<void> {
     const effects = decide(this.exec.world(), { type: 'start', name: inst.name })
-    const refused = effects.find((e) => e.do === 'refuse')
-    if (refused) return Promise.reject(refusal(refused))
+    throwIfRefused(effects)
     return this.exec.apply(effects) ?? inst.life.start()
   }
 

@@ -215,6 +215,14 @@ type SeedKey = 'llama_server_options' | 'mlx_server_options' | 'vllm_server_opti
  * creating or updating. The binary's own --help says which flags it understands, so an option
  * its release lacks is refused here, naming the difference, rather than failing the start.
  */
+/** A create's or update's body: validated, with the defaults filled in, and checked against the config. */
+export async function prepareOptions(body: unknown, config: Config): Promise<{ input: InstanceOptionsInput; options: InstanceOptions }> {
+  const input = parseOptions(body)
+  const options = withDefaults(input, config)
+  await checkAgainstConfig(options, config)
+  return { input, options }
+}
+
 export async function checkAgainstConfig(options: InstanceOptions, config: Config) {
   const backend = backendFor(options.backend_type)
   const key = backend.configKey

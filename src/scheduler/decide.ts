@@ -50,6 +50,8 @@ export interface World {
   now: number
   instances: readonly Slot[]
   limits: Limits
+  /** The slot of one instance, where the caller can answer it without building them all (the executor's hot path). */
+  find?(name: string): Slot | undefined
 }
 
 export type Event =
@@ -100,7 +102,7 @@ export const MAX_START_TRIES = 3
 const q = JSON.stringify
 
 export function decide(world: World, event: Event): Effect[] {
-  const inst = world.instances.find((i) => i.name === event.name)
+  const inst = world.find ? world.find(event.name) : world.instances.find((i) => i.name === event.name)
   switch (event.type) {
     case 'start':
       if (!inst) return [{ do: 'refuse', status: 404, message: `instance ${q(event.name)} not found` }]
