@@ -19,6 +19,8 @@ export interface InstanceItem {
   restarts: number
   /** Requests waiting in its queue now (max_concurrent_requests reached). */
   queued?: number
+  /** How long the longest-waiting request in its queue has waited. */
+  queuedForMs?: number | null
   error: string | null
   /** The last log lines, shown when the instance failed or is waiting to restart. */
   lastLines: string[]
@@ -49,7 +51,7 @@ function row(i: InstanceItem, now: number): Html {
   const why = i.error !== null && (i.status === 'failed' || i.status === 'restarting')
   return html`<tr id="row-${i.name}" class="instance s-${i.status}">
   <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a>${i.aliases?.length ? html` <span class="muted small">also ${i.aliases.join(', ')}</span>` : ''}</th>
-  <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}${i.queued ? html` <span class="muted small">${i.queued} queued</span>` : ''}</td>
+  <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}${i.queued ? html` <span class="muted small" title="requests waiting for a free slot (max_concurrent_requests)">${i.queued} queued${i.queuedForMs != null ? `, longest ${(i.queuedForMs / 1000).toFixed(1)} s` : ''}</span>` : ''}</td>
   <td data-label="Backend">${i.backend}${i.group ? html` <span class="muted small">group ${i.group}</span>` : ''}</td>
   <td data-label="Port">${i.port ?? '—'}</td>
   <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>

@@ -24,6 +24,7 @@ export interface BackendDef<T extends string, K extends BackendKey> {
   readsHelp?: boolean
   /** How many leading words of a command line name the program (`vllm serve`: 2); 0 when there is none. */
   programLength(words: string[]): number
+  slots?: Backend['slots']
 }
 
 const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s
@@ -40,6 +41,7 @@ export function defineBackend<const T extends string, const K extends BackendKey
     routeName: def.routeName,
     seedKey: def.seedKey,
     healthPath: '/health',
+    ...(def.slots && { slots: def.slots }),
     table,
     schema: optionsSchema(table),
     subcommand: def.subcommand ?? [],

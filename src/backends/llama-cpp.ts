@@ -21,4 +21,12 @@ export const llamaCpp = defineBackend({
   readsHelp: true,
   // llama-server takes no bare words, so a first one is the program: llama-server, ./build/bin/llama-server, …
   programLength: firstWordIsProgram,
+  // Its --parallel defaults to -1 (auto: 4 slots in recent releases); /props says what it chose.
+  slots: {
+    path: '/props',
+    read: (body) => {
+      const n = (body as { total_slots?: unknown } | null)?.total_slots
+      return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : null
+    },
+  },
 })

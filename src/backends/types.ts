@@ -33,6 +33,11 @@ export interface Backend<T extends string = string, K extends string = string> {
   seedKey: string
   /** Answers 200 once the server is ready to serve. */
   healthPath: string
+  /**
+   * How many requests the running server decodes at once, as it says itself (llama-server's
+   * /props `total_slots`): the path to ask and how to read the answer; absent when it cannot say.
+   */
+  slots?: { path: string; read(body: unknown): number | null }
   table: FlagTable
   /** TypeBox schema of its backend_options (for the OpenAPI document). */
   schema: TSchema

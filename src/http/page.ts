@@ -158,6 +158,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         lastRequest: i.lastRequest || null,
         restarts: i.restarts,
         queued: i.queued,
+        queuedForMs: i.queuedSince === null ? null : Date.now() - i.queuedSince,
         error: i.error,
         lastLines: i.error !== null && (i.status === 'failed' || i.status === 'restarting') ? i.log.tail(10) : [],
         activity: activitySummary(manager.metrics.recent.series(i.name)),

@@ -18,7 +18,7 @@ export class Executor implements ForAcquire {
   private roomWaiters = new Set<() => void>()
   private timers = new Map<string, ReturnType<typeof setTimeout>>()
   /** Each instance's queue, first come first: `grant` hands over the lease, or null to decide again. */
-  private queues = new Map<Instance, { use: Use; grant(lease: Lease | null): void }[]>()
+  private queues = new Map<Instance, { use: Use; since: number; grant(lease: Lease | null): void }[]>()
   /** Per instance, each client's turn when last served from its queue (per_key fairness). */
   private served = new WeakMap<Instance, Map<string, number>>()
   private turn = 0
@@ -151,9 +151,11 @@ export class Executor implements ForAcquire {
         const at = q.indexOf(entry)
         if (at >= 0) q.splice(at, 1)
         inst.queued = q.length
+        inst.queuedSince = q[0]?.since ?? null
       }
       const entry = {
         use,
+        since: Date.now(),
         grant: (lease: Lease | null) => {
           leave()
           if (lease) this.metrics.queueWait.observe([inst.name], (performance.now() - since) / 1000)
@@ -171,6 +173,7 @@ export class Executor implements ForAcquire {
       signal.addEventListener('abort', gone, { once: true })
       queue.push(entry)
       inst.queued = queue.length
+      inst.queuedSince ??= entry.since
       if (signal.aborted) gone()
     })
   }

@@ -42,10 +42,14 @@ export class Instance {
   waiting = 0
   /** Requests in its queue (the executor keeps the queue). */
   queued = 0
+  /** Unix ms the longest-waiting request in its queue came; null: none queued. */
+  queuedSince: number | null = null
   /** It failed because the restart policy gave up (max_restarts, or auto_restart off): on-demand requests do not revive it. */
   gaveUp = false
   /** Set once the instance is being deleted: it never starts again. */
   disposed = false
+  /** How many requests the running backend decodes at once, as it said (null: it has not). */
+  slots: number | null = null
   /** Unix ms it last became ready. */
   readyAt = 0
   proc: BackendProcess | null = null
@@ -87,7 +91,7 @@ export class Instance {
       inflight: this.inflight,
       waiting: this.waiting,
       queued: this.queued,
-      maxConcurrent: concurrencyOf(this.options),
+      maxConcurrent: concurrencyOf(this.options, this.slots),
       maxQueued: this.options.max_queued_requests ?? QUEUE_DEFAULTS.max_queued_requests,
       lastUsed: this.lastUsed,
       onDemand: this.options.on_demand_start,

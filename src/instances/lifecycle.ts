@@ -9,7 +9,7 @@ import { StartFailed } from '../errors'
 import { afterExit } from '../scheduler/decide'
 import type { BackendProcess } from '../supervisor/backend-process'
 import type { Instance } from './instance'
-import { spawnBackend } from './spawn'
+import { learnSlots, spawnBackend } from './spawn'
 
 export class Lifecycle {
   private queue: Promise<unknown> = Promise.resolve()
@@ -85,6 +85,7 @@ export class Lifecycle {
       throw new StartFailed(`instance ${inst.name} failed to start: ${detail}${inst.lastLines()}`)
     }
     inst.readyAt = inst.lastUsed = Date.now()
+    void learnSlots(inst, proc)
     inst.log.note(`ready on port ${inst.port}`)
     inst.host.event(inst, 'start')
     inst.setStatus('running')
@@ -146,6 +147,7 @@ export class Lifecycle {
     inst.host.forgetProcess(inst, proc)
     if (inst.proc !== proc) return
     inst.proc = null
+    inst.slots = null
     inst.releasePort()
     const signalled = signal ? `signal ${signal}` : `exit code ${code}`
     inst.log.note(`exited (${signalled})`)

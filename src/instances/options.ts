@@ -30,9 +30,13 @@ const BackendOptions = (description: string) => T.Optional(T.Record(T.String(), 
 /** The queue's bounds where an instance names none (they matter only with max_concurrent_requests). */
 export const QUEUE_DEFAULTS = { max_queued_requests: 100, queue_timeout: 60 }
 
-/** How many requests an instance serves at once: its own setting, else the backend's parallel slots where known; 0: no limit. */
-export function concurrencyOf(o: InstanceOptions): number {
+/**
+ * How many requests an instance serves at once: its own setting, else the slots the running
+ * backend says it has (llama-server's /props), else its `parallel` option; 0: no limit.
+ */
+export function concurrencyOf(o: InstanceOptions, slots: number | null = null): number {
   if (o.max_concurrent_requests !== undefined) return o.max_concurrent_requests
+  if (slots !== null) return slots
   const parallel = o.backend_options.parallel
   return typeof parallel === 'number' && parallel > 0 ? parallel : 0
 }
@@ -57,7 +61,7 @@ export const InstanceOptionsSchema = T.Object(
     restart_delay: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: 'seconds between an exit and the restart' })),
     on_demand_start: T.Optional(T.Boolean({ description: 'start when a request names this instance' })),
     idle_timeout: T.Optional(T.Number({ minimum: 0, description: 'minutes without requests before stopping (0: never); fractions allowed' })),
-    max_concurrent_requests: T.Optional(T.Integer({ minimum: 0, maximum: 100000, description: `requests forwarded at once; more wait in a queue (0: no limit; default: backend_options.parallel where set, else no limit)` })),
+    max_concurrent_requests: T.Optional(T.Integer({ minimum: 0, maximum: 100000, description: `requests forwarded at once; more wait in a queue (0: no limit; default: the slots the running backend reports (llama-server\'s /props total_slots), else backend_options.parallel, else no limit)` })),
     max_queued_requests: T.Optional(T.Integer({ minimum: 0, maximum: 100000, description: `requests waiting past max_concurrent_requests; more are answered 429 (default ${QUEUE_DEFAULTS.max_queued_requests})` })),
     queue_timeout: T.Optional(T.Number({ minimum: 0, maximum: 86400, description: `seconds a request may wait in the queue before it is answered 429 (default ${QUEUE_DEFAULTS.queue_timeout})` })),
     environment: T.Optional(

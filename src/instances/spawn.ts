@@ -4,6 +4,7 @@
  */
 import { backendFor } from '../backends'
 import { shownArgv } from '../backends/mask'
+import { backendKey } from '../http/upstream'
 import { BackendProcess } from '../supervisor/backend-process'
 import { removeStaleContainer, stopContainer } from '../supervisor/container'
 import type { Instance } from './instance'
@@ -50,4 +51,25 @@ export function connectHost(o: InstanceOptions): string {
   const h = bindHost(o)
   if (h === '0.0.0.0' || h === '' || h === '::') return '127.0.0.1'
   return h.includes(':') ? `[${h}]` : h
+}
+
+/**
+ * Asks the ready backend how many requests it decodes at once (llama-server's /props), for
+ * max_concurrent_requests' default. Off the start's path: until it answers, or if it cannot,
+ * the instance has no limit of its own. Answers for this process only (a later start asks again).
+ */
+export async function learnSlots(inst: Instance, proc: BackendProcess): Promise<void> {
+  const slots = backendFor(inst.options.backend_type).slots
+  if (!slots || inst.port === null) return
+  const key = backendKey(inst)
+  try {
+    const res = await fetch(`http://${connectHost(inst.options)}:${inst.port}${slots.path}`, {
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(5000),
+    })
+    const n = res.ok ? slots.read(await res.json()) : null
+    if (n !== null && inst.proc === proc) inst.slots = n
+  } catch {
+    // It cannot say: no limit of its own.
+  }
 }

@@ -182,6 +182,21 @@ describe('instances', () => {
     expect(chart).toContain('1 request · 0 errors')
   })
 
+  test('the list shows how many requests wait in an instance\'s queue and how long the first has waited', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '50' }, max_concurrent_requests: 1 })
+    const auth = { authorization: `Bearer ${KEY}` }
+    const holding = await h.request('POST', '/v1/chat/completions', { model: 'one', stream: true, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }, auth)
+    const waiting = h.request('POST', '/v1/chat/completions', { model: 'one', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }, auth)
+    await waitFor(() => h.manager.get('one').queued === 1)
+    await Bun.sleep(150)
+    expect(await (await get(s, '/ui', true)).text()).toMatch(/1 queued, longest (0\.[1-9]|[1-9]\d*\.\d) s/)
+    await holding.text()
+    expect((await waiting).status).toBe(200)
+    expect(await (await get(s, '/ui', true)).text()).not.toContain('queued')
+  })
+
   test('create from the form: typed values, environment rows, advanced rows (a repeat is a list, empty is a bare flag), supervision', async () => {
     h = await harness(on)
     const s = await signIn()

@@ -56,6 +56,29 @@ describe('request queue', () => {
     await stream.body?.cancel()
   })
 
+  test('with no max_concurrent_requests, the limit is the slots the backend reports (/props total_slots); 0 turns it off', async () => {
+    const base = await slowInstance({})
+    const inst = h.manager.get('q')
+    // The fake answers /props as llama-server does: total_slots is its --parallel, 4 by default.
+    await waitFor(() => inst.slots === 4)
+    const streams = await Promise.all([1, 2, 3, 4].map(() => chat(base, { stream: true, max_tokens: 10 })))
+    const third = chat(base, { max_tokens: 2 })
+    await waitFor(() => inst.queued === 1)
+    for (const s of streams) expect(await s.text()).toContain('[DONE]')
+    expect((await third).status).toBe(200)
+    // Learned per process: a stopped instance has no slots until its backend says again.
+    await h.manager.stop('q')
+    expect(inst.slots).toBeNull()
+    // An explicit 0 is no limit, whatever the backend says.
+    await h.json('PUT', '/api/v1/instances/q?wait=ready', { backend_options: { model: 'x', parallel: 1 }, environment: { FAKE_TOKEN_DELAY_MS: '50' }, max_concurrent_requests: 0 })
+    await h.manager.start('q', 'ready')
+    await waitFor(() => inst.slots === 1)
+    const both = [chat(base, { stream: true, max_tokens: 5 }), chat(base, { stream: true, max_tokens: 5 })]
+    await waitFor(() => inst.inflight === 2)
+    expect(inst.queued).toBe(0)
+    for (const s of await Promise.all(both)) expect(await s.text()).toContain('[DONE]')
+  })
+
   test('a queue setting out of range is a 400 naming it, and nothing is made', async () => {
     h = await harness()
     for (const [key, value] of [['max_concurrent_requests', -1], ['max_queued_requests', 1.5], ['queue_timeout', -3]] as const) {
