@@ -426,7 +426,8 @@ const footprintSection: Section = {
     const peaks: number[] = []
     for (let i = 0; i < 2; i++) {
       const st = await startLlamactl(mkdtempSync(join(tmpdir(), 'llamactl-bench-streams-')), env)
-      await api('footprint: 256 streams', st.base, 'POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: '20' } }, 201)
+      // 256 slots, so all 256 streams are in flight at once (not queued at the fake's default 4).
+      await api('footprint: 256 streams', st.base, 'POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x', parallel: 256 }, environment: { FAKE_TOKEN_DELAY_MS: '20' } }, 201)
       let peak = rss(st.child.proc.pid)
       const sampler = setInterval(() => (peak = Math.max(peak, rss(st.child.proc.pid))), 50)
       try {
@@ -617,7 +618,9 @@ async function startShared(): Promise<Shared> {
   // The fast fake backend runs as an instance too, through a one-line wrapper script.
   const wrapper = join(dataDir, 'fake-llama-server.sh')
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${fake} "$@"\n`, { mode: 0o755 })
-  const fakeInst = await api('setup', ll.base, 'POST', '/api/v1/instances/fake?wait=ready', { backend_options: { model: 'x' }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } }, 201)
+  // It answers as fast as it can; it says so with 64 slots (/props), so at 64 clients llamactl's
+  // queue (max_concurrent_requests defaults to the backend's slots) never binds: this measures forwarding.
+  const fakeInst = await api('setup', ll.base, 'POST', '/api/v1/instances/fake?wait=ready', { backend_options: { model: 'x', parallel: 64 }, command_override: wrapper, environment: { FAKE_TOKEN_DELAY_MS: '0' } }, 201)
   const backend = async (port: unknown) => {
     const direct = `http://127.0.0.1:${port}`
     return { direct, floorA: await passthrough(direct), floorB: await passthrough(direct) }

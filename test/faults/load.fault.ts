@@ -37,7 +37,9 @@ const MiB = (b: number) => (b / 1024 / 1024).toFixed(1)
 test(`${CLIENTS} concurrent streaming clients for ${SECONDS} s: no error, no leaked descriptor or socket, memory back near its baseline`, async () => {
   r = await startLlamactl(tempDir(), { env: { LLAMACTL_LOG_REQUESTS: 'false' } })
   const pid = r.proc.pid
-  const made = await r.api('POST', '/api/v1/instances/load?wait=ready', { backend_options: { model: 'x' }, environment: { FAKE_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) } })
+  // A backend with a slot per client (the fake's --parallel), so llamactl's queue, whose limit
+  // defaults to the backend's slots, never binds: this is about forwarding under load.
+  const made = await r.api('POST', '/api/v1/instances/load?wait=ready', { backend_options: { model: 'x', parallel: CLIENTS }, environment: { FAKE_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) } })
   expect(made.status).toBe(201)
 
   // A short warm-up first, so the baseline includes what any first use allocates for good.
