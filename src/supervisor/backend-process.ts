@@ -38,7 +38,12 @@ export interface ExitInfo {
 
 const GATE = ['/bin/sh', '-c', 'read -r _ || exit 125; exec "$@" </dev/null', 'llamactl-gate']
 
-/** How often readiness is polled: fast at first, then capped, so a ready backend is seen within ~25 ms. */
+/**
+ * How often readiness is polled: 1 ms after the spawn, doubling up to 25 ms; and at once
+ * whenever the backend prints something (llama-server says when it has loaded and listens),
+ * so a backend that says it is ready is seen without waiting for a tick.
+ */
+const FIRST_POLL_MS = 1
 const POLL_MS = 25
 const POLL_REQUEST_TIMEOUT_MS = 1000
 
@@ -49,6 +54,9 @@ export class BackendProcess {
   private proc: Subprocess<'pipe', 'pipe', 'pipe'>
   private stopRequested = false
   private done = false
+  /** Chunks of output so far, and who wants to hear of the next (waitReady). */
+  private printed = 0
+  private onPrinted: (() => void) | null = null
 
   private constructor(
     proc: Subprocess<'pipe', 'pipe', 'pipe'>,
@@ -67,6 +75,7 @@ export class BackendProcess {
       log.flush()
       log.release()
       this.done = true
+      this.onPrinted?.() // a start waiting for it to be ready hears at once
       const signal = proc.signalCode === null ? null : String(proc.signalCode)
       return { code: signal ? null : code, signal, requested: this.stopRequested }
     })
@@ -110,7 +119,11 @@ export class BackendProcess {
   }
 
   private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err') {
-    for await (const chunk of stream) this.log.write(which, chunk)
+    for await (const chunk of stream) {
+      this.log.write(which, chunk)
+      this.printed++
+      this.onPrinted?.()
+    }
   }
 
   /**
@@ -123,10 +136,12 @@ export class BackendProcess {
     this.exited.then(() => {
       exited = true
     })
+    let delay = FIRST_POLL_MS
     while (true) {
       if (exited) throw new Error('exited while loading')
       if (signal?.aborted) throw new Error('start cancelled')
       if (Date.now() > deadline) throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s`)
+      const printed = this.printed
       try {
         const res = await fetch(healthUrl, { signal: AbortSignal.timeout(POLL_REQUEST_TIMEOUT_MS) })
         await res.arrayBuffer()
@@ -134,8 +149,25 @@ export class BackendProcess {
       } catch {
         // not listening yet
       }
-      await Promise.race([Bun.sleep(POLL_MS), this.exited])
+      // It printed while that poll was out: look again at once (after a breath, so a chatty load is not a busy loop).
+      if (this.printed !== printed) await Bun.sleep(1)
+      else await this.nextPollOrOutput(delay)
+      delay = Math.min(delay * 2, POLL_MS)
     }
+  }
+
+  /** Resolves after `ms`, or sooner when the backend prints or exits. */
+  private nextPollOrOutput(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        if (this.onPrinted === done) this.onPrinted = null
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.onPrinted = done
+      if (this.done) done()
+    })
   }
 
   /**
