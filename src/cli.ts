@@ -25,7 +25,21 @@ function usage(): string {
   ]
   const width = Math.max(...lines.map(([l]) => l.length)) + 2
   const head = `usage: llamactl ${lines.map(([l]) => `[${l}]`).join(' ')}`
-  return [head, '', ...lines.map(([l, d]) => `  ${l.padEnd(width)}${d}`), '', 'Every setting also has a LLAMACTL_* variable and a YAML key: see docs/configuration.md.'].join('\n')
+  const envs = SETTINGS.filter((s) => s.env && !s.flag).map((s) => [s.env!, s.key] as const)
+  const envWidth = Math.max(...envs.map(([e]) => e.length)) + 2
+  return [
+    head,
+    '',
+    ...lines.map(([l, d]) => `  ${l.padEnd(width)}${d}`),
+    '',
+    'Environment variables (each sets the YAML key beside it; a flag wins over both; see docs/configuration.md):',
+    ...envs.map(([e, k]) => `  ${e.padEnd(envWidth)}${k}`),
+    '',
+    '  LLAMACTL_CONFIG_PATH                    the config file, as --config',
+    '',
+    'Also read: HOME and XDG_DATA_HOME (the default data folder), XDG_CACHE_HOME (the llama.cpp model cache),',
+    'and a .env file (beside --config, in the working folder, or in a config folder) for variables the environment lacks.',
+  ].join('\n')
 }
 
 export const USAGE = usage()

@@ -56,16 +56,27 @@ async function main() {
   const keys = new KeyRing(config, store)
   const logger = new Logger({ format: config.log.format, level: config.log.level })
   const app = createApp({ manager, keys, sessions: new Sessions(), logger })
-  const server = Bun.serve({
-    hostname: config.server.host,
-    port: config.server.port,
-    maxRequestBodySize: config.server.max_inference_body_size,
-    idleTimeout: config.server.idle_timeout,
-    // Never Bun's debug page (a stack, the working directory, source lines) to a client.
-    development: false,
-    fetch: (req, srv) => app.handle(req, srv),
-    error: serverError,
-  })
+  let server: ReturnType<typeof Bun.serve>
+  try {
+    server = Bun.serve({
+      hostname: config.server.host,
+      port: config.server.port,
+      maxRequestBodySize: config.server.max_inference_body_size,
+      idleTimeout: config.server.idle_timeout,
+      // Never Bun's debug page (a stack, the working directory, source lines) to a client.
+      development: false,
+      fetch: (req, srv) => app.handle(req, srv),
+      error: serverError,
+    })
+  } catch (e) {
+    // The instances resumed above go again: nothing is left running by a llamactl that could not start.
+    await manager.shutdown()
+    const where = `${config.server.host}:${config.server.port}`
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' || /in use/i.test((e as Error).message)) {
+      throw new ConfigError(`cannot listen on ${where}: the port is in use (another llamactl?). Choose another with --port 8091 (npm start -- --port 8091), server.port in the config or LLAMACTL_PORT; --port 0 picks a free one`)
+    }
+    throw new ConfigError(`cannot listen on ${where}: ${(e as Error).message}`)
+  }
   const stopGuard = guardIdleConnections(server, openFilesBound(config.server.max_open_files), logger)
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [

@@ -144,6 +144,11 @@ describe('llamactl as a process', () => {
     const help = await runLlamactl(dir, ['--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toContain('usage: llamactl')
+    // Every setting's variable is listed with the key it sets; a flag's beside the flag.
+    expect(help.stdout).toMatch(/^  LLAMACTL_MAX_RUNNING_INSTANCES +instances\.max_running_instances$/m)
+    expect(help.stdout).toContain('--port PORT')
+    expect(help.stdout).toContain('LLAMACTL_PORT')
+    expect(help.stdout).toContain('LLAMACTL_CONFIG_PATH')
     const version = await runLlamactl(dir, ['--version'])
     expect(version.code).toBe(0)
     expect(version.stdout).toMatch(/^llamactl \d+\.\d+\.\d+/)
@@ -151,6 +156,27 @@ describe('llamactl as a process', () => {
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('unknown argument "--frobnicate"')
     expect(bad.stderr).toContain('usage: llamactl')
+  })
+
+  test('a port in use: exit 1 with how to choose another, and no instance left running', async () => {
+    const dir = tempDir()
+    // An instance that was running, so the next start resumes it before it binds the port.
+    const model = `/models/port-in-use-${process.pid}-${Date.now()}.gguf`
+    const first = await startLlamactl(dir)
+    expect((await first.api('POST', '/api/v1/instances/resumed?wait=ready', { backend_options: { model } })).status).toBe(201)
+    await first.stop()
+    const running = () => Bun.spawnSync(['pgrep', '-f', model]).stdout.toString().trim()
+    const holder = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+    try {
+      const res = await runLlamactl(dir, ['--port', String(holder.port)])
+      expect(running()).toBe('')
+      expect(res.code).toBe(1)
+      expect(res.stderr).toContain(`cannot listen on 127.0.0.1:${holder.port}: the port is in use`)
+      expect(res.stderr).toContain('--port 8091')
+      expect(res.stderr).not.toContain('    at ')
+    } finally {
+      holder.stop(true)
+    }
   })
 
   test('--data-dir and --host flags are used', async () => {
