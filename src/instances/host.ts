@@ -15,7 +15,7 @@ export function makeHost(config: Config, store: Store, metrics: Metrics, statusC
         ports.claim(wanted, inst.name)
         return wanted
       }
-      return ports.acquire()
+      return ports.acquire(inst.lastPort)
     },
     releasePort: (port) => ports.release(port),
     // The backend runs even when its pid cannot be recorded (a full disk must not stop

@@ -145,8 +145,12 @@ export class Instance {
 
   releasePort() {
     if (this.port !== null) this.host.releasePort(this.port)
+    if (this.port !== null) this.lastPort = this.port
     this.port = null
   }
+
+  /** The port its last backend had: its next start takes it again while it is free. */
+  lastPort: number | null = null
 
   /** The backend stopped answering: killed, and its exit handled as a crash (see Lifecycle.kill). */
   kill(reason: string) {

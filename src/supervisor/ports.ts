@@ -12,9 +12,17 @@ export class PortPool {
     this.next = range[0]
   }
 
-  /** A free port, reserved until release(). Scans round-robin so a just-freed port is not reused at once. */
-  acquire(): number {
+  /**
+   * A free port, reserved until release(): `preferred` (the instance's last port) while it is in
+   * the range and free, so an instance keeps its port across restarts; else the next free one,
+   * scanning round-robin so a port another instance just freed is not reused at once.
+   */
+  acquire(preferred: number | null = null): number {
     const [lo, hi] = this.range
+    if (preferred !== null && preferred >= lo && preferred <= hi && !this.taken.has(preferred) && isFree(preferred)) {
+      this.taken.add(preferred)
+      return preferred
+    }
     const size = hi - lo + 1
     for (let i = 0; i < size; i++) {
       const port = lo + ((this.next - lo + i) % size)

@@ -62,6 +62,27 @@ describe('instance lifecycle', () => {
     expect((await h.json('GET', '/api/v1/instances')).body).toEqual([])
   })
 
+  test('an instance keeps its port across stop, start and restart while the port is free; another instance never takes it meanwhile', async () => {
+    const made = await h.json('POST', '/api/v1/instances/keep?wait=ready', { backend_options: { model: 'x' } })
+    const port = made.body.port as number
+    expect((await h.json('POST', '/api/v1/instances/keep/restart?wait=ready')).body.port).toBe(port)
+    await h.json('POST', '/api/v1/instances/keep/stop')
+    // Started while the first is stopped, the second gets another port (the scan goes round, it does not reuse a freed one).
+    const other = await h.json('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: 'x' } })
+    expect(other.body.port).not.toBe(port)
+    expect((await h.json('POST', '/api/v1/instances/keep/start?wait=ready')).body.port).toBe(port)
+    // Taken by someone else while it was stopped: it starts on another.
+    await h.json('POST', '/api/v1/instances/keep/stop')
+    const squatter = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } })
+    try {
+      const moved = await h.json('POST', '/api/v1/instances/keep/start?wait=ready')
+      expect(moved.body.status).toBe('running')
+      expect(moved.body.port).not.toBe(port)
+    } finally {
+      squatter.stop(true)
+    }
+  })
+
   test('PUT replaces options and restarts a running instance', async () => {
     const c = await h.json('POST', '/api/v1/instances/u?wait=ready', { backend_options: { model: 'x' }, idle_timeout: 5 })
     expect(c.status).toBe(201)
