@@ -158,11 +158,30 @@ export class Instance {
   }
 
   /** The last lines the backend wrote, for a start failure's message. */
+  /**
+   * The line of this start's output that says why it failed (llama-server's "failed to open
+   * GGUF file …"): the first that reads as an error, which the last lines often leave out.
+   */
+  causeLine(): string | null {
+    const lines = this.log.tail(400)
+    let from = 0
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (/^\[llamactl\] \S+ starting: /.test(lines[i]!)) {
+        from = i + 1
+        break
+      }
+    }
+    return lines.slice(from).find((l) => !l.startsWith('[llamactl]') && CAUSE.test(l))?.trim() ?? null
+  }
+
   lastLines(): string {
     const lines = this.log.tail(8).filter((l) => !l.startsWith('[llamactl]'))
     return lines.length ? `; last log lines:\n${lines.join('\n')}` : ''
   }
 }
+
+/** A backend's line that reports an error (llama-server's, vLLM's, mlx_lm's). */
+const CAUSE = /\b(error|failed|failure|cannot|can't|unable to|no such file|not found|invalid|exception|fatal|abort(ed)?|out of memory)\b/i
 
 /** What the scheduler knows of an instance about to be made (a create asks before it stores). */
 export function newSlot(name: string, options: InstanceOptions): Slot {

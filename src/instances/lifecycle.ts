@@ -79,7 +79,8 @@ export class Lifecycle {
       if (signal.aborted) throw new StartFailed(`start of ${inst.name} was cancelled`)
       const exit = await proc.exited
       const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`
-      const detail = reason === 'exited while loading' ? `exited while loading (${how})` : reason
+      const cause = inst.causeLine()
+      const detail = (reason === 'exited while loading' ? `exited while loading (${how})` : reason) + (cause ? `: ${cause}` : '')
       inst.log.note(`start failed: ${detail}`)
       this.failed(detail, automatic)
       throw new StartFailed(`instance ${inst.name} failed to start: ${detail}${inst.lastLines()}`)

@@ -108,7 +108,7 @@ export class InstanceManager {
     return this.get(name).view()
   }
 
-  /** Replaces the options; a running instance restarts with them. */
+  /** Replaces the options; a running instance restarts with them, a failed one starts with them. */
   async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
     const inst = this.get(checkName(name))
     const { input, options } = await prepareOptions(body, this.config)
@@ -119,7 +119,7 @@ export class InstanceManager {
     // The new aliases are taken now, not after the stop below, so no create can claim one meanwhile.
     inst.options = { ...inst.options, aliases: options.aliases }
     this.names.take(name, options.aliases)
-    if (inst.active) await this.relaunch(inst, wait, () => (inst.options = options))
+    if (inst.active || inst.status === 'failed') await this.relaunch(inst, wait, () => (inst.options = options))
     else inst.options = options
     return inst.view()
   }

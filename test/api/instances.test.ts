@@ -100,6 +100,16 @@ describe('instance lifecycle', () => {
     expect(logs).toContain('fake-llama-server: model y')
   })
 
+  test('PUT on a failed instance clears the failure and starts it with the new options', async () => {
+    expect((await h.json('POST', '/api/v1/instances/fix?wait=ready', { backend_options: { model: 'crash-on-load' } })).status).toBe(500)
+    expect((await h.json('GET', '/api/v1/instances/fix')).body.status).toBe('failed')
+    const fixed = await h.json('PUT', '/api/v1/instances/fix?wait=ready', { backend_options: { model: 'x' } })
+    expect(fixed.status).toBe(200)
+    expect(fixed.body.status).toBe('running')
+    expect(fixed.body.error).toBeNull()
+    expect(fixed.body.options.backend_options.model).toBe('x')
+  })
+
   test('PUT on a stopped instance keeps it stopped', async () => {
     await h.json('POST', '/api/v1/instances/s?wait=ready', { backend_options: { model: 'x' } })
     await h.json('POST', '/api/v1/instances/s/stop')
@@ -304,6 +314,18 @@ describe('errors', () => {
     const got = await h.json('GET', '/api/v1/instances/broken')
     expect(got.body.status).toBe('failed')
     expect(got.body.error).toContain('exited while loading')
+  })
+
+  test('a failed start\'s error names the line that says why, even when many lines came after it', async () => {
+    const res = await h.json('POST', '/api/v1/instances/nomodel?wait=ready', { backend_options: { model: 'missing-model' } })
+    expect(res.status).toBe(500)
+    expect(res.body.error).toContain("exited while loading (exit code 1): gguf_init_from_file: failed to open GGUF file '/models/missing.gguf' (No such file or directory)")
+    const got = await h.json('GET', '/api/v1/instances/nomodel')
+    expect(got.body.error).toContain('failed to open GGUF file')
+    // A second start (the update of a failed instance starts it) finds its own cause, not the first start's.
+    const again = await h.json('PUT', '/api/v1/instances/nomodel?wait=ready', { backend_options: { model: 'crash-on-load' } })
+    expect(again.status).toBe(500)
+    expect(again.body.error).toContain('exited while loading (exit code 1): error: failed to load model: fake corruption in tensor 7')
   })
 
   test('a missing executable is 500 naming it', async () => {
