@@ -113,6 +113,10 @@ export class Instance {
       port: this.port,
       restarts: this.restarts,
       error: this.error,
+      pid: this.proc?.running ? this.proc.pid : null,
+      uptime: this.status === 'running' ? Math.round((Date.now() - this.readyAt) / 100) / 10 : null,
+      last_request: this.lastRequest ? Math.floor(this.lastRequest / 1000) : null,
+      requests: { in_flight: this.inflight, queued: this.queued, max_concurrent: concurrencyOf(this.options, this.slots) },
     }
   }
 

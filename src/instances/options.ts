@@ -143,6 +143,17 @@ export const InstanceViewSchema = T.Object({
   port: T.Union([T.Integer(), T.Null()], { description: "the backend's port while it runs" }),
   restarts: T.Integer({ description: 'automatic restarts since the last start' }),
   error: T.Union([T.String(), T.Null()], { description: 'why it failed' }),
+  pid: T.Union([T.Integer(), T.Null()], { description: "the backend's process id while it runs" }),
+  uptime: T.Union([T.Number(), T.Null()], { description: 'seconds since it became ready, while it is running' }),
+  last_request: T.Union([T.Integer(), T.Null()], { description: 'unix seconds of the last /v1 or proxy request (its start or end); null: none since llamactl started' }),
+  requests: T.Object(
+    {
+      in_flight: T.Integer({ description: 'being forwarded to the backend now' }),
+      queued: T.Integer({ description: 'waiting in its queue for a free slot' }),
+      max_concurrent: T.Integer({ description: 'its limit now: max_concurrent_requests, else the slots the backend reports, else backend_options.parallel; 0: none' }),
+    },
+    { description: 'its requests at this moment' },
+  ),
 })
 export type InstanceView = Static<typeof InstanceViewSchema>
 

@@ -25,6 +25,19 @@ describe('instance lifecycle', () => {
     expect(res.body.port).toBeGreaterThan(0)
     const health = await fetch(`http://127.0.0.1:${res.body.port}/health`)
     expect(health.status).toBe(200)
+    // What the page shows of it is in the JSON too: its process, uptime, last request and requests now.
+    expect(res.body.pid).toBe(backendPid('m1'))
+    expect(res.body.uptime).toBeGreaterThanOrEqual(0)
+    expect(res.body.last_request).toBeNull()
+    expect(res.body.requests).toEqual({ in_flight: 0, queued: 0, max_concurrent: expect.any(Number) })
+    const chat = await h.request('POST', '/v1/chat/completions', { model: 'm1', messages: [{ role: 'user', content: 'hi' }] })
+    await chat.text()
+    const after = await h.json('GET', '/api/v1/instances/m1')
+    expect(after.body.last_request).toBeGreaterThanOrEqual(res.body.created)
+    expect(after.body.requests.max_concurrent).toBe(4) // the fake's slots, as llama-server reports them
+    await h.json('POST', '/api/v1/instances/m1/stop')
+    const stopped = await h.json('GET', '/api/v1/instances/m1')
+    expect([stopped.body.pid, stopped.body.uptime]).toEqual([null, null])
   })
 
   test('list, get, stop, start, restart, delete', async () => {
