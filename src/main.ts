@@ -1,4 +1,5 @@
 /** Command line → config → app. Nothing else. */
+import { backendPresence, backendVersion, presenceLines } from './backends/presence'
 import { existsSync } from 'node:fs'
 import { loadConfig } from './config/load'
 import { printConfig } from './config/view'
@@ -78,6 +79,7 @@ async function main() {
     throw new ConfigError(`cannot listen on ${where}: ${(e as Error).message}`)
   }
   const stopGuard = guardIdleConnections(server, openFilesBound(config.server.max_open_files), logger)
+  const backends = backendPresence(config)
   // One write, "listening" last: whoever waits for that line has the whole banner.
   const banner = [
     `llamactl ${BUILD.version}`,
@@ -85,10 +87,15 @@ async function main() {
     `  config: ${file ?? 'none (built-in defaults)'}`,
     ...(dotenv ? [`  .env: ${dotenv.file}`] : []),
     ...(orphansEnded ? [`  ended ${orphansEnded} backend(s) left by an earlier run`] : []),
+    ...presenceLines(backends),
     `  management key: ${keys.generatedKeyFile ? `in ${keys.generatedKeyFile}` : config.auth.require_management_auth ? 'from the config' : 'not required (auth.require_management_auth is off)'}`,
     `  listening on http://${config.server.host}:${server.port}`,
   ]
   console.log(banner.join('\n'))
+  // The versions after it, so a slow --version (vLLM imports for seconds) never delays listening.
+  void Promise.all(backends.filter((b) => b.path).map(async (b) => `  ${b.label} version: ${await backendVersion(b, config)}`)).then((lines) => {
+    if (lines.length && !stopping) console.log(lines.join('\n'))
+  })
   let stopping = false
   const shutdown = async (signal: string) => {
     if (stopping) return

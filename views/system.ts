@@ -19,11 +19,30 @@ export function llamaServerInfo(version: Answer, devices: Answer): Html {
 </section>`
 }
 
-export function systemPage(ctx: PageContext, v: { version: string }): Html {
+export interface BackendFound {
+  label: string
+  command: string
+  path: string | null
+  docker: string | null
+  hint: string
+}
+
+export function systemPage(ctx: PageContext, v: { version: string; backends: BackendFound[] }): Html {
   const body = html`<div class="page-head"><h1>System</h1></div>
 <section class="card" aria-labelledby="lc-title">
   <h2 id="lc-title">llamactl</h2>
   <pre class="out">${v.version}</pre>
+</section>
+<section class="card" aria-labelledby="be-title">
+  <h2 id="be-title">Backends</h2>
+  <table class="list">
+    <thead><tr><th scope="col">Backend</th><th scope="col">Command</th><th scope="col">Found</th></tr></thead>
+    <tbody>${v.backends.map(
+      (b) => html`<tr><td>${b.label}</td><td><code>${b.command}</code></td><td>${
+        b.docker ? html`in Docker, image <code>${b.docker}</code>` : b.path ? html`<code>${b.path}</code>` : html`<strong>not found</strong> on the PATH: ${b.hint}`
+      }</td></tr>`,
+    )}</tbody>
+  </table>
 </section>
 <section id="llama-server" class="card" aria-labelledby="ls-title" aria-busy="true"
   hx-get="/ui/system/llama-server" hx-trigger="load" hx-swap="outerHTML">

@@ -26,6 +26,7 @@ import { errorPage, loginPage, type PageContext } from '../../views/layout'
 import { activityChart, activitySummary } from '../../views/activity'
 import { logsPage, logStatus } from '../../views/logs'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
+import { backendPresence } from '../backends/presence'
 import { readBody } from './body'
 import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
@@ -399,7 +400,7 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
       // system
       .get(
         '/ui/system',
-        guard((c) => page(systemPage(c.page, { version: versionText() }))),
+        guard((c) => page(systemPage(c.page, { version: versionText(), backends: backendPresence(config) }))),
       )
       .get(
         '/ui/system/llama-server',

@@ -507,6 +507,9 @@ describe('system', () => {
     const page = await (await get(s, '/ui/system')).text()
     expect(page).toMatch(/Version: \d+\.\d+\.\d+\nCommit: /)
     expect(page).toContain('hx-get="/ui/system/llama-server" hx-trigger="load"')
+    // each backend's command, found or not (with how to set it)
+    expect(page).toMatch(/<td>llama-server<\/td><td><code>[^<]*bun[^<]*<\/code><\/td><td><code>\/[^<]+<\/code><\/td>/)
+    expect(page).toContain('<td>vllm serve</td><td><code>vllm</code></td><td><strong>not found</strong> on the PATH: set backends.vllm.command in the config or LLAMACTL_VLLM_COMMAND to its path</td>')
     const frag = await (await get(s, '/ui/system/llama-server', true)).text()
     // what the fake llama-server printed for --version and --list-devices
     expect(frag).toContain('<h3>Version</h3>\n  <pre class="out">version: 0.0.0-fake (build 1, commit fake)\nbuilt with bun for the fast suite\n</pre>')

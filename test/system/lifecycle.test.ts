@@ -158,6 +158,19 @@ describe('llamactl as a process', () => {
     expect(bad.stderr).toContain('usage: llamactl')
   })
 
+  test('the banner says which backends were found and their versions, and how to set one that was not', async () => {
+    const found = await startLlamactl(tempDir(), { env: { LLAMACTL_VLLM_COMMAND: '/nonexistent/vllm' } })
+    try {
+      // The fake llama-server runs as `bun fake-llama-server.ts`: bun is the command found, the fake answers --version.
+      expect(found.output()).toContain(`  llama-server: ${BUN}`)
+      expect(found.output()).toMatch(/not found: mlx_lm\.server, \/nonexistent\/vllm, so their instances cannot start; set backends\.mlx\.command in the config or LLAMACTL_MLX_COMMAND to its path; backends\.vllm\.command in the config or LLAMACTL_VLLM_COMMAND to its path/)
+      await waitFor(() => found.output().includes('llama-server version: '), 10000)
+      expect(found.output()).toContain("llama-server version: 0.0.0-fake (build 1, commit fake), built with bun for the fast suite")
+    } finally {
+      await found.stop()
+    }
+  })
+
   test('a port in use: exit 1 with how to choose another, and no instance left running', async () => {
     const dir = tempDir()
     // An instance that was running, so the next start resumes it before it binds the port.
