@@ -1,6 +1,7 @@
 /**
- * llamactl's own log: levels, and text or JSON lines (for log collectors). Writes are buffered
- * and flushed every 100 ms and at exit, so the request log costs the hot path almost nothing.
+ * llamactl's own log: levels, and text or JSON lines (for log collectors). Lines are kept as
+ * they came and formatted and written every 100 ms and at exit, so the request log costs the
+ * hot path one small object.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -12,8 +13,16 @@ export interface LogOptions {
 
 type Fields = Record<string, string | number | boolean | null | undefined>
 
+interface Entry {
+  time: number
+  level: Level
+  msg: string
+  fields: Fields
+}
+
 export class Logger {
-  private buffer: string[] = []
+  /** Lines not yet written, as they came: formatting waits for the flush, off the request's path. */
+  private buffer: Entry[] = []
   private timer: ReturnType<typeof setInterval> | null = null
 
   constructor(
@@ -27,20 +36,19 @@ export class Logger {
 
   log(level: Level, msg: string, fields: Fields = {}) {
     if (!this.enabled(level)) return
-    const time = new Date().toISOString()
-    let line: string
-    if (this.opts.format === 'json') {
-      line = JSON.stringify({ time, level, msg, ...fields })
-    } else {
-      let rest = ''
-      for (const [k, v] of Object.entries(fields)) if (v !== undefined) rest += ` ${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : v}`
-      line = `${time} ${level} ${msg}${rest}`
-    }
-    this.buffer.push(`${line}\n`)
+    this.buffer.push({ time: Date.now(), level, msg, fields })
     if (!this.timer) {
       this.timer = setInterval(() => this.flush(), 100)
       this.timer.unref?.()
     }
+  }
+
+  private format({ time, level, msg, fields }: Entry): string {
+    const iso = new Date(time).toISOString()
+    if (this.opts.format === 'json') return JSON.stringify({ time: iso, level, msg, ...fields })
+    let rest = ''
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) rest += ` ${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : v}`
+    return `${iso} ${level} ${msg}${rest}`
   }
 
   debug(msg: string, f?: Fields) {
@@ -56,10 +64,13 @@ export class Logger {
     this.log('error', msg, f)
   }
 
+  /** Writes what is buffered (every 100 ms, and at a clean stop: nothing is lost). */
   flush() {
     if (this.buffer.length === 0) return
-    const text = this.buffer.join('')
+    const entries = this.buffer
     this.buffer = []
+    let text = ''
+    for (const e of entries) text += `${this.format(e)}\n`
     this.sink(text)
   }
 }

@@ -39,6 +39,8 @@ export type FailureVerdict = { limited: false } | { limited: true; holdMs: numbe
 
 export class FailureLimit {
   private table = new Map<string, Entry>()
+  /** Failure answers held now, across all addresses. */
+  private heldTotal = 0
 
   constructor(
     private settings: FailureSettings,
@@ -48,6 +50,14 @@ export class FailureLimit {
 
   get enabled(): boolean {
     return this.settings.max_failures > 0
+  }
+
+  /**
+   * Whether any address can be refused now: only one with MAX_HELD answers held is, so while
+   * fewer are held in all, a request need not even look up its address (the hot path's case).
+   */
+  get mayRefuse(): boolean {
+    return this.heldTotal >= MAX_HELD
   }
 
   /**
@@ -76,11 +86,13 @@ export class FailureLimit {
     const windowEnd = e.start + this.settings.failure_window * 1000
     const entry = e
     entry.held++
+    this.heldTotal++
     let released = false
     const done = () => {
       if (released) return
       released = true
       entry.held--
+      this.heldTotal--
     }
     return { limited: true, holdMs: this.settings.failure_delay * 1000, retryAfter: Math.max(1, Math.ceil((windowEnd - this.now()) / 1000)), done }
   }

@@ -17,7 +17,7 @@ function tooMany(retryAfter: number): Response {
 
 /** A 429 when attempts from this address are refused without being checked; else null. */
 export function refuseUnchecked(request: Request, limit: FailureLimit): Response | null {
-  if (!limit.enabled) return null
+  if (!limit.enabled || !limit.mayRefuse) return null
   const address = clientAddress(request)
   const wait = address ? limit.refusing(address) : 0
   return wait ? tooMany(wait) : null

@@ -171,6 +171,17 @@ describe('llamactl as a process', () => {
     }
   })
 
+  test('the request log loses nothing on a clean stop: every request answered before SIGTERM has its line', async () => {
+    const r = await startLlamactl(tempDir(), { env: { LLAMACTL_LOG_REQUESTS: 'true' } })
+    const n = 50
+    for (let i = 0; i < n; i++) expect((await fetch(`${r.url}/api/v1/version?i=${i}`, { headers: AUTH })).status).toBe(200)
+    // At once: the lines are still in the buffer (it is written every 100 ms).
+    expect(await r.stop('SIGTERM')).toBe(0)
+    const count = () => r.output().split('\n').filter((l) => / info request method=GET path=\/api\/v1\/version /.test(l)).length
+    for (const until = Date.now() + 3000; count() < n && Date.now() < until; ) await Bun.sleep(20) // the pipe read to its end
+    expect(count()).toBe(n)
+  })
+
   test('a port in use: exit 1 with how to choose another, and no instance left running', async () => {
     const dir = tempDir()
     // An instance that was running, so the next start resumes it before it binds the port.
