@@ -4,7 +4,7 @@
  * the CPU time the llamactl process spends on it), and the nearest to counting instructions
  * this machine allows (callgrind cannot run Bun, perf has no counters here).
  *
- *   node_modules/.bin/bun bench/cpu-cost.ts /path/to/other/checkout [requests] [rounds]
+ *   [ROUTE=proxy] [LOG_REQUESTS=true] node_modules/.bin/bun bench/cpu-cost.ts /path/to/other/checkout [requests] [rounds]
  *
  * Two llamactl processes per checkout, each with one instance on the fake llama-server, and
  * the pass-through floor (bench/passthrough.ts) in front of a fake llama-server of its own.
@@ -63,8 +63,13 @@ try {
   }
   const body = JSON.stringify({ model: 'chat', max_tokens: 8, messages: [{ role: 'user', content: 'hello there' }] })
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]))
+  // ROUTE=proxy: GET /api/v1/instances/chat/proxy/health (the floor: GET /health); else a plain chat completion.
+  const proxy = process.env.ROUTE === 'proxy'
   const send = async (url: string) => {
-    const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...KEY }, body })
+    const floor = url === targets.floor!.url
+    const res = proxy
+      ? await fetch(`${url}${floor ? '/health' : '/api/v1/instances/chat/proxy/health'}`, { headers: KEY })
+      : await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...KEY }, body })
     const text = await res.text()
     if (res.status !== 200) throw new Error(`${url}: ${res.status} ${text.slice(0, 200)}`)
   }
@@ -76,7 +81,7 @@ try {
       samples[k]!.push((cpuUs(t.pid) - before) / requests)
     }
   }
-  console.log(`CPU µs per plain chat completion in the front process (${rounds} rounds of ${requests}; request log ${log ? 'on' : 'off'}):`)
+  console.log(`CPU µs per ${proxy ? 'proxied /health' : 'plain chat completion'} in the front process (${rounds} rounds of ${requests}; request log ${log ? 'on' : 'off'}):`)
   for (const [k, v] of Object.entries(samples)) {
     const s = [...v].sort((a, b) => a - b)
     console.log(`  ${k.padEnd(13)} median ${s[s.length >> 1]!.toFixed(1)}  min ${s[0]!.toFixed(1)}  max ${s[s.length - 1]!.toFixed(1)}`)
