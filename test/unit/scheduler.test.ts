@@ -31,9 +31,47 @@ interface Row {
   then: string[]
 }
 
-function table(rows: Row[]) {
-  for (const r of rows) test(r.says, () => expect(shape(decide(r.world, r.event))).toEqual(r.then))
+/**
+ * The same world as the executor gives it: `find` answers one slot, and the list of all is
+ * built only if read. A decision must not depend on which way it is asked.
+ */
+function lazily(w: World): { world: World; listRead: () => boolean } {
+  let read = false
+  const world: World = {
+    now: w.now,
+    limits: w.limits,
+    get instances() {
+      read = true
+      return w.instances
+    },
+    find: (name) => w.instances.find((i) => i.name === name),
+  }
+  return { world, listRead: () => read }
 }
+
+function table(rows: Row[]) {
+  for (const r of rows) {
+    test(r.says, () => {
+      expect(shape(decide(r.world, r.event))).toEqual(r.then)
+      expect(shape(decide(lazily(r.world).world, r.event))).toEqual(r.then)
+    })
+  }
+}
+
+describe('scheduler: what a decision reads', () => {
+  test('a request for a running instance, and a request ending, read only that instance (not the list of all)', () => {
+    const w = world([running('a'), running('b'), slot('c')], { maxRunning: 2 })
+    for (const event of [req('a'), { type: 'request-ended', name: 'a' } as Event]) {
+      const l = lazily(w)
+      decide(l.world, event)
+      expect(l.listRead()).toBe(false)
+    }
+    // A start must see them all (the limits count every running instance).
+    const l = lazily(w)
+    expect(shape(decide(l.world, start('c')))).toEqual(shape(decide(w, start('c'))))
+    expect(l.listRead()).toBe(true)
+  })
+})
 
 describe('scheduler: a request', () => {
   table([
