@@ -19,6 +19,7 @@ import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
 import { nodeRoutes } from './nodes'
+import { activityRoutes } from './activity'
 import { openaiRoutes } from './openai'
 import { pageRouteDoc, pageRoutes } from './page'
 import { proxyRoutes } from './proxy'
@@ -53,6 +54,7 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(systemRoutes(manager.config, serverInfoTimeoutMs))
     .use(configRoutes(manager.config))
     .use(nodeRoutes(manager.config))
+    .use(activityRoutes(manager))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))

@@ -26,6 +26,6 @@ export function forwardLeased(
     extraResponseHeaders: lease.headers,
     observe: watch,
     rewrite,
-    onDone: () => lease.release(watch.status || (request.signal.aborted ? 499 : 502), watch.headersAt, watch.usage()),
+    onDone: () => lease.release(watch.status || (request.signal.aborted ? 499 : 502), watch.headersAt, watch.usage(), watch.firstTokenAt),
   })
 }

@@ -27,6 +27,8 @@ import { activityChart, activitySummary } from '../../views/activity'
 import { logsPage, logStatus } from '../../views/logs'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { backendPresence } from '../backends/presence'
+import { activityPage, requestsTable } from '../../views/requests'
+import { activityFilter } from './activity'
 import { readBody } from './body'
 import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
@@ -410,6 +412,22 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         }),
       )
 
+      // activity: the last requests
+      .get(
+        '/ui/activity',
+        guard((c) => {
+          const filter = activityFilter(Object.fromEntries(new URL(c.request.url).searchParams))
+          return page(activityPage(c.page, { rows: manager.metrics.requestLog.list({ ...filter, limit: filter.limit ?? 200 }), filter, instances: manager.list().map((i) => i.name).sort() }))
+        }),
+      )
+      .get(
+        '/ui/activity/requests',
+        guard((c) => {
+          const filter = activityFilter(Object.fromEntries(new URL(c.request.url).searchParams))
+          return page(requestsTable(manager.metrics.requestLog.list({ ...filter, limit: filter.limit ?? 200 }), filter))
+        }),
+      )
+
       // inference keys
       .get(
         '/ui/keys',
@@ -577,6 +595,8 @@ const PAGE_ROUTES: Record<string, string> = {
   'GET /ui/instances/:name/activity': 'An instance\'s last ten minutes: requests, errors and tokens/s as a chart',
   'GET /ui/system': 'Versions',
   'GET /ui/system/llama-server': 'llama-server\'s version and devices',
+  'GET /ui/activity': 'The last requests forwarded to backends, filterable',
+  'GET /ui/activity/requests': 'The table of the last requests alone (it polls itself)',
   'GET /ui/keys': 'Inference keys',
   'POST /ui/keys': 'Create an inference key (the answer shows the secret once)',
   'POST /ui/keys/:id/revoke': 'Revoke an inference key',

@@ -112,7 +112,7 @@ export class Executor implements ForAcquire {
     inst.inflight++
     if (use.activity) inst.lastUsed = inst.lastRequest = Date.now()
     let done = false
-    const release: Lease['release'] = (status, headersAt, usage) => {
+    const release: Lease['release'] = (status, headersAt, usage, firstTokenAt = 0) => {
       if (done) return
       done = true
       inst.inflight--
@@ -121,7 +121,7 @@ export class Executor implements ForAcquire {
       this.decide({ type: 'request-ended', name: inst.name })
       this.wakeAny()
       // A request that outlived its instance's deletion leaves no series behind.
-      if (this.find(inst.name) === inst) setImmediate(() => this.metrics.request(inst.name, use.route, status, use.startedAt, headersAt, usage))
+      if (this.find(inst.name) === inst) setImmediate(() => this.metrics.request(inst.name, use.route, status, use.startedAt, headersAt, usage, firstTokenAt))
     }
     return { instance: inst, upstream: inst.upstream!, backendKey: backendKey(inst), headers: backendResponseHeaders(this.config, inst), release }
   }

@@ -16,8 +16,11 @@ export interface Lease {
   backendKey: string | null
   /** Headers the backend's config adds to every answer. */
   headers: Record<string, string>
-  /** The request has ended (completed, failed or abandoned): exactly once. */
-  release(status: number, headersAt: number, usage: Usage | null): void
+  /**
+   * The request has ended (completed, failed or abandoned): exactly once. Times are
+   * performance.now() of the answer's headers and of a stream's first token (0: none).
+   */
+  release(status: number, headersAt: number, usage: Usage | null, firstTokenAt?: number): void
 }
 
 /** How a request uses the instance: its metrics route, and whether it counts as use (health polls do not). */

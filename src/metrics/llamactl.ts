@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs'
 import type { Instance } from '../instances/instance'
 import { STATUSES } from '../instances/options'
 import { BUILD } from '../version'
+import { RecentRequests } from './requests'
 import { RecentActivity } from './recent'
 import { Registry } from './registry'
 import type { Usage } from './usage'
@@ -40,6 +41,8 @@ export class Metrics {
   readonly registry = new Registry()
   /** The last ten minutes per instance, for the page. */
   readonly recent = new RecentActivity()
+  /** The last requests, one by one (the Activity view, GET /api/v1/activity). */
+  readonly requestLog = new RecentRequests()
   private started = Date.now()
   readonly requests = this.registry.counter('llamactl_requests_total', 'Requests forwarded to an instance, by route and status', ['instance', 'route', 'status'])
   readonly duration = this.registry.histogram('llamactl_request_duration_seconds', 'Time from the request to the end of the response', ['instance', 'route'], LATENCY_BUCKETS)
@@ -73,8 +76,9 @@ export class Metrics {
   }
 
   /** One forwarded request has ended. */
-  request(instance: string, route: string, status: number, startedAt: number, headersAt: number, usage: Usage | null) {
+  request(instance: string, route: string, status: number, startedAt: number, headersAt: number, usage: Usage | null, firstTokenAt = 0) {
     const now = performance.now()
+    this.requestLog.record(instance, route, status, startedAt, headersAt, firstTokenAt, usage, now)
     this.requests.inc([instance, route, String(status)])
     this.duration.observe([instance, route], (now - startedAt) / 1000)
     if (headersAt) this.ttfb.observe([instance, route], (headersAt - startedAt) / 1000)
@@ -92,6 +96,7 @@ export class Metrics {
   forgetInstance(name: string) {
     this.registry.forget('instance', name)
     this.recent.forget(name)
+    this.requestLog.forget(name)
   }
 
   render(): string {

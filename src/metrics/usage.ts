@@ -25,12 +25,15 @@
 export interface Usage {
   prompt: number
   completion: number
+  /** Generation speed in tokens per second, as the backend measured it (llama.cpp's timings). */
+  perSecond?: number
 }
 
 /** What one object says; a field it does not mention is undefined. */
 interface Seen {
   prompt?: number
   completion?: number
+  perSecond?: number
 }
 
 function count(v: unknown): number | undefined {
@@ -53,12 +56,15 @@ function fromUsage(u: Record<string, unknown>): Seen {
 
 function fromTimings(t: Record<string, unknown>): Seen {
   const processed = count(t.prompt_n)
-  return { prompt: processed === undefined ? undefined : processed + (count(t.cache_n) ?? 0), completion: count(t.predicted_n) }
+  const n = count(t.predicted_n)
+  const ms = count(t.predicted_ms)
+  const perSecond = count(t.predicted_per_second) ?? (n !== undefined && ms ? (n * 1000) / ms : undefined)
+  return { prompt: processed === undefined ? undefined : processed + (count(t.cache_n) ?? 0), completion: n, perSecond }
 }
 
 /** Fields of `next` that are known replace those of `into`. */
 function merge(into: Seen, next: Seen): Seen {
-  return { prompt: next.prompt ?? into.prompt, completion: next.completion ?? into.completion }
+  return { prompt: next.prompt ?? into.prompt, completion: next.completion ?? into.completion, perSecond: next.perSecond ?? into.perSecond }
 }
 
 function fromObject(o: unknown): Seen | null {
@@ -75,7 +81,10 @@ function fromObject(o: unknown): Seen | null {
 }
 
 function done(seen: Seen | null): Usage | null {
-  return seen ? { prompt: seen.prompt ?? 0, completion: seen.completion ?? 0 } : null
+  if (!seen) return null
+  const u: Usage = { prompt: seen.prompt ?? 0, completion: seen.completion ?? 0 }
+  if (seen.perSecond !== undefined) u.perSecond = seen.perSecond
+  return u
 }
 
 /** Usage in a whole JSON response body. */

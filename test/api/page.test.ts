@@ -500,6 +500,28 @@ describe('inference keys', () => {
   })
 })
 
+describe('activity', () => {
+  test('lists the last requests with their figures, says when there are none, and filters; the table polls itself with its filter', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' } })
+    const empty = await (await get(s, '/ui/activity')).text()
+    expect(empty).toContain('No requests yet.')
+    expect(empty).toContain('aria-current="page">Activity</a>')
+    const chat = await h.request('POST', '/v1/chat/completions', { model: 'one', max_tokens: 3, messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` })
+    await chat.text()
+    await waitFor(async () => !(await (await get(s, '/ui/activity/requests', true)).text()).includes('No requests yet'), 2000)
+    const frag = await (await get(s, '/ui/activity/requests', true)).text()
+    expect(frag.startsWith('<section id="requests"')).toBe(true)
+    expect(frag).toContain('hx-trigger="every 2s"')
+    expect(frag).toMatch(/<td>one<\/td><td>chat_completions<\/td><td>200<\/td><td class="num">3<\/td><td class="num">3<\/td><td class="num">6000\.0<\/td>/)
+    const errorsOnly = await (await get(s, '/ui/activity/requests?outcome=error', true)).text()
+    expect(errorsOnly).toContain('No requests yet that match.')
+    expect(errorsOnly).toContain('hx-get="/ui/activity/requests?outcome=error"')
+    expect((await get(s, '/ui/activity?outcome=sometimes')).status).toBe(400)
+  })
+})
+
 describe('system', () => {
   test("shows llamactl's version; llama-server's version and devices come from /api/v1/server/* or the server's message", async () => {
     h = await harness(on)

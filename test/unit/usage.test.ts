@@ -21,23 +21,24 @@ function streamed(text: string, pieces = 1): StreamUsage {
 describe('token usage as llama-server reports it', () => {
   test('a plain response: usage, even with a cached prefix', () => {
     const body = `{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":"28192928"}}],"created":1,${MODEL},"object":"chat.completion",${USAGE},"id":"c",${TIMINGS}}`
-    expect(usageOfBody(new TextEncoder().encode(body))).toEqual({ prompt: 15, completion: 4 })
+    expect(usageOfBody(new TextEncoder().encode(body))).toEqual({ prompt: 15, completion: 4, perSecond: 3285.8 })
   })
 
   test('a stream without include_usage: timings only; prompt = prompt_n (processed) + cache_n (from the cache)', () => {
     const text = delta('17') + delta('5d') + delta('3') + delta('35') + finish(`,${TIMINGS}`) + 'data: [DONE]\n\n'
-    for (const pieces of [1, 3, 17, text.length]) expect(streamed(text, pieces).usage).toEqual({ prompt: 15, completion: 4 })
+    for (const pieces of [1, 3, 17, text.length]) expect(streamed(text, pieces).usage).toEqual({ prompt: 15, completion: 4, perSecond: 3285.8 })
   })
 
   test('a stream with include_usage: the usage chunk (empty choices) wins', () => {
     const last = `data: {"choices":[],"created":1,"id":"c",${MODEL},"object":"chat.completion.chunk",${USAGE},${TIMINGS}}\n\n`
-    expect(streamed(delta('3a') + finish('') + last + 'data: [DONE]\n\n', 5).usage).toEqual({ prompt: 15, completion: 4 })
+    expect(streamed(delta('3a') + finish('') + last + 'data: [DONE]\n\n', 5).usage).toEqual({ prompt: 15, completion: 4, perSecond: 3285.8 })
   })
 
   test('timings_per_token: every chunk carries timings, the last one counts', () => {
     const t = (n: number) => `,"timings":{"cache_n":3,"prompt_n":8,"prompt_ms":1,"predicted_n":${n},"predicted_ms":1}`
     const text = finish(t(1)) + finish(t(2)) + finish(t(3)) + finish(t(3)) + 'data: [DONE]\n\n'
-    expect(streamed(text, 4).usage).toEqual({ prompt: 11, completion: 3 })
+    // No predicted_per_second: the speed from predicted_n over predicted_ms.
+    expect(streamed(text, 4).usage).toEqual({ prompt: 11, completion: 3, perSecond: 3000 })
   })
 
   test('an older llama-server with no cache_n: prompt_n alone', () => {
