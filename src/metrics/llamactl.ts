@@ -86,7 +86,7 @@ export class Metrics {
       this.promptTokens.inc([instance], usage.prompt)
       this.completionTokens.inc([instance], usage.completion)
     }
-    this.recent.record(instance, status, usage?.completion ?? 0)
+    this.recent.record(instance, status, usage?.completion ?? 0, usage?.perSecond)
   }
 
   event(instance: string, event: InstanceEvent) {

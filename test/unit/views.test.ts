@@ -1,4 +1,4 @@
-import { activityChart, activitySummary } from '../../views/activity'
+import { activityChart, activitySummary, niceMax } from '../../views/activity'
 import { RecentActivity } from '../../src/metrics/recent'
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
@@ -91,30 +91,49 @@ describe('the html template', () => {
 })
 
 describe('activity', () => {
-  test('ten minutes in 10-second buckets: requests, errors (5xx and lost), tokens per second', () => {
+  test('ten minutes in 10-second buckets: requests, errors (5xx and lost), tokens, and the generation speed the backend measured', () => {
     const r = new RecentActivity()
     const t = 1_000_000_000
-    r.record('m', 200, 50, t)
-    r.record('m', 200, 30, t + 1000)
-    r.record('m', 502, 0, t + 2000)
-    r.record('m', 200, 100, t - 30_000)
-    r.record('m', 200, 999, t - 700_000) // older than ten minutes: gone
+    r.record('m', 200, 50, 800, t)
+    r.record('m', 200, 30, 1000, t + 1000)
+    r.record('m', 502, 0, undefined, t + 2000)
+    r.record('m', 200, 100, undefined, t - 30_000) // a backend that gave no speed
+    r.record('m', 200, 999, 5, t - 700_000) // older than ten minutes: gone
     const s = r.series('m', t + 5000)
     expect(s.requests).toHaveLength(60)
     expect(s.requests.at(-1)).toBe(3)
     expect(s.errors.at(-1)).toBe(1)
-    expect(s.tokensPerSecond.at(-1)).toBe(8)
+    expect(s.tokens.at(-1)).toBe(80)
+    // The speed is the backend's tokens/s, averaged over the requests that said it: not tokens over the bucket's 10 s.
+    expect(s.speed.at(-1)).toBe(900)
+    expect(s.speed.at(-4)).toBeNull()
     expect(s.requests.reduce((a, b) => a + b, 0)).toBe(4)
     expect(activitySummary(s)).toBe('4 requests · 1 error · 180 tokens')
+    const chart = activityChart('m', s).value
+    expect(chart).toContain('generation 900–900 tokens/s as the backend measured it')
+    // axes: requests (0 to a round maximum) on the left, tokens/s on the right, time below
+    expect(chart).toContain('text-anchor="end">5</text>')
+    expect(chart).toContain('text-anchor="start">1000</text>')
+    expect(chart).toContain('>tok/s</text>')
+    expect(chart).toContain('>−10 min</text>')
+    expect(chart).toContain('>now</text>')
   })
 
-  test('the chart holds only numbers and polls itself', () => {
+  test('the chart holds only numbers and polls itself; with no requests it says so', () => {
     const r = new RecentActivity()
     r.record('<img src=x>', 200, 10)
     const out = activityChart('<img src=x>', r.series('<img src=x>')).value
     expect(out).toContain('<svg class="chart"')
     expect(out).not.toContain('<img')
     expect(out).toContain('hx-get="/ui/instances/%3Cimg%20src%3Dx%3E/activity"')
+    const empty = activityChart('quiet', r.series('quiet')).value
+    expect(empty).toContain('No requests yet in the last 10 minutes.')
+    expect(empty).not.toContain('<svg')
+    expect(empty).toContain('hx-trigger="every 10s"')
+  })
+
+  test('axis maxima are round', () => {
+    expect([0, 1, 3, 7, 12, 99, 101, 850, 1234].map(niceMax)).toEqual([1, 1, 5, 10, 20, 100, 200, 1000, 2000])
   })
 })
 
