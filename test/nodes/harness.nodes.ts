@@ -144,7 +144,7 @@ describe('two hosts on this machine', () => {
 describe('faults on the link', () => {
   test('the link cut mid-stream: the client\'s stall limit ends the stream unfinished; restored, the host answers again', async () => {
     // llama-server writes this tiny model's 200 tokens in a few ms, faster than a link can be cut:
-    // a relay on host A itself trickles the answer (64-byte pieces, 20 ms each) so that it is
+    // a relay on host A itself trickles the answer (64-byte pieces, one every 20 ms) so that it is
     // still crossing the link when the link goes down.
     const slow = await net.relay({ on: a, target: new URL(base).host, delayMs: 20, maxChunk: 64 })
     started.push(slow.proc.proc.pid)

@@ -1,9 +1,11 @@
 /**
  * A delaying TCP relay for the multi-host suite (`tc netem` is not in this kernel): listens on
  * LISTEN_HOST (port 0: a free one), and for each connection opens one to TARGET_HOST:TARGET_PORT
- * and copies bytes both ways, holding every chunk DELAY_MS before passing it on. Chunks larger
- * than MAX_CHUNK bytes (0: no limit) are cut into pieces of at most that many, each held on its
- * own, so a fast answer becomes a slow trickle. Order is kept in each direction.
+ * and copies bytes both ways, one chunk at a time in each direction: a chunk is passed on
+ * DELAY_MS after it arrived and the chunk before it was passed on (a slow link, not a parallel
+ * delay line). Chunks larger than MAX_CHUNK bytes (0: no limit) are cut into pieces of at most
+ * that many, each held on its own, so a fast answer becomes a slow trickle. Order is kept in
+ * each direction.
  *
  *   bun test/nodes/relay.ts LISTEN_HOST TARGET_HOST TARGET_PORT DELAY_MS [MAX_CHUNK]
  *
@@ -35,9 +37,9 @@ function pipe(conn: number, dir: 'up' | 'down', from: Socket, to: Socket): () =>
     const n = seq++
     const at = performance.now()
     say(`held ${conn} ${dir} ${n} ${piece.length} ${at.toFixed(3)}`)
-    const due = new Promise<void>((r) => setTimeout(r, delay))
+    // held `delay` after the piece before it went: a slow link, one piece at a time
     last = last.then(async () => {
-      await due
+      await Bun.sleep(delay)
       if (to.destroyed) return
       to.write(piece)
       say(`released ${conn} ${dir} ${n} ${piece.length} ${(performance.now() - at).toFixed(3)}`)
