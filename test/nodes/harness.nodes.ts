@@ -5,7 +5,7 @@
  * nothing. Then the loopback fallback and the stale sweep on their own.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import OpenAI from 'openai'
@@ -142,7 +142,7 @@ describe('two hosts on this machine', () => {
 })
 
 describe('faults on the link', () => {
-  test('the link cut mid-stream: the client\'s stall limit ends the stream unfinished; restored, the host answers again', async () => {
+  test('the link cut mid-stream: at the clients\' stall limits a plain fetch\'s read fails and the openai stream ends unfinished; restored, the host answers again', async () => {
     // llama-server writes this tiny model's 200 tokens in a few ms, faster than a link can be cut:
     // a relay on host A itself trickles the answer (64-byte pieces, one every 20 ms) so that it is
     // still crossing the link when the link goes down.
@@ -158,6 +158,17 @@ describe('faults on the link', () => {
     let finish: string | null = null
     let error: unknown = null
     let waited = 0
+    // and a plain fetch reading a stream of its own across the same link, with its own stall limit
+    const rawStall = new AbortController()
+    const raw = await fetch(`${slow.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${INFER}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'Count' }], max_tokens: 200, stream: true, ignore_eos: true }),
+      signal: rawStall.signal,
+    })
+    expect(raw.status).toBe(200)
+    const rawReader = raw.body!.getReader()
+    expect((await rawReader.read()).done).toBe(false)
     try {
       const stream = await client(slow.url).chat.completions.create(
         { model: 'chat', messages: [{ role: 'user', content: 'Count' }], max_tokens: 200, stream: true, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsStreaming,
@@ -185,6 +196,28 @@ describe('faults on the link', () => {
       expect(finish).toBeNull()
       // bounded by the stall limit, not by TCP's minutes of retransmissions (a bound, not a speed)
       expect(waited).toBeLessThan(60000)
+      // the plain fetch's read fails once its stall limit fires: an error, not a hang
+      let rawWatch: Timer | undefined
+      const rawArm = () => {
+        clearTimeout(rawWatch)
+        rawWatch = setTimeout(() => rawStall.abort(), 3000)
+      }
+      let rawError: unknown = null
+      let rawDone = false
+      rawArm()
+      try {
+        for (let i = 0; i < 10000 && !rawDone; i++) {
+          rawDone = (await rawReader.read()).done
+          rawArm()
+        }
+      } catch (e) {
+        rawError = e
+      } finally {
+        clearTimeout(rawWatch)
+      }
+      expect(rawDone).toBe(false)
+      expect((rawError as Error | null)?.name).toBe('AbortError')
+
       // the trickle was cut: the relay had pieces it could not get across
       const down = slow.events().filter((e) => e.dir === 'down' && e.kind === 'held')
       expect(down.length).toBeGreaterThan(chunks)
@@ -272,6 +305,8 @@ describe('the loopback fallback', () => {
     try {
       expect(lo.mode).toBe('loopback')
       expect(lo.why).toContain('loopback')
+      // and what it says when the namespaces cannot be made
+      expect(netnsUnavailable('/nonexistent/ip')).toContain('install iproute2')
       expect(lo.hosts.map((h) => h.address)).toEqual(['127.0.0.2', '127.0.0.3'])
       const [x] = lo.hosts as [Host]
       const echo = lo.spawn(x, [BUN, '-e', `const s = Bun.serve({ hostname: '${x.address}', port: 0, fetch: () => new Response('up') }); console.log('port ' + s.port)`])
@@ -318,4 +353,38 @@ describe('the stale sweep', () => {
       run(['ip', 'link', 'del', deadLink])
     }
   })
+})
+
+describe('without root', () => {
+  test('makeNet says why and falls back to loopback addresses; a server there is reached and ended', async () => {
+    const runuser = Bun.which('runuser')
+    if (!runuser) throw new Error('runuser (util-linux) is missing: it runs this check as the user nobody')
+    if (netnsUnavailable() !== null) throw new Error(`this check starts as root, to drop it: ${netnsUnavailable()}`)
+    const dir = mkdtempSync(join(tmpdir(), 'llamactl-nodes-nonroot-'))
+    chmodSync(dir, 0o755)
+    const script = join(dir, 'fallback.ts')
+    writeFileSync(
+      script,
+      `import { makeNet } from ${JSON.stringify(resolve(import.meta.dir, 'netns.ts'))}
+const net = await makeNet(2, { log: (l) => console.log('log ' + l) })
+const [x] = net.hosts
+const srv = net.spawn(x, [process.execPath, '-e', "const s = Bun.serve({ hostname: '" + x.address + "', port: 0, fetch: () => new Response('up') }); console.log('port ' + s.port)"])
+const port = (await srv.waitFor(/^port (\\d+)$/m))[1]
+console.log('mode ' + net.mode + ' ' + net.hosts.map((h) => h.address).join(','))
+console.log('got ' + (await (await fetch('http://' + x.address + ':' + port + '/')).text()))
+await net.teardown()
+console.log('alive ' + net.alive().length)
+`,
+      { mode: 0o644 },
+    )
+    const p = Bun.spawn([runuser, '-u', 'nobody', '--', BUN, script], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, stdout: 'pipe', stderr: 'pipe' })
+    const killer = setTimeout(() => p.kill('SIGKILL'), 30000)
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    clearTimeout(killer)
+    expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' })
+    expect(out).toMatch(/^log network namespaces unavailable \(not running as root.*\); falling back to loopback addresses 127\.0\.0\.2, 127\.0\.0\.3/m)
+    expect(out).toContain('mode loopback 127.0.0.2,127.0.0.3')
+    expect(out).toContain('got up')
+    expect(out).toContain('alive 0')
+  }, 60000)
 })
