@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import OpenAI from 'openai'
 import { realLlama } from '../e2e/real'
-import { BUN, makeNet, netnsUnavailable, ourNamespaces, processRunning, run, sweepStale, type Host, type Net, type Spawned } from './netns'
+import { BUN, makeNet, netnsUnavailable, ourNamespaces, overlaps, processRunning, run, sweepStale, type Host, type Net, type Spawned } from './netns'
 
 const MAIN = resolve(import.meta.dir, '../../src/main.ts')
 const MGMT = 'nodes-management-key-0123456789'
@@ -325,6 +325,18 @@ describe('the loopback fallback', () => {
       await lo.teardown()
     }
   }, 30000)
+})
+
+describe('the subnet it picks', () => {
+  test('overlaps nothing of this machine: a covering route, an address inside, the same /24 are overlaps; neighbours are not', () => {
+    expect(overlaps('10.0.0.0/8', '10.213.5.0/24')).toBe(true)
+    expect(overlaps('10.192.0.0/10', '10.213.5.0/24')).toBe(true)
+    expect(overlaps('10.213.5.7/32', '10.213.5.0/24')).toBe(true)
+    expect(overlaps('10.213.5.0/24', '10.213.5.0/24')).toBe(true)
+    expect(overlaps('10.213.6.0/24', '10.213.5.0/24')).toBe(false)
+    expect(overlaps('10.212.0.0/16', '10.213.5.0/24')).toBe(false)
+    expect(overlaps('192.0.2.2/24', '10.213.5.0/24')).toBe(false)
+  })
 })
 
 describe('the stale sweep', () => {

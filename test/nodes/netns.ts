@@ -180,13 +180,22 @@ function killInside(ns: string): number[] {
   return pids
 }
 
-/** A /24 of 10.213.0.0/16 that no address or route here is in. */
+const ip4 = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0)
+
+/** Whether two IPv4 prefixes share an address. */
+export function overlaps(a: string, b: string): boolean {
+  const [aa, al] = a.split('/') as [string, string | undefined]
+  const [ba, bl] = b.split('/') as [string, string | undefined]
+  const block = 2 ** (32 - Math.min(Number(al ?? 32), Number(bl ?? 32)))
+  return Math.floor(ip4(aa) / block) === Math.floor(ip4(ba) / block)
+}
+
+/** A /24 of 10.213.0.0/16 that no address or route of this machine overlaps (the default route aside). */
 function freeSubnet(): number {
   const used = run(['ip', '-o', '-4', 'addr', 'show']).out + run(['ip', '-4', 'route', 'show', 'table', 'all']).out
-  const taken = new Set([...used.matchAll(/\b10\.213\.(\d+)\./g)].map((m) => Number(m[1])))
-  if (/\b10\.213\.0\.0\/16\b|\b10\.0\.0\.0\/8\b/.test(used)) throw new Error('10.213.0.0/16 is routed on this machine already; the harness will not overlap it')
-  const free = Array.from({ length: 254 }, (_, i) => i + 1).filter((s) => !taken.has(s))
-  if (!free.length) throw new Error('no free /24 left in 10.213.0.0/16')
+  const prefixes = [...used.matchAll(/\b(\d{1,3}(?:\.\d{1,3}){3})(\/\d{1,2})?\b/g)].map((m) => `${m[1]}${m[2] ?? '/32'}`).filter((p) => !p.startsWith('0.0.0.0/'))
+  const free = Array.from({ length: 254 }, (_, i) => i + 1).filter((s) => !prefixes.some((p) => overlaps(p, `10.213.${s}.0/24`)))
+  if (!free.length) throw new Error('no /24 of 10.213.0.0/16 is free of this machine\'s addresses and routes; the harness will not overlap them')
   return free[Math.floor(Math.random() * free.length)]!
 }
 
