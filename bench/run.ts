@@ -563,6 +563,91 @@ const bodiesSection: Section = {
 }
 
 /**
+ * Remote nodes (issue 17): a tiny chat completion through a main llamactl to a node llamactl to
+ * llama-server, against the node's own /v1 and against llama-server directly, all on loopback,
+ * interleaved with two floors (pass-throughs to llama-server) for the noise band. Each llamactl
+ * on the path is held to issue 8's bound for one. Written against the documented config (the
+ * main's `nodes: {w1: {address, api_key}}`, an instance created on the main with
+ * `"nodes": ["w1"]`); where the main does not know the node (remote nodes not built), the
+ * section says "skipped: remote nodes not built" and records no figure.
+ */
+const nodesSection: Section = {
+  id: 'nodes',
+  title: 'Remote nodes: tiny chat completion through main → node → llama-server',
+  shared: false,
+  async run() {
+    const measure = 'nodes'
+    const { server, model } = realLlama()
+    const node = await startLlamactl(mkdtempSync(join(tmpdir(), 'llamactl-bench-node-')), { LLAMACTL_LOCAL_NODE: 'w1', LLAMACTL_LLAMACPP_COMMAND: server, LLAMACTL_LLAMACPP_ARGS: '' })
+    const mainDir = mkdtempSync(join(tmpdir(), 'llamactl-bench-main-'))
+    const config = join(mainDir, 'main.yaml')
+    writeFileSync(config, `local_node: main\nnodes:\n  w1:\n    address: "${node.base}"\n    api_key: "${KEY}"\n`, { mode: 0o600 })
+    const main = await startLlamactl(mainDir, { LLAMACTL_CONFIG_PATH: config })
+    const skipped = (why: string): Measured => ({ notes: [`skipped: remote nodes not built (${why})`], tables: [], figures: [] })
+    try {
+      // The main lists w1 once remote nodes exist; today it lists itself alone.
+      let listed = await api(measure, main.base, 'GET', '/api/v1/nodes')
+      if (!('w1' in listed)) return skipped(`the main's GET /api/v1/nodes lists ${Object.keys(listed).join(', ') || 'nothing'}, not w1`)
+      for (let i = 0; i < 300 && (listed.w1 as { reachable?: boolean }).reachable === false; i++) {
+        await Bun.sleep(100)
+        listed = await api(measure, main.base, 'GET', '/api/v1/nodes')
+      }
+      const res = await fetch(`${main.base}/api/v1/instances/chat?wait=ready`, {
+        method: 'POST',
+        headers: JSON_AUTH,
+        body: JSON.stringify({ backend_type: 'llama_cpp', backend_options: { model, ctx_size: 256, threads: 1, parallel: 1, n_predict: 8 }, nodes: ['w1'] }),
+      })
+      const made = (await res.json()) as Record<string, unknown>
+      if (res.status === 400 && /node/i.test(String(made.error))) return skipped(`creating an instance on w1 answered 400: ${made.error}`)
+      if (res.status !== 201) throw new WrongResponse(measure, `creating the instance on w1 answered ${res.status}: ${JSON.stringify(made).slice(0, 300)}`)
+      const there = await api(measure, node.base, 'GET', '/api/v1/instances/chat')
+      if (there.status !== 'running') throw new WrongResponse(measure, `the instance on the node is ${there.status}, not running`)
+      const direct = `http://127.0.0.1:${there.port}`
+      const floorA = await passthrough(direct)
+      const floorB = await passthrough(direct)
+      const body = chatBody('chat')
+      const rounds = QUICK ? 100 : 1000
+      const targets = {
+        direct: post(measure, `${direct}/v1/chat/completions`, body),
+        'floor A': post(measure, `${floorA}/v1/chat/completions`, body),
+        'floor B': post(measure, `${floorB}/v1/chat/completions`, body),
+        node: post(measure, `${node.base}/v1/chat/completions`, body),
+        main: post(measure, `${main.base}/v1/chat/completions`, body),
+      }
+      const samples = await interleaved(targets, rounds, QUICK ? 50 : 200)
+      const st = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])) as Record<keyof typeof targets, Summary>
+      const noise = (k: 'p50' | 'p99') => floorBand(samples['floor A']!, samples['floor B']!, k === 'p50' ? 50 : 99)
+      const common = { unit: 'ms' as const, n: rounds, of: 'requests a path', relativeTo: 'direct' as const }
+      const fig = (id: string, label: string, k: 'p50' | 'p99', value: number, limit: number, source: string) =>
+        figure({ ...common, id: `nodes.${id}_${k}`, label: `remote nodes: ${label}, ${k}`, value, noise: noise(k), targets: [le(limit, source)] })
+      return {
+        notes: [
+          `A main llamactl and a node llamactl on loopback, the main configured with the node as w1 and the instance created on the main with \`"nodes": ["w1"]\`. One request at a time on keep-alive connections, ${rounds} a path after a warm-up that is not counted, the order of the five paths rotated every round. Issue 8 bounds one llamactl at p50 0.3 ms, p99 1 ms over direct: the node is held to that, the main's hop over the node to it again, and the main over direct to twice it.`,
+        ],
+        tables: [
+          {
+            caption: `Remote nodes: ${rounds} requests a path`,
+            columns: [{ label: 'path' }, { label: 'p50', unit: 'ms' }, { label: 'p99', unit: 'ms' }, { label: 'mean', unit: 'ms' }, { label: 'samples' }],
+            rows: (['direct', 'floor A', 'floor B', 'node', 'main'] as const).map((p) => [p === 'node' ? 'node (its own /v1)' : p === 'main' ? 'main → node' : p, st[p].p50, st[p].p99, st[p].mean, st[p].n]),
+          },
+        ],
+        figures: [
+          fig('node_added', 'the node over llama-server direct', 'p50', st.node.p50 - st.direct.p50, 0.3, 'issue 8'),
+          fig('node_added', 'the node over llama-server direct', 'p99', st.node.p99 - st.direct.p99, 1, 'issue 8'),
+          fig('hop_added', 'the main\'s hop over the node directly', 'p50', st.main.p50 - st.node.p50, 0.3, 'issue 8, for the second llamactl'),
+          fig('hop_added', 'the main\'s hop over the node directly', 'p99', st.main.p99 - st.node.p99, 1, 'issue 8, for the second llamactl'),
+          fig('main_added', 'main → node over llama-server direct', 'p50', st.main.p50 - st.direct.p50, 0.6, 'issue 8, twice: two llamactls'),
+          fig('main_added', 'main → node over llama-server direct', 'p99', st.main.p99 - st.direct.p99, 2, 'issue 8, twice: two llamactls'),
+        ],
+      }
+    } finally {
+      // the main first, so that it never sees its node go
+      for (const c of [...children].reverse()) await stopChild(c)
+    }
+  },
+}
+
+/**
  * The benchmark: sections in order. A new measurement is one more entry: its processes (shared
  * or its own), its checked requests, its figures with their targets and noise bands. For one
  * that starts its own llamactl:
@@ -603,6 +688,7 @@ const SECTIONS: Section[] = [
   onDemandSection,
   footprintSection,
   bodiesSection,
+  nodesSection,
 ]
 
 // ---------------------------------------------------------------------------------------------
