@@ -6,8 +6,8 @@
 import { type ActivitySeries, BUCKET_MS, BUCKETS } from '../src/metrics/recent'
 import { html, type Html, raw, seg } from './html'
 
-const W = 600
-const H = 150
+const W = 1000
+const H = 170
 const PAD = { left: 34, right: 46, top: 8, bottom: 20 }
 const PW = W - PAD.left - PAD.right
 const PH = H - PAD.top - PAD.bottom

@@ -8,6 +8,7 @@
  */
 import { doc } from './openapi'
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import type { KeyRing } from '../auth/keys'
 import { csrfMatches, readCookie, SESSION_COOKIE, type Session, type Sessions } from '../auth/sessions'
@@ -192,8 +193,14 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
   }
 
   /** An action on the list: the list and a message for htmx, back to the list otherwise. */
-  const listAnswer = (c: Ctx, flash: Flash) => {
-    if (!c.hx) return goTo('/ui', false)
+  const listAnswer = (c: Ctx, flash: Flash, name?: string) => {
+    // From the log page (?view=logs): its status badge and the message, not the list.
+    const fromLogs = name !== undefined && new URL(c.request.url).searchParams.get('view') === 'logs'
+    if (!c.hx) return goTo(fromLogs ? `/ui/instances/${encodeURIComponent(name)}/logs` : '/ui', false)
+    if (fromLogs) {
+      const inst = manager.find(name)
+      return page(html`${logStatus(name, inst?.status ?? 'stopped')}\n${flashBox(flash, true)}`)
+    }
     return page(html`${instanceList(items(), Date.now())}\n${flashBox(flash, true)}`)
   }
 
@@ -335,10 +342,14 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
           { mutates: true },
         ),
       )
-      .post('/ui/instances/:name/start', guard(async (c, p) => listAnswer(c, await act(p.name!, 'start')), { mutates: true }))
-      .post('/ui/instances/:name/stop', guard(async (c, p) => listAnswer(c, await act(p.name!, 'stop')), { mutates: true }))
-      .post('/ui/instances/:name/restart', guard(async (c, p) => listAnswer(c, await act(p.name!, 'restart')), { mutates: true }))
+      .post('/ui/instances/:name/start', guard(async (c, p) => listAnswer(c, await act(p.name!, 'start'), p.name!), { mutates: true }))
+      .post('/ui/instances/:name/stop', guard(async (c, p) => listAnswer(c, await act(p.name!, 'stop'), p.name!), { mutates: true }))
+      .post('/ui/instances/:name/restart', guard(async (c, p) => listAnswer(c, await act(p.name!, 'restart'), p.name!), { mutates: true }))
       .post('/ui/instances/:name/delete', guard(async (c, p) => listAnswer(c, await act(p.name!, 'delete')), { mutates: true }))
+      .get(
+        '/ui/instances/:name/logs/download',
+        guard(({ request }, p) => logDownload(instance(p.name!), request)),
+      )
       .get(
         '/ui/instances/:name/status',
         guard((_c, p) => {
@@ -489,6 +500,24 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
   )
 
   /**
+   * The whole current log file as a download (streamed from the file, never read whole into
+   * memory); the lines kept in memory when there is no file. Rotated files stay in logs_dir.
+   */
+  function logDownload(inst: Instance, request: Request): Response {
+    const file = Bun.file(join(config.instances.logs_dir, `${inst.name}.log`))
+    const headers = {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-disposition': `attachment; filename="${inst.name}.log"`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    }
+    unlimited(request)
+    if (config.instances.logs_dir && file.size > 0) return new Response(file.stream(), { headers })
+    const tail = inst.log.tail()
+    return new Response(tail.length ? `${tail.join('\n')}\n` : '', { headers })
+  }
+
+  /**
    * Server-sent events: the lines after the page's cursor (or the browser's Last-Event-ID on
    * a reconnect), then each new line, in batches. Each event's id is the cursor after it. Ends
    * when the client goes away or its session does.
@@ -591,6 +620,7 @@ const PAGE_ROUTES: Record<string, string> = {
   'POST /ui/form/refresh': 'The form again, after its backend changed',
   'POST /ui/form/import': 'The form filled from a command line (parse-command)',
   'GET /ui/instances/:name/logs': 'An instance\'s log page',
+  'GET /ui/instances/:name/logs/download': 'An instance\'s whole log file (or the lines kept in memory when it has none), as an attachment',
   'GET /ui/instances/:name/logs/stream': 'An instance\'s new log lines, as server-sent events',
   'GET /ui/instances/:name/activity': 'An instance\'s last ten minutes: requests, errors and tokens/s as a chart',
   'GET /ui/system': 'Versions',

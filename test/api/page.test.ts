@@ -373,6 +373,41 @@ describe('logs', () => {
     return text
   }
 
+  test('errors and warnings are marked; start, stop and restart from the log page answer its status; the whole log downloads', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    await api('POST', '/api/v1/instances/lg?wait=ready', { backend_options: { model: 'x' } })
+    const log = h.manager.get('lg').log
+    log.write('err', new TextEncoder().encode('0.00.066.611 W srv    load_model: the slot context exceeds the training context\nerror: failed to open <model>\nplain line\n'))
+    const page = await (await get(s, '/ui/instances/lg/logs')).text()
+    expect(page).toContain('<span class="ln warn">0.00.066.611 W srv    load_model: the slot context exceeds the training context\n</span>')
+    expect(page).toContain('<span class="ln err">error: failed to open &lt;model&gt;\n</span>')
+    expect(page).toContain('<span class="ln">plain line\n</span>')
+    expect(page).toContain('data-log-search')
+    expect(page).toContain('data-log-pause')
+    expect(page).toContain('hx-post="/ui/instances/lg/stop?view=logs" hx-target="#log-status"')
+
+    const stopped = await (await post(s, '/ui/instances/lg/stop?view=logs')).text()
+    expect(stopped).toContain('<span id="log-status"')
+    expect(stopped).toContain('<span class="badge s-stopped">stopped</span>')
+    expect(stopped).toContain('<div id="flash" class="flash ok" role="status" hx-swap-oob="true">Stopped lg.</div>')
+    expect(stopped).not.toContain('id="instances"')
+    // Without htmx, back to the log page.
+    const plain = await post(s, '/ui/instances/lg/start?view=logs', {}, { hx: false, csrf: 'field' })
+    expect(plain.status).toBe(303)
+    expect(plain.headers.get('location')).toBe('/ui/instances/lg/logs')
+
+    const file = await get(s, '/ui/instances/lg/logs/download')
+    expect(file.status).toBe(200)
+    expect(file.headers.get('content-disposition')).toBe('attachment; filename="lg.log"')
+    const text = await file.text()
+    expect(text).toContain('error: failed to open <model>\n')
+    expect(text).toContain('[llamactl]')
+    // the file: the start before the stop is in it as well as what came after
+    expect(text.indexOf('stopping')).toBeGreaterThan(text.indexOf('plain line'))
+    expect((await h.request('GET', '/ui/instances/lg/logs/download')).status).toBe(303) // no session: sign in first
+  })
+
   test('the page shows the last lines as text; the stream continues after them, resumes by Last-Event-ID and ends with the client', async () => {
     h = await harness(on)
     const s = await signIn()

@@ -197,8 +197,33 @@ describe('the page in Chromium', () => {
     // following: scrolled to the end
     expect(await page.locator('#log').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(5)
     await expectText(page.locator('#log-status .badge'), 'running')
+    // the proxy test's request, against its axes
     expect(await page.locator('#activity svg.chart').count()).toBe(1)
+    await expectText(page.locator('#activity svg.chart'), 'now')
     await shot('logs')
+
+    // pause: new lines are held, not shown, until Follow
+    await page.getByRole('button', { name: 'Pause' }).click()
+    h.manager.get('demo').log.note('held while paused')
+    await expectText(page.locator('[data-log-state]'), 'Paused; 1 new line held.')
+    expect(await page.locator('#log').textContent()).not.toContain('held while paused')
+    await page.getByRole('button', { name: 'Follow' }).click()
+    await expectText(page.locator('#log'), 'held while paused')
+    // an error line is marked; search shows only the lines with the words
+    h.manager.get('demo').log.write('err', new TextEncoder().encode('error: something broke\n'))
+    await expectText(page.locator('#log .ln.err').last(), 'error: something broke')
+    await page.locator('[data-log-search]').fill('line 7')
+    const visible = await page.locator('#log .ln:visible').allTextContents()
+    expect(visible.length).toBe(11) // line 7, line 70 … line 79
+    expect(visible.every((t) => t.includes('line 7'))).toBe(true)
+    await shot('logs-search')
+    await page.locator('[data-log-search]').fill('')
+    // stop from the log page: its status changes there
+    await page.getByRole('button', { name: 'Stop', exact: true }).click()
+    await expectText(page.locator('#log-status .badge'), 'stopped')
+    await expectText(page.locator('#flash'), 'Stopped demo.')
+    await page.getByRole('button', { name: 'Start', exact: true }).click()
+    await expectText(page.locator('#log-status .badge'), 'running')
   })
 
   test('a failed instance shows why: its error and last log lines', async () => {

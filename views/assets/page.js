@@ -1,30 +1,77 @@
 // llamactl's page: the few behaviours htmx has no attribute for, each declared on its element
 // with a data- attribute. Everything else is htmx (hx-* attributes) and server-rendered HTML.
 //
-//   data-log-stream="URL"  on a <pre>: append the lines of a server-sent event stream, follow the end
+//   data-log-stream="URL"  on a <pre>: append the lines of a server-sent event stream, follow the end;
+//                          with [data-log-search] (show only matching lines) and [data-log-pause]
 //   data-copy="ID"         on a button: copy the value of the element with that id
 //   data-remove-row        on a button: remove its .kv-row (a form row)
 'use strict'
 
 const MAX_LOG_NODES = 5000
 
+/** As views/logs.ts's lineKind: how a line reads (llama.cpp marks its level with E or W). */
+function lineKind(line) {
+  if (line.startsWith('[llamactl]')) return /\b(failed|crash|exited unexpectedly|killing|gave up)\b/i.test(line) ? 'err' : 'note'
+  if (/^\d+\.\d+\.\d+\.\d+ E /.test(line) || /\b(error|failed|fatal|panic|exception|traceback)\b/i.test(line)) return 'err'
+  if (/^\d+\.\d+\.\d+\.\d+ W /.test(line) || /\bwarn(ing)?\b/i.test(line)) return 'warn'
+  return ''
+}
+
 function followLog(pre) {
   const state = document.querySelector('[data-log-state]')
+  const search = document.querySelector('[data-log-search]')
+  const pause = document.querySelector('[data-log-pause]')
   const say = (text) => {
     if (state) state.textContent = text
+  }
+  let paused = false
+  let held = []
+  const matches = (el) => {
+    const q = search ? search.value.trim().toLowerCase() : ''
+    return !q || el.textContent.toLowerCase().includes(q)
+  }
+  const show = (lines) => {
+    const atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40
+    const frag = document.createDocumentFragment()
+    for (const l of lines) {
+      const el = document.createElement('span')
+      el.className = `ln ${lineKind(l)}`.trim()
+      // Text only: a log line is never markup.
+      el.textContent = `${l}\n`
+      el.hidden = !matches(el)
+      frag.appendChild(el)
+    }
+    pre.appendChild(frag)
+    while (pre.childNodes.length > MAX_LOG_NODES) pre.removeChild(pre.firstChild)
+    if (atEnd) pre.scrollTop = pre.scrollHeight
   }
   // The URL carries the cursor of the lines already shown; on a reconnect the browser sends
   // Last-Event-ID instead, so no line is shown twice or skipped.
   const source = new EventSource(pre.dataset.logStream)
-  source.addEventListener('open', () => say('Following.'))
+  source.addEventListener('open', () => say(paused ? 'Paused.' : 'Following.'))
   source.addEventListener('error', () => say('Reconnecting…'))
   source.addEventListener('lines', (event) => {
-    const atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40
     const lines = JSON.parse(event.data)
-    // Text nodes only: a log line is never markup.
-    pre.appendChild(document.createTextNode(lines.map((l) => `${l}\n`).join('')))
-    while (pre.childNodes.length > MAX_LOG_NODES) pre.removeChild(pre.firstChild)
-    if (atEnd) pre.scrollTop = pre.scrollHeight
+    if (paused) {
+      // Kept, not shown, until Follow; bounded like the view itself.
+      held.push(...lines)
+      if (held.length > MAX_LOG_NODES) held = held.slice(-MAX_LOG_NODES)
+      say(`Paused; ${held.length} new line${held.length === 1 ? '' : 's'} held.`)
+    } else show(lines)
+  })
+  search?.addEventListener('input', () => {
+    for (const el of pre.children) el.hidden = !matches(el)
+  })
+  pause?.addEventListener('click', () => {
+    paused = !paused
+    pause.textContent = paused ? 'Follow' : 'Pause'
+    pause.setAttribute('aria-pressed', String(paused))
+    if (!paused) {
+      show(held)
+      held = []
+      pre.scrollTop = pre.scrollHeight
+    }
+    say(paused ? 'Paused.' : 'Following.')
   })
   addEventListener('pagehide', () => source.close())
   pre.scrollTop = pre.scrollHeight
