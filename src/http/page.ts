@@ -34,6 +34,7 @@ import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
 import { unlimited } from './timeouts'
 import { FOLLOWER_QUEUE_LIMIT } from '../supervisor/log-sink'
+import type { ModelDownloads } from '../models/jobs'
 
 export interface PageDeps {
   manager: InstanceManager
@@ -41,6 +42,8 @@ export interface PageDeps {
   sessions: Sessions
   /** llamactl's own HTTP routes, called in-process (for routes another module owns, like parse-command). */
   api: (request: Request) => Promise<Response>
+  /** Model downloads, for the Models view and its event stream. */
+  downloads: ModelDownloads
 }
 
 // The page loads only its own files: no inline script or style, no other host.
