@@ -51,6 +51,8 @@ interface Job extends JobView {
 const RETAIN_MS = 24 * 3600 * 1000
 const MAX_ENDED = 200
 const SPEED_WINDOW_MS = 5000
+/** Progress events for one job at most this often. */
+const EMIT_EVERY_MS = 200
 
 export interface DownloadsOptions {
   /** Tests: stands in for the file system's writes (a disk that fills). */
@@ -216,16 +218,24 @@ export class ModelDownloads {
   }
 
   private lastEmit = new Map<string, number>()
+  /** A progress event held back by the rate limit, sent when its turn comes (so a stalled transfer still shows where it stands). */
+  private trailing = new Map<string, ReturnType<typeof setTimeout>>()
   private progressed(j: Job, n: number) {
     j.progress.bytes_downloaded += n
     j.samples.push({ t: performance.now(), bytes: n })
     this.bytesTotal?.inc([], n)
-    const now = performance.now()
-    if (now - (this.lastEmit.get(j.id) ?? 0) >= 200) {
-      this.lastEmit.set(j.id, now)
-      this.refreshRates(j)
-      this.emit(j)
-    }
+    const wait = EMIT_EVERY_MS - (performance.now() - (this.lastEmit.get(j.id) ?? 0))
+    if (wait <= 0) this.emitProgress(j)
+    else if (!this.trailing.has(j.id)) this.trailing.set(j.id, setTimeout(() => this.emitProgress(j), wait))
+  }
+
+  private emitProgress(j: Job) {
+    clearTimeout(this.trailing.get(j.id))
+    this.trailing.delete(j.id)
+    if (ended(j.status)) return
+    this.lastEmit.set(j.id, performance.now())
+    this.refreshRates(j)
+    this.emit(j)
   }
 
   private refreshRates(j: Job) {
@@ -242,6 +252,8 @@ export class ModelDownloads {
     j.progress.speed_bytes_per_second = 0
     j.progress.remaining_seconds = status === 'completed' ? 0 : null
     this.lastEmit.delete(j.id)
+    clearTimeout(this.trailing.get(j.id))
+    this.trailing.delete(j.id)
     this.jobsTotal?.inc([status])
     this.emit(j)
   }
