@@ -260,7 +260,10 @@ export class ModelDownloads {
 
   private async run(j: Job, tag: string): Promise<void> {
     const bc = this.config.backends['llama-cpp']
-    const signal = AbortSignal.any([j.abort.signal, AbortSignal.timeout(bc.download_timeout * 1000)])
+    // download_timeout: a timer of our own, cleared when the job ends (AbortSignal.timeout's would outlive it)
+    const late = new AbortController()
+    const timer = setTimeout(() => late.abort(), bc.download_timeout * 1000)
+    const signal = AbortSignal.any([j.abort.signal, late.signal])
     const hub = this.hub(signal)
     try {
       if (hub.token && !hub.token.startsWith('hf_')) throw new DownloadError('the configured Hugging Face token (backends.llama-cpp.hf_token or HF_TOKEN) does not start with hf_')
@@ -298,8 +301,10 @@ export class ModelDownloads {
       this.finish(j, 'completed')
     } catch (e) {
       if (j.abort.signal.aborted) this.finish(j, 'cancelled', 'cancelled')
-      else if ((e as Error)?.name === 'TimeoutError') this.finish(j, 'failed', `the download took longer than backends.llama-cpp.download_timeout (${bc.download_timeout} s)`)
+      else if (late.signal.aborted) this.finish(j, 'failed', `the download took longer than backends.llama-cpp.download_timeout (${bc.download_timeout} s); what it fetched is kept and resumed by the next download`)
       else this.finish(j, 'failed', failureText(e, j.progress.current_file, hub.token))
+    } finally {
+      clearTimeout(timer)
     }
   }
 

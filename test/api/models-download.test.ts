@@ -286,6 +286,21 @@ describe('interrupted, corrupted, cancelled, concurrent', () => {
   })
 })
 
+describe('download_timeout', () => {
+  test('a job that takes longer fails saying so', async () => {
+    const quick = await harness({ LLAMACTL_LLAMACPP_CACHE_DIR: cacheRoot, LLAMACTL_HF_ENDPOINT: hub.url, LLAMACTL_LLAMACPP_DOWNLOAD_TIMEOUT: '1' })
+    try {
+      hub.hold()
+      const slow = await download('acme/huge-GGUF', undefined, quick)
+      expect(slow.status).toBe('failed')
+      expect(slow.error).toContain('took longer than backends.llama-cpp.download_timeout (1 s)')
+    } finally {
+      hub.release()
+      await quick.close()
+    }
+  })
+})
+
 describe('a full disk', () => {
   let mount: string
   let small: Harness
