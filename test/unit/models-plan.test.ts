@@ -60,3 +60,18 @@ describe('checks', () => {
     }
   })
 })
+
+describe('settings', () => {
+  test('HF_ENDPOINT and HF_TOKEN are read (the LLAMACTL_ names win); the token is masked in the config view', async () => {
+    const { loadConfig } = await import('../../src/config/load')
+    const { configView } = await import('../../src/config/view')
+    const token = 'hf_settingsTestToken0123456789abcdefghij'
+    const { config } = loadConfig({ env: { HF_ENDPOINT: 'http://mirror.local', HF_TOKEN: token, LLAMA_CACHE: '/m/cache' }, cwd: '/tmp', home: '/tmp' })
+    expect(config.backends['llama-cpp']).toMatchObject({ hf_endpoint: 'http://mirror.local', hf_token: token, cache_dir: '/m/cache' })
+    expect(JSON.stringify(configView(config))).not.toContain(token)
+    const both = loadConfig({ env: { HF_ENDPOINT: 'http://a', LLAMACTL_HF_ENDPOINT: 'http://b' }, cwd: '/tmp', home: '/tmp' }).config
+    expect(both.backends['llama-cpp'].hf_endpoint).toBe('http://b')
+    const none = loadConfig({ env: {}, cwd: '/tmp', home: '/home/u' }).config
+    expect(none.backends['llama-cpp']).toMatchObject({ hf_endpoint: 'https://huggingface.co', hf_token: '', cache_dir: '/home/u/.cache/llama.cpp' })
+  })
+})
