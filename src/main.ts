@@ -103,6 +103,7 @@ async function main() {
     console.log(`llamactl: ${signal}, stopping instances`)
     stopGuard()
     server.stop(true)
+    await app.downloads.close()
     await manager.shutdown()
     keys.close()
     store.close()

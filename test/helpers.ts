@@ -96,6 +96,7 @@ export async function harness(overrides: Record<string, string> = {}, logger?: L
     },
     async close() {
       for (const s of servers) s.stop(true)
+      await app.downloads.close()
       await manager.shutdown()
       keys.close()
       store.close()

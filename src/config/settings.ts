@@ -103,8 +103,6 @@ function backendSettings<N extends BackendKey>(name: N) {
   ] as const
 }
 
-const LATER_MODELS = 'downloading models is not built yet'
-
 const ROWS = [
   { key: 'server.host', kind: 'string', default: '127.0.0.1', env: 'LLAMACTL_HOST', flag: '--host', doc: 'address to listen on (0.0.0.0 for every interface)' },
   { key: 'server.port', kind: 'int', default: 8080, env: 'LLAMACTL_PORT', flag: '--port', min: 0, max: 65535, doc: 'port to listen on (0 picks a free one)' },
@@ -126,8 +124,10 @@ const ROWS = [
   { key: 'database.connection_max_lifetime', kind: 'duration', default: 300, env: 'LLAMACTL_DATABASE_CONN_MAX_LIFETIME', min: 0, use: 'inert', why: 'llamactl holds one SQLite connection in its own process', doc: 'accepted for the original\'s configs; llamactl holds one SQLite connection' },
 
   ...backendSettings('llama-cpp'),
-  { key: 'backends.llama-cpp.cache_dir', kind: 'path', default: '', env: 'LLAMACTL_LLAMACPP_CACHE_DIR', use: 'later', why: LATER_MODELS, doc: 'where downloaded models are kept (default: llama.cpp\'s own cache folder, ~/.cache/llama.cpp on Linux); also `LLAMA_CACHE`' },
-  { key: 'backends.llama-cpp.download_timeout', kind: 'duration', default: 3600, env: 'LLAMACTL_LLAMACPP_DOWNLOAD_TIMEOUT', min: 1, use: 'later', why: LATER_MODELS, doc: 'longest a model download may take' },
+  { key: 'backends.llama-cpp.cache_dir', kind: 'path', default: '', env: 'LLAMACTL_LLAMACPP_CACHE_DIR', doc: 'where downloaded models are kept, in the Hugging Face hub layout (`models--org--name/blobs|snapshots|refs`) that llama.cpp\'s `-hf` reads; llama.cpp instances get it as `LLAMA_CACHE` (default: ~/.cache/llama.cpp on Linux, or $XDG_CACHE_HOME/llama.cpp); also `LLAMA_CACHE`. See docs/models.md' },
+  { key: 'backends.llama-cpp.download_timeout', kind: 'duration', default: 3600, env: 'LLAMACTL_LLAMACPP_DOWNLOAD_TIMEOUT', min: 1, doc: 'longest a model download job may take, seconds; past it the job fails (what it fetched is kept and resumed by the next download)' },
+  { key: 'backends.llama-cpp.hf_endpoint', kind: 'string', default: 'https://huggingface.co', env: 'LLAMACTL_HF_ENDPOINT', doc: 'the Hugging Face hub (or a mirror) models are downloaded from; also `HF_ENDPOINT`' },
+  { key: 'backends.llama-cpp.hf_token', kind: 'string', default: '', env: 'LLAMACTL_HF_TOKEN', secret: true, doc: 'Hugging Face access token (`hf_…`) for private and gated repos, sent to the hub only (not to the file host it redirects to, not to backends); also `HF_TOKEN`' },
   ...backendSettings('mlx'),
   ...backendSettings('vllm'),
 
@@ -192,6 +192,9 @@ export const ALIASES: readonly Alias[] = [
   { key: 'backends.llama_cpp.cache_dir', for: 'backends.llama-cpp.cache_dir', deprecated: true },
   // llama.cpp's own variable for its cache; the LLAMACTL_ one wins when both are set.
   { env: 'LLAMA_CACHE', for: 'backends.llama-cpp.cache_dir', deprecated: false },
+  // The Hugging Face clients' own variables.
+  { env: 'HF_ENDPOINT', for: 'backends.llama-cpp.hf_endpoint', deprecated: false },
+  { env: 'HF_TOKEN', for: 'backends.llama-cpp.hf_token', deprecated: false },
 ]
 
 /** The table as plain rows; its precise type (ROWS) is what Config is derived from. */

@@ -18,6 +18,8 @@ import { mapError } from './errors'
 import { buildOpenApi, doc, swaggerRoutes } from './openapi'
 import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
+import { modelRoutes } from './models'
+import { ModelDownloads } from '../models/jobs'
 import { nodeRoutes } from './nodes'
 import { activityRoutes } from './activity'
 import { openaiRoutes } from './openai'
@@ -37,9 +39,11 @@ export interface AppDeps {
   logger?: Logger
   /** How long GET /api/v1/server/{help,version,devices} wait for llama-server. */
   serverInfoTimeoutMs?: number
+  /** Model downloads (src/models); made from the config when not given. */
+  downloads?: ModelDownloads
 }
 
-export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: AppDeps) {
+export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs, downloads = new ModelDownloads(manager.config, { registry: manager.metrics.registry }) }: AppDeps) {
   // The page calls some API routes in-process (they belong to other modules); set once built.
   let api: (request: Request) => Promise<Response> = () => Promise.reject(new Error('routes are not built yet'))
   const routes = new Elysia()
@@ -58,9 +62,10 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
+    .use(modelRoutes(manager, downloads))
     .use(sessionRoutes(keys, sessions))
     // The page has checked its session before it calls the API on the caller's behalf.
-    .use(pageRoutes({ manager, keys, sessions, api: (request) => (grantInternal(request, 'management'), api(request)) }))
+    .use(pageRoutes({ manager, keys, sessions, downloads, api: (request) => (grantInternal(request, 'management'), api(request)) }))
   api = (request) => routes.handle(request)
   if (manager.config.metrics.enabled) {
     routes.get('/metrics', () => new Response(manager.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }), {
@@ -72,7 +77,8 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs }: A
 }
 
 export function createApp(deps: AppDeps) {
-  const routes = createRoutes(deps)
+  const downloads = deps.downloads ?? new ModelDownloads(deps.manager.config, { registry: deps.manager.metrics.registry })
+  const routes = createRoutes({ ...deps, downloads })
   const config = deps.manager.config
   // A Content-Security-Policy is added, never replaced: it may not undo the page's or the proxy's.
   const extra = Object.entries(config.server.response_headers).map(([k, v]) => ({ k, v, append: k.toLowerCase() === 'content-security-policy' }))
@@ -82,6 +88,8 @@ export function createApp(deps: AppDeps) {
   const logRequests = !!logger && config.log.requests && logger.enabled('info')
   return {
     routes,
+    /** The download jobs: ended (cancelled) by close() before the manager shuts down. */
+    downloads,
     async handle(request: Request, server?: Server<unknown>): Promise<Response> {
       const t0 = logRequests ? performance.now() : 0
       if (server) bindServer(request, server)

@@ -30,11 +30,15 @@ import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { backendPresence } from '../backends/presence'
 import { activityPage, requestsTable } from '../../views/requests'
 import { activityFilter } from './activity'
+import { jobLine, jobList, modelList, modelsPage, type ModelsView } from '../../views/models'
+import { parseRepo } from '../models/cache'
+import { instancesUsing } from './models'
 import { readBody } from './body'
 import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
 import { unlimited } from './timeouts'
 import { FOLLOWER_QUEUE_LIMIT } from '../supervisor/log-sink'
+import type { ModelDownloads } from '../models/jobs'
 
 export interface PageDeps {
   manager: InstanceManager
@@ -42,6 +46,8 @@ export interface PageDeps {
   sessions: Sessions
   /** llamactl's own HTTP routes, called in-process (for routes another module owns, like parse-command). */
   api: (request: Request) => Promise<Response>
+  /** Model downloads, for the Models view and its event stream. */
+  downloads: ModelDownloads
 }
 
 // The page loads only its own files: no inline script or style, no other host.
@@ -104,7 +110,7 @@ interface Ctx {
 
 type Handler = (c: Ctx, params: Record<string, string>) => Response | Promise<Response>
 
-export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
+export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps) {
   const config = manager.config
   const authOn = config.auth.require_management_auth
   // With management auth off there is no sign-in, but changes still need a token a foreign page cannot know.
@@ -251,6 +257,14 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
       .sort(),
     csrf: c.session.csrf,
     now: Date.now(),
+    ...extra,
+  })
+
+  const modelsView = (c: Ctx, extra: Partial<ModelsView> = {}): ModelsView => ({
+    jobs: downloads.list(),
+    models: downloads.models(),
+    cacheDir: downloads.cacheDir,
+    csrf: c.session.csrf,
     ...extra,
   })
 
@@ -410,6 +424,71 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
         guard(({ request }, p) => logStream(request, instance(p.name!))),
       )
 
+      // models: downloads (src/models)
+      .get('/ui/models', guard((c) => page(modelsPage(c.page, modelsView(c)))))
+      .get('/ui/models/jobs', guard((c) => page(jobList(modelsView(c)))))
+      .get('/ui/models/list', guard((c) => page(modelList(modelsView(c)))))
+      .get('/ui/models/events', guard(({ request }) => modelEvents(request)))
+      .post(
+        '/ui/models/download',
+        guard(
+          (c) => {
+            let error: string | null = null
+            try {
+              const format = c.form.get('format') || 'gguf'
+              if (format !== 'gguf' && format !== 'safetensors') throw new BadRequest('format must be gguf or safetensors')
+              const { repo, tag } = parseRepo((c.form.get('repo') ?? '').trim())
+              downloads.start(repo, tag, format)
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e
+              error = e.message
+            }
+            if (!c.hx) return error ? page(modelsPage(c.page, modelsView(c, { error })), 422) : goTo('/ui/models', false)
+            return page(jobList(modelsView(c, { error })))
+          },
+          { mutates: true },
+        ),
+      )
+      .post(
+        '/ui/models/jobs/:id/cancel',
+        guard(
+          async (c, p) => {
+            let error: string | null = null
+            try {
+              if (!/^[0-9a-f]{16}$/.test(p.id!)) throw new BadRequest('bad job id')
+              await downloads.cancelOrForget(p.id!)
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e
+              error = e.message
+            }
+            if (!c.hx) return goTo('/ui/models', false)
+            return page(jobList(modelsView(c, { error })))
+          },
+          { mutates: true },
+        ),
+      )
+      .post(
+        '/ui/models/delete',
+        guard(
+          (c) => {
+            let flash: string
+            try {
+              const { repo } = parseRepo(c.form.get('repo') ?? '')
+              const tag = c.form.get('tag') ?? ''
+              if (tag) parseRepo(`${repo}:${tag}`)
+              downloads.delete(repo, tag, (models) => instancesUsing(manager, downloads.cacheDir, models, tag === ''))
+              flash = `Deleted ${repo}${tag ? `:${tag}` : ''}.`
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e
+              flash = e.message
+            }
+            if (!c.hx) return goTo('/ui/models', false)
+            return page(modelList(modelsView(c, { flash })))
+          },
+          { mutates: true },
+        ),
+      )
+
       // system
       .get(
         '/ui/system',
@@ -518,6 +597,64 @@ export function pageRoutes({ manager, keys, sessions, api }: PageDeps) {
   }
 
   /**
+   * Server-sent events for the Models view: `job` events (id, status, the bar's value out of
+   * 1000 and the line under it) for every job as it changes, first the jobs under way. Ends
+   * when the client goes away or its session does; a client that stops reading is dropped.
+   */
+  function modelEvents(request: Request): Response {
+    const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
+    unlimited(request)
+    const enc = new TextEncoder()
+    let stop: () => void = () => {}
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        let closed = false
+        const send = (chunk: string) => {
+          if (closed) return
+          if ((ctrl.desiredSize ?? 0) < -FOLLOWER_QUEUE_LIMIT) return stop()
+          try {
+            ctrl.enqueue(enc.encode(chunk))
+          } catch {
+            stop()
+          }
+        }
+        const event = (j: import('../models/jobs').JobView) => {
+          const value = j.progress.total_bytes ? Math.floor((j.progress.bytes_downloaded / j.progress.total_bytes) * 1000) : 0
+          send(`event: job\ndata: ${JSON.stringify({ id: j.id, status: j.status, value, text: jobLine(j) })}\n\n`)
+        }
+        send('retry: 2000\n\n')
+        for (const j of downloads.list()) if (j.status === 'queued' || j.status === 'downloading') event(j)
+        const unsubscribe = downloads.subscribe(event)
+        const heartbeat = setInterval(() => {
+          if (authOn && !sessions.get(cookie)) stop()
+          else send(': keep-alive\n\n')
+        }, 15000)
+        const onAbort = () => stop()
+        stop = () => {
+          if (closed) return
+          closed = true
+          unsubscribe()
+          clearInterval(heartbeat)
+          request.signal.removeEventListener('abort', onAbort)
+          try {
+            ctrl.close()
+          } catch {
+            // already closed by the client
+          }
+        }
+        request.signal.addEventListener('abort', onAbort)
+        if (request.signal.aborted) stop()
+      },
+      cancel() {
+        stop()
+      },
+    }, { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 })
+    return new Response(body, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+    })
+  }
+
+  /**
    * Server-sent events: the lines after the page's cursor (or the browser's Last-Event-ID on
    * a reconnect), then each new line, in batches. Each event's id is the cursor after it. Ends
    * when the client goes away or its session does.
@@ -623,6 +760,13 @@ const PAGE_ROUTES: Record<string, string> = {
   'GET /ui/instances/:name/logs/download': 'An instance\'s whole log file (or the lines kept in memory when it has none), as an attachment',
   'GET /ui/instances/:name/logs/stream': 'An instance\'s new log lines, as server-sent events',
   'GET /ui/instances/:name/activity': 'An instance\'s last ten minutes: requests, errors and tokens/s as a chart',
+  'GET /ui/models': 'Models: download from Hugging Face, the downloads, the cache',
+  'GET /ui/models/jobs': 'The downloads (fragment)',
+  'GET /ui/models/list': 'The models in the cache (fragment)',
+  'GET /ui/models/events': 'Download progress, as server-sent events',
+  'POST /ui/models/download': 'Start a download from the form (answers the downloads)',
+  'POST /ui/models/jobs/:id/cancel': 'Cancel a download (answers the downloads)',
+  'POST /ui/models/delete': 'Delete a model from the cache (answers the list)',
   'GET /ui/system': 'Versions',
   'GET /ui/system/llama-server': 'llama-server\'s version and devices',
   'GET /ui/activity': 'The last requests forwarded to backends, filterable',
@@ -641,7 +785,7 @@ export function pageRouteDoc(method: string, path: string) {
     summary,
     tag: 'Page',
     auth: 'none',
-    ok: [200, path.endsWith('/stream') ? 'stream' : 'html'],
+    ok: [200, path.endsWith('/stream') || path.endsWith('/events') ? 'stream' : 'html'],
     description: publicRoute ? undefined : 'Needs the page session (else 303 to /ui/login); a POST also needs its CSRF token (else 403).',
   })
 }

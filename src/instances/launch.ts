@@ -46,9 +46,11 @@ export function launchPlan(
     // In the spellings this binary understands (another llama.cpp release's where it has those).
     const argv0 = options.command_override ?? bc.command
     const own = backend.buildArgs(options.backend_options, where, backend.flagsOf(argv0, bc.args), argv0)
+    // llama-server's `-hf` looks in LLAMA_CACHE: the cache llamactl downloads into (docs/models.md), unless set otherwise.
+    const cache: Record<string, string> = options.backend_type === 'llama_cpp' && 'cache_dir' in bc && bc.cache_dir ? { LLAMA_CACHE: bc.cache_dir } : {}
     return {
       argv: [argv0, ...bc.args, ...backend.subcommand, ...own],
-      env: { ...baseEnv, ...bc.environment, ...options.environment },
+      env: { ...baseEnv, ...cache, ...bc.environment, ...options.environment },
       container: null,
     }
   }

@@ -16,10 +16,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type Harness, harness, waitFor } from '../helpers'
+import { type FakeHub, fakeHub, tinyGguf } from '../fixtures/fake-hub'
 
 const MGMT = 'ui-management-key-0123456789'
 
 let h: Harness
+let hub: FakeHub
 
 // --- what the UI reads, as types -------------------------------------------------------------
 
@@ -103,6 +105,28 @@ const CONFIG: Spec = {
 }
 // webui/src/schemas/instanceOptions.ts: what a parse-command answer is merged into the form as.
 const PARSED: Spec = { backend_type: { oneOf: ['llama_cpp', 'mlx_lm', 'vllm'] }, backend_options: ['object'] }
+
+// webui/src/types/model.ts
+const DOWNLOAD_JOB: Spec = {
+  id: ['string'],
+  repo: ['string'],
+  tag: ['string'],
+  status: { oneOf: ['queued', 'downloading', 'completed', 'failed', 'cancelled'] },
+  progress: { object: { bytes_downloaded: ['number'], total_bytes: ['number'], current_file: ['string'] } },
+  error: ['string', 'null'],
+  created_at: ['number'],
+  completed_at: ['number', 'null'],
+}
+const CACHED_MODEL: Spec = { node: ['string'], repo: ['string'], tag: ['string'], files: ['array'], size_bytes: ['number'] }
+const MODEL_FILE: Spec = { name: ['string'], path: ['string'], size_bytes: ['number'], type: { oneOf: ['gguf', 'preset', 'mmproj'] } }
+const UI_REPO = 'ui/demo-GGUF'
+
+/** llamaCppModelsApi.startDownload as the UI calls it: `repo:tag` and a format; then the job's end. */
+async function uiDownload(tag = 'Q4_K_M'): Promise<{ job_id: string; repo: string; tag: string }> {
+  const started = (await apiCall('/models/download', { method: 'POST', body: { repo: `${UI_REPO}:${tag}`, format: 'gguf' } })).value as { job_id: string; repo: string; tag: string }
+  await h.app.downloads.settled(started.job_id)
+  return started
+}
 
 // --- the UI's fetch ------------------------------------------------------------------------------
 
@@ -195,7 +219,7 @@ interface Case {
 }
 
 const OPTION_FIELDS = 'instance option fields (nodes, group, preset_ini, extra_args as a map, the original\'s option names), done beside this in src/instances/options.ts'
-const MODELS_LATER = 'the models tab and llama-server\'s model router: a later issue (model downloads and cache)'
+const MODELS_LATER = 'llama-server\'s model router (router mode): issue 18\'s library and router part'
 
 const CASES: Case[] = [
   // AuthContext.tsx validateApiKey: its own fetch, not apiCall.
@@ -547,17 +571,84 @@ const CASES: Case[] = [
       expect([a.status, a.value]).toEqual([204, undefined])
     },
   },
-  // llamaCppApi and llamaCppModelsApi: the models tab
+  // llamaCppModelsApi: the models tab's downloads and cache, against a hub of our own (test/fixtures/fake-hub.ts)
+  {
+    call: 'llamaCppModelsApi.startDownload',
+    request: 'POST /models/download',
+    state: 'covered',
+    run: async () => {
+      const a = await apiCall('/models/download', { method: 'POST', body: { repo: `${UI_REPO}:Q4_K_M`, format: 'gguf' } })
+      expect(a.status).toBe(202)
+      expectShape(a.value, { job_id: ['string'], repo: ['string'], tag: ['string'] })
+      expect(a.value).toMatchObject({ repo: UI_REPO, tag: 'Q4_K_M' })
+      expect((await h.app.downloads.settled((a.value as { job_id: string }).job_id)).status).toBe('completed')
+    },
+  },
+  {
+    call: 'llamaCppModelsApi.getJob',
+    request: 'GET /models/jobs/{id}',
+    state: 'covered',
+    run: async () => {
+      const { job_id } = await uiDownload()
+      const job = (await apiCall(`/models/jobs/${job_id}`)).value
+      expectShape(job, DOWNLOAD_JOB)
+      expect(job).toMatchObject({ id: job_id, repo: UI_REPO, tag: 'Q4_K_M', status: 'completed', error: null })
+    },
+  },
+  {
+    call: 'llamaCppModelsApi.listJobs',
+    request: 'GET /models/jobs',
+    state: 'covered',
+    run: async () => {
+      const { job_id } = await uiDownload()
+      const { jobs } = (await apiCall('/models/jobs')).value as { jobs: unknown[] }
+      for (const j of jobs) expectShape(j, DOWNLOAD_JOB)
+      expect(jobs.some((j) => (j as { id: string }).id === job_id)).toBe(true)
+    },
+  },
+  {
+    call: 'llamaCppModelsApi.deleteJob',
+    request: 'DELETE /models/jobs/{id}',
+    state: 'covered',
+    run: async () => {
+      const { job_id } = await uiDownload()
+      const a = await apiCall(`/models/jobs/${job_id}`, { method: 'DELETE' })
+      expect([a.status, a.value]).toEqual([204, undefined])
+      await expect(apiCall(`/models/jobs/${job_id}`)).rejects.toThrow('HTTP 404')
+    },
+  },
+  {
+    call: 'llamaCppModelsApi.listModels',
+    request: 'GET /models',
+    state: 'covered',
+    run: async () => {
+      await uiDownload()
+      const models = (await apiCall('/models')).value as { repo: string; files: unknown[] }[]
+      for (const m of models) {
+        expectShape(m, CACHED_MODEL)
+        for (const f of m.files) expectShape(f, MODEL_FILE)
+      }
+      expect(models.find((m) => m.repo === UI_REPO)).toMatchObject({ node: 'main', tag: 'Q4_K_M' })
+    },
+  },
+  {
+    call: 'llamaCppModelsApi.deleteModel',
+    request: 'DELETE /models?repo=…&tag=…',
+    state: 'covered',
+    run: async () => {
+      await uiDownload('Q8_0')
+      const params = new URLSearchParams({ repo: UI_REPO, tag: 'Q8_0' })
+      const a = await apiCall(`/models?${params}`, { method: 'DELETE' })
+      expect([a.status, a.value]).toEqual([204, undefined])
+      const left = (await apiCall('/models')).value as { repo: string; tag: string }[]
+      expect(left.some((m) => m.repo === UI_REPO && m.tag === 'Q8_0')).toBe(false)
+    },
+  },
+  // llamaCppApi: llama-server's router mode
   ...[
     ['llamaCppApi.getModels', 'GET /llama-cpp/{name}/models'],
     ['llamaCppApi.loadModel', 'POST /llama-cpp/{name}/models/{model}/load'],
     ['llamaCppApi.unloadModel', 'POST /llama-cpp/{name}/models/{model}/unload'],
-    ['llamaCppModelsApi.startDownload', 'POST /models/download'],
-    ['llamaCppModelsApi.getJob', 'GET /models/jobs/{id}'],
-    ['llamaCppModelsApi.listJobs', 'GET /models/jobs'],
-    ['llamaCppModelsApi.deleteJob', 'DELETE /models/jobs/{id}'],
-    ['llamaCppModelsApi.listModels', 'GET /models'],
-    ['llamaCppModelsApi.deleteModel', 'DELETE /models?repo=…&tag=…'],
   ].map(([call, request]) => ({ call: call!, request: request!, state: 'pending' as const, reason: MODELS_LATER })),
 ]
 
@@ -578,7 +669,9 @@ const UI_CALLS = [
 const outcome = new Map<Case, 'passed' | 'blocked' | 'pending'>()
 
 beforeAll(async () => {
+  hub = fakeHub([{ id: UI_REPO, files: [{ path: 'demo-Q4_K_M.gguf', content: tinyGguf('ui q4') }, { path: 'demo-Q8_0.gguf', content: tinyGguf('ui q8', 5000) }] }])
   h = await harness({
+    LLAMACTL_HF_ENDPOINT: hub.url,
     LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true',
     LLAMACTL_MANAGEMENT_KEYS: MGMT,
     // The UI's create answers before a slow load is done; 1 s keeps the loading case short.
@@ -588,6 +681,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close()
+  hub?.close()
   const rows = CASES.map((c) => `${c.state.padEnd(16)} ${c.call.padEnd(34)} ${c.request}${c.what ? ` — ${c.what}` : ''}${c.reason ? `\n${' '.repeat(17)}(${c.reason})` : ''}`)
   const calls = UI_CALLS.map((call) => {
     const of = CASES.filter((c) => c.call === call)

@@ -15,9 +15,9 @@ afterAll(async () => {
 const CONFIG = `
 instances:
   llama_executable: \${LLAMA_BIN}
+  instances_dir: /srv/llamactl-instances
 backends:
   llama-cpp:
-    download_timeout: 10m
     environment:
       FROM_CONFIG: \${DOTENV_ONLY:-unset}
 `
@@ -31,7 +31,7 @@ test('start-up names the old spelling and the key not used yet, one line each; .
   running.push(r)
   const lines = r.output().split('\n')
   expect(lines.filter((l) => l.includes("'instances.llama_executable' is the old name of 'backends.llama-cpp.command'"))).toHaveLength(1)
-  expect(lines.filter((l) => l.startsWith('llamactl: backends.llama-cpp.download_timeout is read and checked but not used yet'))).toHaveLength(1)
+  expect(lines.filter((l) => l.startsWith('llamactl: instances.instances_dir is read and checked but not used yet'))).toHaveLength(1)
   expect(r.output()).toContain(`.env: ${join(dir, '.env')}`)
   const created = await r.api('POST', '/api/v1/instances/envcheck', { backend_options: { model: 'x' } })
   expect(created.body.status).toBe('running')

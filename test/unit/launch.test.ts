@@ -49,10 +49,18 @@ describe('launch plan', () => {
     const base = { PATH: '/bin', LLAMACTL_MANAGEMENT_KEYS: 'mk', LLAMACTL_INFERENCE_KEYS: 'ik', LLAMACTL_ANYTHING: 'x', llamactl_lower: 'kept' }
     const config = setup({ LLAMACTL_LLAMACPP_ENV: 'LLAMACTL_BACKEND_SET=b', LLAMACTL_LLAMACPP_DOCKER_IMAGE: 'img' })
     const native = launchPlan('l', withDefaults({ environment: { LLAMACTL_INSTANCE_SET: 'i' } }, config), config.backends['llama-cpp'], where, base)
-    expect(native.env).toEqual({ PATH: '/bin', llamactl_lower: 'kept', LLAMACTL_BACKEND_SET: 'b', LLAMACTL_INSTANCE_SET: 'i' })
+    expect(native.env).toEqual({ PATH: '/bin', llamactl_lower: 'kept', LLAMA_CACHE: config.backends['llama-cpp'].cache_dir, LLAMACTL_BACKEND_SET: 'b', LLAMACTL_INSTANCE_SET: 'i' })
     const docker = launchPlan('l', withDefaults({ docker_enabled: true, environment: { LLAMACTL_INSTANCE_SET: 'i' } }, config), config.backends['llama-cpp'], where, base)
     expect(docker.env).toEqual({ PATH: '/bin', llamactl_lower: 'kept', LLAMACTL_BACKEND_SET: 'b', LLAMACTL_INSTANCE_SET: 'i' })
     expect(docker.argv.filter((a, i) => docker.argv[i - 1] === '-e')).toEqual(['LLAMACTL_BACKEND_SET', 'LLAMACTL_INSTANCE_SET'])
+  })
+
+  test('a native llama.cpp instance gets LLAMA_CACHE = the model cache (so -hf finds downloads), unless its environment sets one', () => {
+    const config = setup({ LLAMACTL_LLAMACPP_CACHE_DIR: '/models/cache' })
+    expect(launchPlan('l', withDefaults({}, config), config.backends['llama-cpp'], where, {}).env.LLAMA_CACHE).toBe('/models/cache')
+    const own = withDefaults({ environment: { LLAMA_CACHE: '/elsewhere' } }, config)
+    expect(launchPlan('l', own, config.backends['llama-cpp'], where, {}).env.LLAMA_CACHE).toBe('/elsewhere')
+    expect(launchPlan('v', withDefaults({ backend_type: 'vllm', backend_options: { model: 'm' } }, config), config.backends.vllm, where, {}).env.LLAMA_CACHE).toBeUndefined()
   })
 
   test('Docker without an image cannot launch', () => {

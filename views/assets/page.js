@@ -5,6 +5,10 @@
 //                          with [data-log-search] (show only matching lines) and [data-log-pause]
 //   data-copy="ID"         on a button: copy the value of the element with that id
 //   data-remove-row        on a button: remove its .kv-row (a form row)
+//   data-model-events="URL" on the Models view: move each download's progress bar from a
+//                          server-sent event stream (no polling); a job the page does not show
+//                          yet, or one that ended, has htmx reload the list (jobs-changed,
+//                          models-changed events)
 'use strict'
 
 const MAX_LOG_NODES = 5000
@@ -77,6 +81,32 @@ function followLog(pre) {
   pre.scrollTop = pre.scrollHeight
 }
 
+function followDownloads(el) {
+  const source = new EventSource(el.dataset.modelEvents)
+  const fire = (name) => document.body.dispatchEvent(new Event(name, { bubbles: true }))
+  source.addEventListener('job', (event) => {
+    const job = JSON.parse(event.data)
+    const item = document.querySelector(`[data-job="${CSS.escape(job.id)}"]`)
+    if (!item) return fire('jobs-changed')
+    const before = item.dataset.status
+    item.dataset.status = job.status
+    const bar = item.querySelector('[data-job-bar]')
+    if (bar) bar.value = job.value
+    const text = item.querySelector('[data-job-text]')
+    if (text) text.textContent = job.text
+    const badge = item.querySelector('[data-job-status]')
+    if (badge) {
+      badge.textContent = job.status
+      badge.className = `badge s-${job.status}`
+    }
+    if (before !== job.status && ['completed', 'failed', 'cancelled'].includes(job.status)) {
+      fire('jobs-changed')
+      if (job.status === 'completed') fire('models-changed')
+    }
+  })
+  addEventListener('pagehide', () => source.close())
+}
+
 async function copy(button) {
   const field = document.getElementById(button.dataset.copy)
   if (!field) return
@@ -112,4 +142,5 @@ document.addEventListener('click', (event) => {
 
 document.addEventListener('DOMContentLoaded', () => {
   for (const pre of document.querySelectorAll('pre[data-log-stream]')) followLog(pre)
+  for (const el of document.querySelectorAll('[data-model-events]')) followDownloads(el)
 })
