@@ -95,12 +95,13 @@ export function flashBox(flash: Flash | null, oob = false): Html {
   return html`<div id="flash" class="flash${flash ? ` ${flash.kind}` : ''}" role="status"${oob ? html` hx-swap-oob="true"` : ''}>${flash?.message ?? ''}</div>`
 }
 
-export function instancesPage(ctx: PageContext, items: InstanceItem[], now: number, flash: Flash | null = null): Html {
+export function instancesPage(ctx: PageContext, items: InstanceItem[], now: number, flash: Flash | null = null, connect: Html | null = null): Html {
   const body = html`<div class="page-head">
   <h1>Instances</h1>
   <a class="button primary" href="/ui/instances/new">New instance</a>
 </div>
 ${flashBox(flash)}
-${instanceList(items, now)}`
+${instanceList(items, now)}
+${connect ?? ''}`
   return layout(ctx, { title: 'Instances', section: 'instances', body })
 }

@@ -14,6 +14,8 @@ export interface LogsView {
   /** Where the whole log is kept. */
   file: string | null
   activity: ActivitySeries
+  /** How to reach it through /v1 (views/connect.ts). */
+  connect?: Html
 }
 
 /** The status next to the title, polled every 2 s. */
@@ -59,6 +61,7 @@ ${v.file ? html`The whole log is in <code>${v.file}</code>.` : ''}
   <a class="button" href="${path}/logs/download" download="${v.name}.log">Download</a>
 </div>
 <pre id="log" class="log" tabindex="0" aria-label="Log of ${v.name}"
-  data-log-stream="${path}/logs/stream?after=${v.cursor}">${v.lines.map(logLine)}</pre>`
+  data-log-stream="${path}/logs/stream?after=${v.cursor}">${v.lines.map(logLine)}</pre>
+${v.connect ?? ''}`
   return layout(ctx, { title: `Log of ${v.name}`, section: 'instances', body })
 }

@@ -29,6 +29,7 @@ import { logsPage, logStatus } from '../../views/logs'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { backendPresence } from '../backends/presence'
 import { activityPage, requestsTable } from '../../views/requests'
+import { connectCard } from '../../views/connect'
 import { activityFilter } from './activity'
 import { jobLine, jobList, modelList, modelsPage, type ModelsView } from '../../views/models'
 import { parseRepo } from '../models/cache'
@@ -152,6 +153,13 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     }
 
   const instance = (name: string): Instance => manager.get(name)
+
+  /** llamactl's address as its config says (the page puts the browser's own in its place). */
+  const ownOrigin = () => {
+    const h = config.server.host
+    const host = h === '0.0.0.0' || h === '' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h
+    return `http://${host}:${config.server.port || 8080}`
+  }
 
   const items = (): InstanceItem[] =>
     manager
@@ -294,7 +302,8 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
         '/ui',
         guard((c) => {
           if (c.hx) return page(instanceList(items(), Date.now()))
-          return page(instancesPage(c.page, items(), Date.now()))
+          const list = items()
+          return page(instancesPage(c.page, list, Date.now(), null, connectCard(list.length === 1 ? list[0]!.name : null, config.auth.require_inference_auth, ownOrigin())))
         }),
       )
       .get(
@@ -412,7 +421,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
           const cursor = inst.log.written
           const lines = inst.log.tail(500)
           const file = config.instances.logs_dir ? `${config.instances.logs_dir}/${inst.name}.log` : null
-          return page(logsPage(c.page, { name: inst.name, status: inst.status, lines, cursor, file, activity: manager.metrics.recent.series(inst.name) }))
+          return page(logsPage(c.page, { name: inst.name, status: inst.status, lines, cursor, file, activity: manager.metrics.recent.series(inst.name), connect: connectCard(inst.name, config.auth.require_inference_auth, ownOrigin()) }))
         }),
       )
       .get(

@@ -182,6 +182,31 @@ describe('instances', () => {
     expect(chart).toContain('1 request · 0 errors')
   })
 
+  test('Connect: the /v1 address and copyable curl, Node and Python snippets, with the instance\'s name where there is one', async () => {
+    h = await harness(on)
+    const s = await signIn()
+    const none = await (await get(s, '/ui')).text()
+    expect(none).toContain('<h2 id="connect-title">Connect</h2>')
+    expect(none).toContain('&quot;model&quot;: &quot;INSTANCE-NAME&quot;')
+    await api('POST', '/api/v1/instances/qwen-7b?wait=ready', { backend_options: { model: 'x' } })
+    const one = await (await get(s, '/ui')).text()
+    expect(one).toContain('&quot;model&quot;: &quot;qwen-7b&quot;')
+    const logs = await (await get(s, '/ui/instances/qwen-7b/logs')).text()
+    expect(logs).toContain('data-copy="connect-curl"')
+    // Inference auth is off here: no key in the curl line
+    expect(logs).toContain('/v1/chat/completions \\\n  -H &quot;Content-Type: application/json&quot;')
+    expect(logs).toContain('apiKey: process.env.LLAMACTL_KEY ?? &#39;none&#39;')
+    expect(logs).toContain("model: &quot;qwen-7b&quot;, messages")
+    expect(logs).toContain('model=&quot;qwen-7b&quot;')
+    // The polled list fragment does not carry it (it would be redrawn every 2 s).
+    expect(await (await get(s, '/ui', true)).text()).not.toContain('connect-title')
+    await h.close()
+    h = await harness({ ...on, LLAMACTL_REQUIRE_INFERENCE_AUTH: 'true' })
+    const withKey = await (await get(await signIn(), '/ui')).text()
+    expect(withKey).toContain('/v1/chat/completions -H &quot;Authorization: Bearer $LLAMACTL_KEY&quot;')
+    expect(withKey).toContain('<a href="/ui/keys">make one</a>')
+  })
+
   test('the list shows how many requests wait in an instance\'s queue and how long the first has waited', async () => {
     h = await harness(on)
     const s = await signIn()

@@ -217,6 +217,10 @@ describe('the page in Chromium', () => {
     expect(visible.length).toBe(11) // line 7, line 70 … line 79
     expect(visible.every((t) => t.includes('line 7'))).toBe(true)
     await shot('logs-search')
+    // Connect: the snippets carry the address the browser used, and copy
+    await expectText(page.locator('#connect-curl'), `curl ${base}/v1/chat/completions`)
+    await page.locator('[data-copy="connect-curl"]').click()
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toContain(`${base}/v1/chat/completions`)
     await page.locator('[data-log-search]').fill('')
     // stop from the log page: its status changes there
     await page.getByRole('button', { name: 'Stop', exact: true }).click()

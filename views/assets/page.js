@@ -5,6 +5,7 @@
 //                          with [data-log-search] (show only matching lines) and [data-log-pause]
 //   data-copy="ID"         on a button: copy the value of the element with that id
 //   data-remove-row        on a button: remove its .kv-row (a form row)
+//   data-origin-template="URL"  on an element: URL in its text becomes the address the page was loaded from
 //   data-model-events="URL" on the Models view: move each download's progress bar from a
 //                          server-sent event stream (no polling); a job the page does not show
 //                          yet, or one that ended, has htmx reload the list (jobs-changed,
@@ -141,6 +142,7 @@ document.addEventListener('click', (event) => {
 })
 
 document.addEventListener('DOMContentLoaded', () => {
+  for (const el of document.querySelectorAll('[data-origin-template]')) el.textContent = el.textContent.replaceAll(el.dataset.originTemplate, location.origin)
   for (const pre of document.querySelectorAll('pre[data-log-stream]')) followLog(pre)
   for (const el of document.querySelectorAll('[data-model-events]')) followDownloads(el)
 })
