@@ -1,4 +1,5 @@
 /** llamactl's version, and llama-server's version and devices (asked when the page loads). */
+import { duration } from './format'
 import { html, type Html } from './html'
 import { layout, type PageContext } from './layout'
 
@@ -27,11 +28,24 @@ export interface BackendFound {
   hint: string
 }
 
-export function systemPage(ctx: PageContext, v: { version: string; backends: BackendFound[] }): Html {
+export interface SystemFacts {
+  uptimeMs: number
+  rssBytes: number
+  /** Setting and value, as the page shows them. */
+  settings: [string, string][]
+}
+
+export function systemPage(ctx: PageContext, v: { version: string; backends: BackendFound[]; facts: SystemFacts }): Html {
   const body = html`<div class="page-head"><h1>System</h1></div>
 <section class="card" aria-labelledby="lc-title">
   <h2 id="lc-title">llamactl</h2>
   <pre class="out">${v.version}</pre>
+  <p>Up ${duration(v.facts.uptimeMs)}, using ${(v.facts.rssBytes / 1024 / 1024).toFixed(0)} MB of memory.</p>
+  <table class="list">
+    <thead><tr><th scope="col">Setting</th><th scope="col">In effect</th></tr></thead>
+    <tbody>${v.facts.settings.map(([k, val]) => html`<tr><td><code>${k}</code></td><td>${val}</td></tr>`)}</tbody>
+  </table>
+  <p class="muted small">Every setting and where its value came from: <code>llamactl --print-config</code>, or <code>GET /api/v1/config</code>.</p>
 </section>
 <section class="card" aria-labelledby="be-title">
   <h2 id="be-title">Backends</h2>

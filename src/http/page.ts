@@ -154,6 +154,27 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
 
   const instance = (name: string): Instance => manager.get(name)
 
+  const startedAt = Date.now()
+  const limit = (n: number) => (n < 0 ? 'no limit' : String(n))
+  const systemFacts = () => {
+    const i = config.instances
+    return {
+      uptimeMs: Date.now() - startedAt,
+      rssBytes: process.memoryUsage.rss(),
+      settings: [
+        ['data_dir', config.data_dir],
+        ['instances.logs_dir', i.logs_dir],
+        ['database.path', config.database.path],
+        ['server', `${config.server.host}:${config.server.port}`],
+        ['instances.port_range', `${i.port_range[0]}–${i.port_range[1]}`],
+        ['instances.max_instances', limit(i.max_instances)],
+        ['instances.max_running_instances', limit(i.max_running_instances)],
+        ['instances.enable_lru_eviction', String(i.enable_lru_eviction)],
+        ['auth', `management keys ${config.auth.require_management_auth ? 'required' : 'not required'}, inference keys ${config.auth.require_inference_auth ? 'required' : 'not required'}`],
+      ] as [string, string][],
+    }
+  }
+
   /** llamactl's address as its config says (the page puts the browser's own in its place). */
   const ownOrigin = () => {
     const h = config.server.host
@@ -501,7 +522,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
       // system
       .get(
         '/ui/system',
-        guard((c) => page(systemPage(c.page, { version: versionText(), backends: backendPresence(config) }))),
+        guard((c) => page(systemPage(c.page, { version: versionText(), backends: backendPresence(config), facts: systemFacts() }))),
       )
       .get(
         '/ui/system/llama-server',

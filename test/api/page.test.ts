@@ -589,6 +589,10 @@ describe('system', () => {
     const page = await (await get(s, '/ui/system')).text()
     expect(page).toMatch(/Version: \d+\.\d+\.\d+\nCommit: /)
     expect(page).toContain('hx-get="/ui/system/llama-server" hx-trigger="load"')
+    // uptime, memory and the settings that say where things are and what the limits are
+    expect(page).toMatch(/<p>Up \d+ s, using \d+ MB of memory\.<\/p>/)
+    expect(page).toContain('<tr><td><code>instances.max_running_instances</code></td><td>no limit</td></tr>')
+    expect(page).toContain(`<tr><td><code>data_dir</code></td><td>${h.manager.config.data_dir}</td></tr>`)
     // each backend's command, found or not (with how to set it)
     expect(page).toMatch(/<td>llama-server<\/td><td><code>[^<]*bun[^<]*<\/code><\/td><td><code>\/[^<]+<\/code><\/td>/)
     expect(page).toContain('<td>vllm serve</td><td><code>vllm</code></td><td><strong>not found</strong> on the PATH: set backends.vllm.command in the config or LLAMACTL_VLLM_COMMAND to its path</td>')
