@@ -370,7 +370,7 @@ const kindWords: Record<Kind, string> = {
   int_map: 'a mapping of names to whole numbers',
   port_range: 'a port range like "8000-9000"',
   duration: 'a duration like "90s", "5m" or "1h"',
-  nodes: 'a mapping of node names to { address, api_key }',
+  nodes: 'a mapping of node names to { address, api_key, ca_file }',
 }
 
 const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }
@@ -469,13 +469,13 @@ export function coerce(s: Setting, raw: unknown, where: string): unknown {
     case 'nodes': {
       if (raw === null) return {}
       if (!isPlainObject(raw)) return bad()
-      const out: Record<string, { address: string; api_key: string }> = {}
+      const out: Record<string, { address: string; api_key: string; ca_file?: string }> = {}
       for (const [name, node] of Object.entries(raw)) {
         const at = `${where.replace(/'$/, '')}.${name}'`
         if (node !== null && !isPlainObject(node)) throw new ConfigError(`${at}: is not a mapping with address and api_key`)
         const n = (node ?? {}) as Record<string, unknown>
         for (const k of Object.keys(n)) {
-          if (k !== 'address' && k !== 'api_key') throw new ConfigError(`${at}: unknown key '${k}'; known keys here: address, api_key`)
+          if (k !== 'address' && k !== 'api_key' && k !== 'ca_file') throw new ConfigError(`${at}: unknown key '${k}'; known keys here: address, api_key, ca_file`)
         }
         const address = n.address ?? ''
         const apiKey = n.api_key ?? ''
@@ -483,7 +483,9 @@ export function coerce(s: Setting, raw: unknown, where: string): unknown {
           throw new ConfigError(`${at}: address ${JSON.stringify(address)} is not an http:// or https:// URL (empty for this llamactl)`)
         }
         if (typeof apiKey !== 'string') throw new ConfigError(`${at}: api_key is not a string`)
-        out[name] = { address, api_key: apiKey }
+        const caFile = n.ca_file ?? ''
+        if (typeof caFile !== 'string') throw new ConfigError(`${at}: ca_file is not a string`)
+        out[name] = { address, api_key: apiKey, ...(caFile && { ca_file: caFile }) }
       }
       return out
     }

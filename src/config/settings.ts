@@ -20,11 +20,13 @@ export type Kind =
   | 'int_map' // YAML mapping of whole numbers; env: name=2,name=1
   | 'port_range' // "8000-9000", "8000,9000" or [8000, 9000]
   | 'duration' // seconds; "90s", "5m", "1h30m" or a whole number of seconds
-  | 'nodes' // mapping of node names to { address, api_key }
+  | 'nodes' // mapping of node names to { address, api_key, ca_file }
 
 export interface NodeConfig {
   address: string
   api_key: string
+  /** PEM bundle trusted for an https:// address (empty: nodes_ca_file, else the system's). */
+  ca_file?: string
 }
 
 interface KindTypes {
@@ -174,7 +176,10 @@ const ROWS = [
   { key: 'auth.failure_delay', kind: 'int', default: 1, env: 'LLAMACTL_AUTH_FAILURE_DELAY', min: 0, max: 60, doc: 'seconds a limited address waits for each 429; while 4 such answers are pending for it, its other attempts are refused unchecked' },
 
   { key: 'local_node', kind: 'string', default: 'main', env: 'LLAMACTL_LOCAL_NODE', doc: 'this llamactl\'s name among `nodes`' },
-  { key: 'nodes', kind: 'nodes', default: {}, secret: true, use: 'later', why: 'remote nodes are not built yet; every instance runs here', doc: 'other llamactl servers by name: `address` (http(s) URL; empty for this one) and `api_key` (their management key); this one is added under `local_node`' },
+  { key: 'nodes', kind: 'nodes', default: {}, secret: true, doc: 'other llamactl servers by name: `address` (http(s) URL; empty for this one), `api_key` (a management key of that llamactl, sent only in the Authorization header, for management and /v1 alike) and optionally `ca_file` (a PEM bundle to trust for its https:// address); this one is added under `local_node`' },
+  { key: 'nodes_ca_file', kind: 'path', default: '', env: 'LLAMACTL_NODES_CA_FILE', doc: 'PEM bundle trusted for every https:// node address that names no `ca_file` of its own (empty: the system\'s certificate authorities)' },
+  { key: 'node_request_timeout', kind: 'duration', default: 30, env: 'LLAMACTL_NODE_REQUEST_TIMEOUT', min: 0.05, doc: 'longest a management call to a node may take before it is answered 502 naming the node, seconds (a start with `?wait=ready` gets instances.startup_timeout more). /v1 and proxied requests have no such bound: they end when the node is marked down' },
+  { key: 'node_health_check_interval', kind: 'duration', default: 5, env: 'LLAMACTL_NODE_HEALTH_CHECK_INTERVAL', min: 0.05, max: 3600, doc: 'how often each node is asked for its instances (its health check), seconds; a node that does not answer within the interval is marked down, its instances `unknown`, and it is then asked again with a doubling interval, at most 60 s apart (sooner when a request needs it)' },
 ] as const satisfies readonly Setting[]
 
 export const ALIASES: readonly Alias[] = [

@@ -57,7 +57,7 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs, dow
     .use(backendRoutes(manager.config.server.max_body_size))
     .use(systemRoutes(manager.config, serverInfoTimeoutMs))
     .use(configRoutes(manager.config))
-    .use(nodeRoutes(manager.config))
+    .use(nodeRoutes(manager))
     .use(activityRoutes(manager))
     .use(proxyRoutes(manager))
     .use(openaiRoutes(manager))

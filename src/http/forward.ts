@@ -85,6 +85,8 @@ export interface ForwardOptions {
   observe?: Observer
   /** Changes the response body on its way (the /v1 model name), given the backend's headers; null or absent: untouched. */
   rewrite?: (headers: Headers) => ReplyRewrite | null
+  /** For an https:// upstream (a remote node): the CA bundle it is checked against. */
+  tls?: { ca: string }
 }
 
 export interface Observer {
@@ -126,6 +128,7 @@ export async function forward(o: ForwardOptions): Promise<Response> {
       signal: o.signal,
       redirect: 'manual',
       decompress: false,
+      ...(o.tls && { tls: o.tls }),
     } as RequestInit)
   try {
     try {

@@ -24,36 +24,42 @@ export function instanceRoutes(manager: InstanceManager) {
   const bodyLimit = manager.config.server.max_body_size
   const json = (data: unknown, status = 200) =>
     new Response(JSON.stringify(data), { status, headers: { 'content-type': 'application/json' } })
+  const remote = manager.remote
+  // An instance on a remote node is the node's to operate (src/nodes/); the rest are this llamactl's.
+  const on = (name: string) => (remote.has(name) ? remote : manager)
+  // A create that names nodes is placed (src/nodes/placement.ts), possibly here.
+  const placed = (body: unknown) => !!body && typeof body === 'object' && 'nodes' in body
 
   return new Elysia({ name: 'instances' }).guard({ parse: 'none' }, (app) => app
-    .get('/api/v1/instances', () => json(manager.list().map((i) => i.view())), {
-      detail: doc({ summary: 'List all instances', tag: 'Instances', ok: [200, T.Array(InstanceViewSchema)] }),
+    // Remote instances as last known: a list never waits on a node.
+    .get('/api/v1/instances', () => json([...manager.list().map((i) => i.view()), ...remote.list().map((r) => remote.view(r))]), {
+      detail: doc({ summary: 'List all instances, on every node', tag: 'Instances', ok: [200, T.Array(InstanceViewSchema)] }),
     })
-    .get('/api/v1/instances/:name', ({ params }) => json(manager.get(params.name).view()), {
-      detail: doc({ summary: 'Get an instance', tag: 'Instances', ok: [200, InstanceViewSchema], errors: [400, 404] }),
+    .get('/api/v1/instances/:name', async ({ params }) => json(remote.has(params.name) ? await remote.get(params.name) : manager.get(params.name).view()), {
+      detail: doc({ summary: 'Get an instance', tag: 'Instances', ok: [200, InstanceViewSchema], errors: [400, 404, 502] }),
     })
     // Operations that wait for a backend (loading a model can take minutes) are exempt from the idle timeout.
     .post('/api/v1/instances/:name', async ({ params, request }) => {
       const wait = waitOf(request)
       const body = await readJson(request, bodyLimit)
       unlimited(request)
-      return json(await manager.create(params.name, body, wait), 201)
+      return json(await (placed(body) ? remote : manager).create(params.name, body, wait), 201)
     }, {
       detail: doc({
         summary: 'Create and start an instance',
         tag: 'Instances',
         body: InstanceOptionsSchema,
         ok: [201, InstanceViewSchema],
-        errors: [400, 409, 413, 500, 507],
+        errors: [400, 409, 413, 500, 502, 507],
         query: WAIT_QUERY,
-        description: 'Answers once the backend is ready, or after `instances.start_wait` seconds with the status it has then (the start goes on), whichever is first. The instance is kept even when its start fails (500); it is then `failed`.',
+        description: 'Answers once the backend is ready, or after `instances.start_wait` seconds with the status it has then (the start goes on), whichever is first. The instance is kept even when its start fails (500); it is then `failed`. With `nodes`, it is made on the listed node with the most free room (`node` in the answer says which), by that node\'s llamactl; a node that cannot be reached or answers what the API does not promise is a 502 naming it, and nothing is left behind.',
       }),
     })
     .put('/api/v1/instances/:name', async ({ params, request }) => {
       const wait = waitOf(request)
       const body = await readJson(request, bodyLimit)
       unlimited(request)
-      return json(await manager.update(params.name, body, wait))
+      return json(await on(params.name).update(params.name, body, wait))
     }, {
       detail: doc({
         summary: 'Replace an instance\'s options (a running instance restarts)',
@@ -66,26 +72,34 @@ export function instanceRoutes(manager: InstanceManager) {
     })
     .delete('/api/v1/instances/:name', async ({ params, request }) => {
       unlimited(request)
-      await manager.remove(params.name)
+      await on(params.name).remove(params.name)
       return new Response(null, { status: 204 })
     }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404, 500, 507] }) })
-    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await manager.start(params.name, waitOf(request)))), {
+    .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await on(params.name).start(params.name, waitOf(request)))), {
       detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
     })
-    .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await manager.stop(params.name))), {
+    .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await on(params.name).stop(params.name))), {
       detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 500, 507] }),
     })
-    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await manager.restart(params.name, waitOf(request)))), {
+    .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await on(params.name).restart(params.name, waitOf(request)))), {
       detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
     })
     .get('/api/v1/instances/:name/logs', ({ params, query, request }) => {
+      const follow = query.follow === 'true' || query.follow === '1'
+      if (!follow && query.follow !== undefined && query.follow !== 'false' && query.follow !== '0') {
+        throw new BadRequest(`follow must be true or false, got ${JSON.stringify(query.follow.slice(0, 20))}`)
+      }
+      if (remote.has(params.name)) {
+        const lines = parseLines(query.lines)
+        if (!follow) return remote.logs(params.name, lines === undefined ? undefined : String(lines))
+        unlimited(request)
+        const path = `/api/v1/instances/${encodeURIComponent(params.name)}/logs?follow=true&lines=${lines ?? 100}`
+        return remote.forwarder.pass(params.name, request, { pathAndQuery: path, method: 'GET', body: null, route: null, startedAt: performance.now() })
+      }
       const inst = manager.get(params.name)
-      if (query.follow === 'true' || query.follow === '1') {
+      if (follow) {
         unlimited(request)
         return followLog(inst.log, parseLines(query.lines) ?? 100, request.signal)
-      }
-      if (query.follow !== undefined && query.follow !== 'false' && query.follow !== '0') {
-        throw new BadRequest(`follow must be true or false, got ${JSON.stringify(query.follow.slice(0, 20))}`)
       }
       const tail = inst.log.tail(parseLines(query.lines))
       return new Response(tail.length ? `${tail.join('\n')}\n` : '', {

@@ -36,6 +36,8 @@ export function openaiRoutes(manager: InstanceManager) {
   // One budget for every /v1 request: the bytes of bodies read and not yet handed to a backend.
   const budget = new BodyBudget(manager.config.server.max_buffered_body_size)
   manager.metrics.bufferedBodyBytes.collect = () => [[[], budget.used]]
+  // A local name or alias, else a remote instance's (src/nodes/).
+  const resolve = (model: string) => manager.remote.resolve(manager.names.resolve(model))
   const model = (i: { name: string; created: number; options: { aliases?: string[] } }) => ({
     id: i.name,
     object: 'model',
@@ -54,12 +56,16 @@ export function openaiRoutes(manager: InstanceManager) {
     if (!field || !field.value) throw new BadRequest('the request body needs a "model" field naming an instance')
     const slash = field.value.indexOf('/')
     // An alias stands for its instance everywhere after this, the key's permission included.
-    const name = manager.names.resolve(slash === -1 ? field.value : field.value.slice(0, slash))
+    const name = resolve(slash === -1 ? field.value : field.value.slice(0, slash))
     noteInstance(request, name)
     if (!mayUse(request, name)) throw new Forbidden(`this key may not use instance ${JSON.stringify(name)}`)
     unlimited(request)
     const startedAt = performance.now()
     const { path, query } = splitUrl(request.url)
+    // On a remote node: the node resolves the model and starts the instance on demand itself.
+    if (manager.remote.has(name)) {
+      return manager.remote.forwarder.pass(name, request, { pathAndQuery: path + query, method: 'POST', body: bytes, route: routeLabel(path), startedAt })
+    }
     const lease = await manager.acquire(name, request.signal, { route: routeLabel(path), activity: true, startedAt, client: clientOf(request) })
     // The backend gets its own name for the model; the client gets back the name it asked for.
     return forwardLeased(lease, request, path + query, 'POST', backendRequest(bytes, field, lease.instance.options), replyRewrite(field.value))
@@ -100,11 +106,18 @@ export function openaiRoutes(manager: InstanceManager) {
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {
     app
       .get('/v1/models', ({ request }) =>
-        Response.json({ object: 'list', data: manager.list().filter((i) => mayUse(request, i.name)).map(model) }),
+        Response.json({
+          object: 'list',
+          data: [...manager.list(), ...manager.remote.list().map((r) => ({ name: r.name, created: r.created, options: manager.remote.view(r).options }))]
+            .filter((i) => mayUse(request, i.name))
+            .map(model),
+        }),
         { detail: doc({ summary: 'List instances as OpenAI models', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelListSchema] }) },
       )
       .get('/v1/models/:id', ({ params, request }) => {
-        const inst = manager.get(manager.names.resolve(params.id))
+        const name = resolve(params.id)
+        const r = manager.remote.find(name)
+        const inst = r ? { name: r.name, created: r.created, options: manager.remote.view(r).options } : manager.get(name)
         if (!mayUse(request, inst.name)) throw new NotFound(`instance ${JSON.stringify(params.id)} not found`)
         return Response.json(model(inst))
       }, { detail: doc({ summary: 'One instance as an OpenAI model', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelSchema], errors: [404] }) })

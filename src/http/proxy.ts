@@ -27,6 +27,13 @@ export function proxyRoutes(manager: InstanceManager) {
     const { path, query } = splitUrl(request.url)
     // The raw (still percent-encoded) path after /api/v1/instances/{name}/proxy.
     const rest = `/${path.split('/').slice(6).join('/')}`
+    if (manager.remote.has(params.name)) {
+      // The node's own proxy of the instance, with the node's key.
+      unlimited(request)
+      const body = request.method === 'GET' || request.method === 'HEAD' ? null : request.body
+      const on = `/${path.split('/').slice(1, 6).join('/')}${rest}${query}`
+      return manager.remote.forwarder.pass(params.name, request, { pathAndQuery: on, method: request.method, body, route: 'proxy', startedAt: performance.now() })
+    }
     const lease = manager.hold(params.name, { route: 'proxy', activity: !NOT_ACTIVITY.has(rest), startedAt: performance.now() })
     unlimited(request)
     return forwardLeased(lease, request, rest + query, request.method, request.method === 'GET' || request.method === 'HEAD' ? null : request.body)

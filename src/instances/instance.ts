@@ -108,6 +108,7 @@ export class Instance {
       name: this.name,
       status: apiStatus(this.status),
       state: this.status,
+      node: this.host.config.local_node,
       created: this.created,
       options: this.options,
       port: this.port,

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { Config } from '../config/load'
 import { Conflict, NotFound, StartFailed } from '../errors'
 import { Metrics } from '../metrics/llamactl'
+import { RemoteInstances } from '../nodes/remote-instances'
 import { decide } from '../scheduler/decide'
 import type { Store } from '../store/db'
 import { watchLiveness } from '../supervisor/liveness'
@@ -27,8 +28,11 @@ export class InstanceManager {
   private exec: Executor
   /** Which instance a model name reaches (names and aliases). */
   readonly names = new Names(this.instances)
+  /** Instances on remote nodes (src/nodes/): names are unique across both. */
+  readonly remote: RemoteInstances
 
   constructor(readonly config: Config, private store: Store) {
+    this.remote = new RemoteInstances(config, store, this.metrics, this)
     this.exec = new Executor(config, store, this.metrics, this.instances)
     this.host = makeHost(config, store, this.metrics, (inst) => {
       for (const l of this.listeners) l(inst)
@@ -44,6 +48,7 @@ export class InstanceManager {
   async init(): Promise<{ orphansEnded: number; resumed: string[] }> {
     const { orphansEnded, stored } = await readBack(this.config, this.store)
     for (const s of stored) this.add(s.id, s.name, s.input, s.created)
+    this.remote.init()
     const resumed = stored.filter((s) => s.running).map((s) => s.name)
     for (const name of resumed) {
       const inst = this.instances.get(name)!
@@ -83,8 +88,8 @@ export class InstanceManager {
 
   /** Names and numbers of the instances, for keys given by either. */
   readonly index = {
-    nameOf: (id: number) => this.list().find((i) => i.id === id)?.name,
-    exists: (name: string) => this.instances.has(name),
+    nameOf: (id: number) => this.list().find((i) => i.id === id)?.name ?? this.remote.list().find((r) => r.id === id)?.name,
+    exists: (name: string) => this.instances.has(name) || this.remote.has(name),
   }
 
   /**
@@ -99,6 +104,7 @@ export class InstanceManager {
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
     this.names.check(name, options.aliases ?? [], true)
+    this.remote.refuseTaken(name, options.aliases ?? [], true)
     const effects = decide(this.exec.world(newSlot(name, options)), { type: 'start', name })
     throwIfRefused(effects)
     const created = Math.floor(Date.now() / 1000)
@@ -113,6 +119,7 @@ export class InstanceManager {
     const inst = this.get(checkName(name))
     const { input, options } = await prepareOptions(body, this.config)
     this.names.check(name, options.aliases ?? [], false)
+    this.remote.refuseTaken(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false
@@ -192,6 +199,7 @@ export class InstanceManager {
 
   /** Stops every backend (llamactl is exiting); what the user asked for stays stored, so they resume. */
   async shutdown(): Promise<void> {
+    this.remote.shutdown()
     this.exec.stopTimers()
     await Promise.all(this.list().map((i) => i.life.stop().catch(() => {})))
     for (const i of this.list()) i.log.close()

@@ -20,8 +20,6 @@ export function checkName(name: string): string {
   return name
 }
 
-/** The node a llamactl without remote nodes runs everything on (the original llamactl's default name). */
-export const LOCAL_NODE = 'main'
 const NODE_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
 
 const EnvName = T.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 })
@@ -67,13 +65,14 @@ export const InstanceOptionsSchema = T.Object(
     environment: T.Optional(
       T.Record(EnvName, T.String({ maxLength: 65536 }), { description: 'environment variables', additionalProperties: false }),
     ),
-    // The original llamactl's instance fields for features still to come here (remote nodes,
-    // groups, llama-server router presets): their shapes are checked and they are kept, so its
-    // instance JSON and web UI work unchanged.
+    // The original llamactl's instance fields for features still to come here (llama-server
+    // router presets): their shapes are checked and they are kept, so its instance JSON and web
+    // UI work unchanged.
     nodes: T.Optional(
       T.Array(T.String({ pattern: NODE_NAME, maxLength: 64 }), {
+        minItems: 1,
         maxItems: 64,
-        description: `the nodes the instance runs on; until remote nodes exist, only the local node "${LOCAL_NODE}"`,
+        description: 'the node the instance runs on (local_node, default "main", or one of `nodes`); several: the one of them with the most free room, chosen at create. Absent: this llamactl',
       }),
     ),
     group: T.Optional(T.String({ pattern: NODE_NAME, maxLength: 64, description: 'the instance group: instances.group_limits bounds how many of a group run at once (a group not named there has no limit)' })),
@@ -134,10 +133,11 @@ export function apiStatus(state: (typeof STATUSES)[number]): ApiStatus {
 export const InstanceViewSchema = T.Object({
   id: T.Integer({ description: 'a stable number, never reused; the original llamactl\'s keys and web UI use it' }),
   name: T.String(),
-  status: T.Union(API_STATUSES.map((s) => T.Literal(s)), {
-    description: 'stopped, running (ready for requests) or failed; restarting while it starts, shutting_down while it stops',
+  status: T.Union([...API_STATUSES, 'unknown'].map((s) => T.Literal(s)), {
+    description: 'stopped, running (ready for requests) or failed; restarting while it starts, shutting_down while it stops; unknown: it is on a node that is not answering (the other fields are as last seen, `error` says why)',
   }),
-  state: T.Union(STATUSES.map((s) => T.Literal(s)), { description: 'the same, telling a first start (starting) from a restart' }),
+  state: T.Union([...STATUSES, 'unknown'].map((s) => T.Literal(s)), { description: 'the same, telling a first start (starting) from a restart' }),
+  node: T.String({ description: 'the node it runs on: local_node for this llamactl' }),
   created: T.Integer({ description: 'unix seconds' }),
   options: FilledOptionsSchema,
   port: T.Union([T.Integer(), T.Null()], { description: "the backend's port while it runs" }),
@@ -190,10 +190,7 @@ export function parseOptions(body: unknown): InstanceOptionsInput {
   }
   // Names are kept as given (`no_mmap`, `webui`, `ngl`), so a client reads back what it wrote.
   backend.validate(opts.backend_options ?? {})
-  const remote = opts.nodes?.find((n) => n !== LOCAL_NODE)
-  if (remote !== undefined) {
-    throw new BadRequest(`nodes: ${JSON.stringify(remote)} is not a node of this llamactl; remote nodes are not supported yet, so the only node is "${LOCAL_NODE}"`)
-  }
+  if (opts.nodes !== undefined && new Set(opts.nodes).size < opts.nodes.length) throw new BadRequest('nodes: a node is given twice')
   if (opts.preset_ini !== undefined) checkIni(opts.preset_ini)
   if (opts.aliases !== undefined) checkAliases(opts.aliases)
   return opts
@@ -239,6 +236,9 @@ export async function prepareOptions(body: unknown, config: Config): Promise<{ i
 }
 
 export async function checkAgainstConfig(options: InstanceOptions, config: Config) {
+  // Placement (src/nodes/) has chosen this llamactl by now: any other node here is a mistake.
+  const other = options.nodes?.find((n) => n !== config.local_node)
+  if (other !== undefined) throw new BadRequest(`nodes: ${JSON.stringify(other)} is not this node (${JSON.stringify(config.local_node)})`)
   const backend = backendFor(options.backend_type)
   const key = backend.configKey
   const bc = config.backends[key]

@@ -21,6 +21,8 @@ export interface StoredInstance {
   created: number
   /** What the user asked for last: started instances come back after a restart of llamactl. */
   desired: 'running' | 'stopped'
+  /** The remote node it is on; null: this llamactl. */
+  node?: string | null
 }
 
 export interface BackendProcessRecord {
@@ -65,10 +67,11 @@ export class Store {
     this.migrate()
     if (path !== ':memory:') this.privateFiles()
     this.q = {
-      list: this.db.query<StoredInstance, []>('SELECT id, name, options, created, desired FROM instances ORDER BY created, name'),
+      list: this.db.query<StoredInstance, []>('SELECT id, name, options, created, desired FROM instances WHERE node IS NULL ORDER BY created, name'),
+      remote: this.db.query<StoredInstance & { node: string }, []>('SELECT id, name, options, created, desired, node FROM instances WHERE node IS NOT NULL ORDER BY id'),
       get: this.db.query<StoredInstance, [string]>('SELECT id, name, options, created, desired FROM instances WHERE name = ?'),
       nextId: this.db.query<{ value: number }, []>("UPDATE counters SET value = value + 1 WHERE name = 'instance_id' RETURNING value"),
-      insert: this.db.query('INSERT INTO instances (id, name, options, created, desired) VALUES ($id, $name, $options, $created, $desired)'),
+      insert: this.db.query('INSERT INTO instances (id, name, options, created, desired, node) VALUES ($id, $name, $options, $created, $desired, $node)'),
       update: this.db.query('UPDATE instances SET options = $options WHERE name = $name'),
       setDesired: this.db.query('UPDATE instances SET desired = $desired WHERE name = $name'),
       remove: this.db.query('DELETE FROM instances WHERE name = ?'),
@@ -107,8 +110,14 @@ export class Store {
     }
   }
 
+  /** The instances of this llamactl. */
   listInstances(): StoredInstance[] {
     return this.q.list.all()
+  }
+
+  /** The instances recorded on remote nodes. */
+  listRemoteInstances(): (StoredInstance & { node: string })[] {
+    return this.q.remote.all()
   }
 
   getInstance(name: string): StoredInstance | null {
@@ -146,7 +155,7 @@ export class Store {
     return this.write(() =>
       this.db.transaction(() => {
         const id = this.q.nextId.get()!.value
-        this.q.insert.run({ ...row, id })
+        this.q.insert.run({ node: null, ...row, id })
         return id
       })(),
     )

@@ -41,4 +41,7 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE api_keys ADD COLUMN updated_at INTEGER;
    ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
    UPDATE api_keys SET updated_at = created_at;`,
+  // Instances on remote nodes are recorded here too, with the node's name (NULL: this llamactl),
+  // so the main node lists them after a restart and names stay unique across nodes.
+  `ALTER TABLE instances ADD COLUMN node TEXT;`,
 ]

@@ -8,20 +8,30 @@ afterEach(async () => {
 })
 
 describe('GET /api/v1/nodes', () => {
-  test('lists this llamactl as the one node, in the original\'s shape (name → {address})', async () => {
+  test('lists this llamactl as a node, in the original\'s shape (name → {address}) with what is known of it', async () => {
     h = await harness()
+    await h.json('POST', '/api/v1/instances/one?wait=ready', { backend_options: { model: 'x' } })
     const list = await h.json('GET', '/api/v1/nodes')
-    expect(list).toEqual({ status: 200, body: { main: { address: '' } } })
-    expect(await h.json('GET', '/api/v1/nodes/main')).toEqual({ status: 200, body: { address: '' } })
+    expect(list.status).toBe(200)
+    expect(Object.keys(list.body)).toEqual(['main'])
+    expect(list.body.main).toMatchObject({ address: '', local: true, reachable: true, running: 1, total: 1, max_running_instances: -1, error: null })
+    expect(list.body.main.version).toEqual(expect.any(String))
+    expect((await h.json('GET', '/api/v1/nodes/main')).body).toMatchObject({ address: '', local: true, total: 1 })
     const other = await h.json('GET', '/api/v1/nodes/worker1')
     expect(other.status).toBe(404)
     expect(other.body.error).toContain('main')
   })
 
-  test('the local node is named local_node', async () => {
+  test('the local node is named local_node, and instances may name it', async () => {
     h = await harness({ LLAMACTL_LOCAL_NODE: 'gpu-box' })
-    expect((await h.json('GET', '/api/v1/nodes')).body).toEqual({ 'gpu-box': { address: '' } })
+    expect(Object.keys((await h.json('GET', '/api/v1/nodes')).body)).toEqual(['gpu-box'])
     expect((await h.json('GET', '/api/v1/nodes/main')).status).toBe(404)
+    const made = await h.json('POST', '/api/v1/instances/here', { backend_options: { model: 'x' }, nodes: ['gpu-box'] })
+    expect([made.status, made.body.node, made.body.options.nodes]).toEqual([201, 'gpu-box', ['gpu-box']])
+    const wrong = await h.json('POST', '/api/v1/instances/there', { backend_options: { model: 'x' }, nodes: ['main'] })
+    expect(wrong.status).toBe(400)
+    expect(wrong.body.error).toContain('"main" is not a configured node')
+    expect((await h.json('GET', '/api/v1/instances')).body.map((i: { name: string }) => i.name)).toEqual(['here'])
   })
 
   test('needs a management key like every /api/v1 route', async () => {
