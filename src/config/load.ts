@@ -241,12 +241,14 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const local = values.get('local_node') as string
   if (!local) throw new ConfigError(`local_node: must not be empty (from ${describe(sources.get('local_node')!)})`)
   nodes[local] ??= { address: '', api_key: '' }
+  for (const [name, n] of Object.entries(nodes)) {
+    if (name !== local && !n.address) notes.push(`nodes.${name} has no address, so nothing can be placed on it (only local_node, ${JSON.stringify(local)}, goes without one)`)
+  }
 
   for (const s of SETTINGS) {
     // Said only when it would change something: `group_limits: {}` or a pool size of 25 copied
     // from the original's defaults asks for nothing that is missing.
     if (!s.use || s.use === 'yes' || sources.get(s.key)!.from === 'default' || Bun.deepEquals(values.get(s.key), s.default)) continue
-    if (s.kind === 'nodes' && Object.entries(nodes).every(([n, v]) => n === local || !v.address)) continue
     const what = s.use === 'later' ? 'is read and checked but not used yet' : 'is accepted and has no effect'
     notes.push(`${s.key} ${what}: ${s.why}`)
   }

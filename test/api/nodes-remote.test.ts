@@ -21,10 +21,10 @@ async function node(name: string, env: Record<string, string> = {}, args: string
 }
 
 /** A main node whose config file lists `nodes` (name → address, key). */
-async function main(nodes: Record<string, { address: string; api_key?: string }>, env: Record<string, string> = {}): Promise<Harness> {
+async function main(nodes: Record<string, { address: string; api_key?: string; ca_file?: string }>, env: Record<string, string> = {}): Promise<Harness> {
   const dir = tempDir()
   const file = join(dir, 'main.yaml')
-  const lines = ['nodes:', ...Object.entries(nodes).flatMap(([n, v]) => [`  ${n}:`, `    address: "${v.address}"`, `    api_key: "${v.api_key ?? TEST_KEY}"`])]
+  const lines = ['nodes:', ...Object.entries(nodes).flatMap(([n, v]) => [`  ${n}:`, `    address: "${v.address}"`, `    api_key: "${v.api_key ?? TEST_KEY}"`, ...(v.ca_file ? [`    ca_file: "${v.ca_file}"`] : [])])]
   writeFileSync(file, `${lines.join('\n')}\n`)
   const h = await harness({ LLAMACTL_CONFIG_PATH: file, LLAMACTL_NODE_HEALTH_CHECK_INTERVAL: '0.2', LLAMACTL_NODE_REQUEST_TIMEOUT: '2', ...env })
   mains.push(h)
@@ -260,13 +260,14 @@ test('a node that cannot be reached at create is a 502, and nothing is left on e
 })
 
 /** A stand-in node: a valid empty node, except for what `mode` changes. */
-function stubNode() {
+function stubNode(tls?: { cert: string; key: string }) {
   const seen: string[] = []
   const state = { mode: 'ok' as 'ok' | 'html' | 'shape' | 'hang', made: null as Record<string, unknown> | null }
   const hang = new Set<() => void>()
   const server = Bun.serve({
     hostname: '127.0.0.1',
     port: 0,
+    ...(tls && { tls }),
     async fetch(req) {
       const { pathname } = new URL(req.url)
       seen.push(`${req.method} ${pathname}`)
@@ -289,13 +290,31 @@ function stubNode() {
   return {
     state,
     seen,
-    address: `http://127.0.0.1:${server.port}`,
+    address: `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`,
     close() {
       for (const r of hang) r()
       server.stop(true)
     },
   }
 }
+
+test('an https:// node is trusted by the CA bundle its ca_file names, and refused without it', async () => {
+  const dir = tempDir()
+  const [cert, key] = [join(dir, 'node.pem'), join(dir, 'node.key')]
+  const made = Bun.spawnSync(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stderr: 'pipe' })
+  expect(made.exitCode).toBe(0)
+  const stub = stubNode({ cert: await Bun.file(cert).text(), key: await Bun.file(key).text() })
+  try {
+    const h = await main({ sec: { address: stub.address, ca_file: cert }, plain: { address: stub.address } })
+    const ok = await h.json('POST', '/api/v1/instances/tls-one', { ...model, nodes: ['sec'] })
+    expect([ok.status, ok.body.node]).toEqual([201, 'sec'])
+    const refused = await h.json('POST', '/api/v1/instances/tls-two', { ...model, nodes: ['plain'] })
+    expect([refused.status, refused.body.error]).toEqual([502, expect.stringContaining('node "plain"')])
+    expect(h.store.listRemoteInstances().map((r) => r.name)).toEqual(['tls-one'])
+  } finally {
+    stub.close()
+  }
+})
 
 describe('a node that answers what the API does not promise', () => {
   let stub: ReturnType<typeof stubNode>
