@@ -63,6 +63,39 @@ true/false/1/0/yes/no, *duration* is \`90s\`, \`5m\`, \`1h30m\` or a number of s
 |---|---|---|---|---|
 ${rows.join('\n')}
 
+## Remote nodes
+
+One llamactl (the *main node*) can place instances on other llamactl servers (*nodes*), as the
+original llamactl does. Each node is an ordinary llamactl; the main node lists them:
+
+\`\`\`yaml
+local_node: main                  # this llamactl's name (default main)
+nodes:
+  main:                           # this llamactl: no address
+    address: ""
+  worker1:
+    address: "http://192.168.1.10:8080"
+    api_key: "\${WORKER1_KEY}"      # a management key of worker1
+  worker2:
+    address: "https://gpu2.example.com"
+    api_key: "\${WORKER2_KEY}"
+    ca_file: /etc/llamactl/worker2-ca.pem   # else nodes_ca_file, else the system's CAs
+\`\`\`
+
+- \`api_key\` must be a **management** key of the node: the main node uses it for the node's
+  \`/api/v1\` routes and, as the original does, for its \`/v1\` routes too (a management key is
+  an inference key as well). It goes only in the \`Authorization\` header; it is never logged,
+  answered (\`GET /api/v1/nodes\` shows the address only; \`/api/v1/config\` masks it) or put in a URL.
+  A node that refuses it makes every call a 502 naming the node and \`nodes.<name>.api_key\`.
+- A node's own \`local_node\` need not match what the main node calls it: the main node sends its
+  creates without \`nodes\`, so the node runs them as its own.
+- \`https://\` addresses are checked against \`ca_file\` (per node), else \`nodes_ca_file\`, else the
+  system's certificate authorities. llamactl serves plain HTTP itself: put a TLS-terminating proxy
+  in front of a node that is reached over an untrusted network.
+- Each node is asked for its instances every \`node_health_check_interval\` (its health check,
+  bounded by the interval, at least 2 s, and by \`node_request_timeout\`). See
+  [api.md](api.md#remote-nodes) for what happens when a node is down.
+
 ## Other names
 
 Spellings of the original llamactl's older releases and of other tools, read as the key they name.
