@@ -28,6 +28,8 @@ export interface FormState {
   group: string
   /** Other model names for it, as typed (separated by commas or spaces). */
   aliases: string
+  /** The node it is created on; empty: this llamactl. */
+  node: string
   /** The "import from command line" text. */
   command: string
 }
@@ -46,6 +48,7 @@ export function emptyForm(): FormState {
     idle_timeout: '',
     group: '',
     aliases: '',
+    node: '',
     command: '',
   }
 }
@@ -74,6 +77,8 @@ export interface FormView {
   knownOptions: string[]
   /** Group names other instances have, offered as suggestions. */
   groups?: string[]
+  /** The nodes a new instance may be placed on, this llamactl first; one: no choice shown. */
+  nodes?: string[]
   /** The backends to choose from: backend_type and its name in the menu. */
   backends: { type: string; title: string }[]
   /** The chosen backend's plain fields. */
@@ -126,6 +131,7 @@ export function instanceForm(v: FormView): Html {
   const backend = err('backend_type')
   const group = err('group')
   const aliases = err('aliases')
+  const node = err('node')
   const command = err('command')
   const advanced = err('advanced')
   const env = err('environment')
@@ -161,6 +167,16 @@ ${errors.form ? html`<p class="error" role="alert" id="err-form">${errors.form}<
     </select>
     ${backend.message}
   </div>
+  ${v.mode === 'create' && (v.nodes?.length ?? 0) > 1
+    ? html`<div class="field">
+    <label for="f-node">Node</label>
+    <select id="f-node" name="node"${node.attrs}>
+      ${v.nodes!.map((n, i) => html`<option value="${i === 0 ? '' : n}"${(i === 0 ? '' : n) === s.node ? html` selected` : ''}>${i === 0 ? `${n} (this llamactl)` : n}</option>`)}
+    </select>
+    <p class="hint">Where it runs: that node's llamactl runs it, and requests reach it through this one.</p>
+    ${node.message}
+  </div>`
+    : ''}
   <div class="field">
     <label for="f-group">Group</label>
     <input id="f-group" name="group" value="${s.group}" list="group-names" maxlength="64" autocomplete="off" spellcheck="false"

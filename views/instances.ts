@@ -5,6 +5,10 @@ import { layout, type PageContext } from './layout'
 
 export interface InstanceItem {
   name: string
+  /** The node it runs on. */
+  node?: string
+  /** On a remote node: its log and edits are that node's page's. */
+  remote?: boolean
   status: string
   backend: string
   /** Its group (instances.group_limits), if it has one. */
@@ -45,13 +49,14 @@ function actionButton(name: string, action: 'start' | 'stop' | 'restart', label:
     hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace">${label}<span class="vh"> ${name}</span></button>`
 }
 
-function row(i: InstanceItem, now: number): Html {
-  const canStart = !ACTIVE.has(i.status) && i.status !== 'stopping'
+function row(i: InstanceItem, now: number, nodes: boolean): Html {
+  const canStart = !ACTIVE.has(i.status) && i.status !== 'stopping' && i.status !== 'unknown'
   const canStop = ACTIVE.has(i.status)
-  const why = i.error !== null && (i.status === 'failed' || i.status === 'restarting')
+  const why = i.error !== null && (i.status === 'failed' || i.status === 'restarting' || i.status === 'unknown')
   return html`<tr id="row-${i.name}" class="instance s-${i.status}">
-  <th scope="row" data-label="Name"><a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a>${i.aliases?.length ? html` <span class="muted small">also ${i.aliases.join(', ')}</span>` : ''}</th>
+  <th scope="row" data-label="Name">${i.remote ? i.name : html`<a href="/ui/instances/${seg(i.name)}/logs">${i.name}</a>`}${i.aliases?.length ? html` <span class="muted small">also ${i.aliases.join(', ')}</span>` : ''}</th>
   <td data-label="Status">${statusBadge(i.status)}${i.restarts > 0 ? html` <span class="muted small">${i.restarts} restart${i.restarts === 1 ? '' : 's'}</span>` : ''}${i.queued ? html` <span class="muted small" title="requests waiting for a free slot (max_concurrent_requests)">${i.queued} queued${i.queuedForMs != null ? `, longest ${(i.queuedForMs / 1000).toFixed(1)} s` : ''}</span>` : ''}</td>
+  ${nodes ? html`<td data-label="Node">${i.node ?? ''}</td>` : ''}
   <td data-label="Backend">${i.backend}${i.group ? html` <span class="muted small">group ${i.group}</span>` : ''}</td>
   <td data-label="Port">${i.port ?? '—'}</td>
   <td data-label="Uptime">${i.readySince ? duration(now - i.readySince) : '—'}</td>
@@ -61,16 +66,18 @@ function row(i: InstanceItem, now: number): Html {
     ${canStart ? actionButton(i.name, 'start', 'Start') : ''}
     ${canStop ? actionButton(i.name, 'stop', 'Stop') : ''}
     ${i.status === 'running' ? actionButton(i.name, 'restart', 'Restart') : ''}
-    <a class="button" id="logs-${i.name}" href="/ui/instances/${seg(i.name)}/logs">Logs<span class="vh"> of ${i.name}</span></a>
-    <a class="button" id="edit-${i.name}" href="/ui/instances/${seg(i.name)}/edit">Edit<span class="vh"> ${i.name}</span></a>
+    ${i.remote
+      ? ''
+      : html`<a class="button" id="logs-${i.name}" href="/ui/instances/${seg(i.name)}/logs">Logs<span class="vh"> of ${i.name}</span></a>
+    <a class="button" id="edit-${i.name}" href="/ui/instances/${seg(i.name)}/edit">Edit<span class="vh"> ${i.name}</span></a>`}
     <button type="button" class="danger" id="delete-${i.name}" hx-post="/ui/instances/${seg(i.name)}/delete"
       hx-target="#instances" hx-swap="outerHTML" hx-sync="#instances:replace"
       hx-confirm="Delete the instance ${i.name}? It is stopped first and its logs are removed.">Delete<span class="vh"> ${i.name}</span></button>
   </div></td>
 </tr>
 ${why
-    ? html`<tr class="why s-${i.status}"><td colspan="8">
-  <p class="error"><strong>${i.status === 'failed' ? 'Failed' : 'Restarting'}:</strong> ${i.error}</p>
+    ? html`<tr class="why s-${i.status}"><td colspan="${nodes ? 9 : 8}">
+  <p class="error"><strong>${i.status === 'failed' ? 'Failed' : i.status === 'unknown' ? 'Unknown' : 'Restarting'}:</strong> ${i.error}</p>
   ${i.lastLines.length ? html`<pre class="log small" aria-label="Last log lines of ${i.name}">${i.lastLines.map((l) => html`${l}\n`)}</pre>` : ''}
 </td></tr>`
     : ''}`
@@ -78,13 +85,15 @@ ${why
 
 /** The polled fragment: replaces itself every 2 s (and after each action). */
 export function instanceList(items: InstanceItem[], now: number): Html {
+  // The node column only where instances run on more than one node.
+  const nodes = new Set(items.map((i) => i.node)).size > 1 || items.some((i) => i.remote)
   return html`<section id="instances" class="instances" aria-label="Instances" hx-get="/ui" hx-trigger="every 2s" hx-swap="outerHTML">
 ${items.length === 0
     ? html`<p class="empty">No instances yet. <a href="/ui/instances/new">Create the first one</a>.</p>`
     : html`<table class="list">
-  <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Backend</th><th scope="col">Port</th><th scope="col">Uptime</th><th scope="col">Last request</th><th scope="col">Last 10 min</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
+  <thead><tr><th scope="col">Name</th><th scope="col">Status</th>${nodes ? html`<th scope="col">Node</th>` : ''}<th scope="col">Backend</th><th scope="col">Port</th><th scope="col">Uptime</th><th scope="col">Last request</th><th scope="col">Last 10 min</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
   <tbody>
-${items.map((i) => row(i, now))}
+${items.map((i) => row(i, now, nodes))}
   </tbody>
 </table>`}
 </section>`

@@ -10,7 +10,7 @@ export interface PageContext {
   canSignOut: boolean
 }
 
-export type Section = 'instances' | 'activity' | 'models' | 'keys' | 'system'
+export type Section = 'instances' | 'activity' | 'models' | 'nodes' | 'keys' | 'system'
 
 // htmx settings: no inline styles or eval (the Content-Security-Policy forbids both), requests
 // only to this server, and no page snapshots in localStorage (they could hold a key's secret).
@@ -39,6 +39,7 @@ const NAV: [Section, string, string][] = [
   ['instances', '/ui', 'Instances'],
   ['activity', '/ui/activity', 'Activity'],
   ['models', '/ui/models', 'Models'],
+  ['nodes', '/ui/nodes', 'Nodes'],
   ['keys', '/ui/keys', 'Inference keys'],
   ['system', '/ui/system', 'System'],
 ]

@@ -91,6 +91,7 @@ export function formFromParams(form: URLSearchParams): FormState {
     idle_timeout: form.get('idle_timeout') ?? '',
     group: form.get('group') ?? '',
     aliases: form.get('aliases') ?? '',
+    node: form.get('node') ?? '',
     command: form.get('command') ?? '',
   })
 }
@@ -132,6 +133,7 @@ export function formFromOptions(options: Record<string, unknown>, base: FormStat
   }
   if (typeof options.group === 'string') s.group = options.group
   if (Array.isArray(options.aliases)) s.aliases = options.aliases.map(text).join(', ')
+  if (Array.isArray(options.nodes) && typeof options.nodes[0] === 'string') s.node = options.nodes[0]
   return settle(s)
 }
 
@@ -181,6 +183,7 @@ export function optionsFromForm(s: FormState): Record<string, unknown> {
   for (const [k, v] of s.environment) env[k.trim()] = v
   if (Object.keys(env).length) body.environment = env
   if (s.group.trim() !== '') body.group = s.group.trim()
+  if (s.node.trim() !== '') body.nodes = [s.node.trim()]
   const aliases = s.aliases.split(/[\s,]+/).filter((a) => a !== '')
   if (aliases.length) body.aliases = aliases
   for (const key of SUPERVISION) {
@@ -213,6 +216,7 @@ export function fieldOfError(message: string, s: FormState): string {
   if (top === 'backend_options') {
     return sub && commonFieldsOf(s.backend_type).some((f) => f.name === sub) ? sub : 'advanced'
   }
+  if (top === 'nodes') return 'node'
   if (top === 'backend_type' || top === 'environment' || top === 'group' || top === 'aliases' || (SUPERVISION as readonly string[]).includes(top!)) return top!
   return 'form'
 }

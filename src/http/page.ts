@@ -16,7 +16,7 @@ import { AppError, BadRequest, Conflict, NotFound } from '../errors'
 import { BACKENDS, findBackend } from '../backends'
 import type { Instance } from '../instances/instance'
 import type { InstanceManager } from '../instances/manager'
-import { checkName, withDefaults } from '../instances/options'
+import { checkName, type InstanceView, withDefaults } from '../instances/options'
 import { versionText } from '../version'
 import { ASSETS } from '../../views/assets'
 import { html, type Html } from '../../views/html'
@@ -26,6 +26,7 @@ import { keyForm, keyList, keysPage, type KeysView } from '../../views/keys'
 import { errorPage, loginPage, type PageContext } from '../../views/layout'
 import { activityChart, activitySummary } from '../../views/activity'
 import { logsPage, logStatus } from '../../views/logs'
+import { type NodeItem, nodeList, nodesPage } from '../../views/nodes'
 import { type Answer, llamaServerInfo, systemPage } from '../../views/system'
 import { backendPresence } from '../backends/presence'
 import { activityPage, requestsTable } from '../../views/requests'
@@ -182,13 +183,13 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     return `http://${host}:${config.server.port || 8080}`
   }
 
+  const remote = manager.remote
   const items = (): InstanceItem[] =>
-    manager
-      .list()
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((i) => ({
+    [...manager.list().map((i) => ({
         name: i.name,
-        status: i.status,
+        node: config.local_node,
+        remote: false,
+        status: i.status as string,
         backend: i.options.backend_type,
         group: i.options.group ?? null,
         aliases: i.options.aliases ?? [],
@@ -201,7 +202,26 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
         error: i.error,
         lastLines: i.error !== null && (i.status === 'failed' || i.status === 'restarting') ? i.log.tail(10) : [],
         activity: activitySummary(manager.metrics.recent.series(i.name)),
-      }))
+      })),
+      ...remote.list().map((r) => remoteItem(remote.view(r)))].sort((a, b) => a.name.localeCompare(b.name))
+
+  // A remote instance as its node last said; its log and edits are its node's page.
+  const remoteItem = (v: InstanceView): InstanceItem => ({
+    name: v.name,
+    node: v.node,
+    remote: true,
+    status: v.state,
+    backend: v.options.backend_type,
+    group: v.options.group ?? null,
+    aliases: v.options.aliases ?? [],
+    port: v.port,
+    readySince: null,
+    lastRequest: null,
+    restarts: v.restarts,
+    error: v.error,
+    lastLines: [],
+    activity: activitySummary(manager.metrics.recent.series(v.name)),
+  })
 
   // What an empty form means: the same defaults the API fills in.
   const defaults = () => {
@@ -216,6 +236,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     defaults: defaults(),
     knownOptions: knownOptions(state.backend_type),
     groups: [...new Set(manager.list().flatMap((i) => (i.options.group ? [i.options.group] : [])))].sort(),
+    nodes: [config.local_node, ...remote.registry.nodes.keys()],
     ...formChoices(state.backend_type),
     csrf: c.session.csrf,
   })
@@ -241,7 +262,8 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
 
   const act = async (name: string, op: 'start' | 'stop' | 'restart' | 'delete'): Promise<Flash> => {
     // The page bounds its own wait (within, below), so it follows the start to its end.
-    const run: Promise<unknown> = op === 'delete' ? manager.remove(name) : op === 'stop' ? manager.stop(name) : manager[op](name, 'ready')
+    const on = remote.has(name) ? remote : manager
+    const run: Promise<unknown> = op === 'delete' ? on.remove(name) : op === 'stop' ? on.stop(name) : on[op](name, 'ready')
     const r = await within(run, ACTION_WAIT_MS)
     if (r.state === 'failed') return { kind: 'error', message: messageOf(r.error).split('\n')[0]! }
     const done = { start: 'Started', stop: 'Stopped', restart: 'Restarted', delete: 'Deleted' }[op]
@@ -342,11 +364,13 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
             } catch (e) {
               errors.name = messageOf(e)
             }
-            if (!errors.name && manager.find(state.name)) errors.name = `an instance named ${JSON.stringify(state.name)} already exists`
+            const exists = (n: string) => manager.find(n) ?? remote.find(n)
+            if (!errors.name && exists(state.name)) errors.name = `an instance named ${JSON.stringify(state.name)} already exists`
             if (Object.keys(errors).length) return formAnswer(c, 'create', state, errors)
-            const run = manager.create(state.name, optionsFromForm(state), 'ready')
+            const body = optionsFromForm(state)
+            const run = (body.nodes ? remote : manager).create(state.name, body, 'ready')
             const r = await within(run, ACTION_WAIT_MS)
-            if (r.state === 'failed' && !manager.find(state.name)) {
+            if (r.state === 'failed' && !exists(state.name)) {
               // Refused before anything was made: the options (or a limit), not the start.
               const msg = messageOf(r.error)
               return formAnswer(c, 'create', state, { [fieldOfError(msg, state)]: msg })
@@ -517,6 +541,17 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
           },
           { mutates: true },
         ),
+      )
+
+      // nodes, as the API answers them (from the last health checks: never waiting on a node)
+      .get(
+        '/ui/nodes',
+        guard(async (c) => {
+          const r = await callApi('GET', '/api/v1/nodes')
+          if (!r.ok) throw new AppError(r.error)
+          const nodes = Object.entries(r.json as Record<string, Omit<NodeItem, 'name'>>).map(([name, n]) => ({ name, ...n }))
+          return page(c.hx ? nodeList(nodes, Date.now()) : nodesPage(c.page, nodes, Date.now()))
+        }),
       )
 
       // system
@@ -797,6 +832,7 @@ const PAGE_ROUTES: Record<string, string> = {
   'POST /ui/models/download': 'Start a download from the form (answers the downloads)',
   'POST /ui/models/jobs/:id/cancel': 'Cancel a download (answers the downloads)',
   'POST /ui/models/delete': 'Delete a model from the cache (answers the list)',
+  'GET /ui/nodes': 'The nodes and their health (htmx: the list fragment)',
   'GET /ui/system': 'Versions',
   'GET /ui/system/llama-server': 'llama-server\'s version and devices',
   'GET /ui/activity': 'The last requests forwarded to backends, filterable',

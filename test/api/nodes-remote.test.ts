@@ -229,6 +229,31 @@ describe('two llamactl nodes behind a main node', () => {
     expect((await h.json('GET', '/api/v1/nodes')).body.wrong.error).toContain('refused')
   })
 
+  test('the page: a node choice when creating, the node of each instance, and a nodes view with their health', async () => {
+    const h = await main({ w2: { address: w2.url } })
+    await waitFor(async () => (await h.json('GET', '/api/v1/nodes')).body.w2.reachable === true)
+    const form = await (await h.request('GET', '/ui/instances/new')).text()
+    expect(form).toContain('<select id="f-node" name="node"')
+    expect(form).toContain('<option value="w2">w2</option>')
+    const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(form)![1]!
+    const fields = new URLSearchParams({ _mode: 'create', name: 'paged', backend_type: 'llama_cpp', model: 'x', node: 'w2' })
+    const made = await h.request('POST', '/ui/instances', fields.toString(), { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf, 'hx-request': 'true' })
+    expect(made.headers.get('hx-redirect')).toBe('/ui')
+    expect((await w2.api('GET', '/api/v1/instances/paged')).status).toBe(200)
+    await h.json('POST', '/api/v1/instances/here?wait=ready', model)
+    const list = await (await h.request('GET', '/ui', undefined, { 'hx-request': 'true' })).text()
+    expect(list).toContain('<th scope="col">Node</th>')
+    expect(list).toMatch(/id="row-paged"[\s\S]*?<td data-label="Node">w2<\/td>/)
+    expect(list).toMatch(/id="row-here"[\s\S]*?<td data-label="Node">main<\/td>/)
+    const stopped = await h.request('POST', '/ui/instances/paged/stop', '', { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf, 'hx-request': 'true' })
+    expect(await stopped.text()).toContain('Stopped paged.')
+    expect((await w2.api('GET', '/api/v1/instances/paged')).body.status).toBe('stopped')
+    const nodes = await (await h.request('GET', '/ui/nodes')).text()
+    expect(nodes).toMatch(/id="node-w2"[\s\S]*?badge s-running">up</)
+    expect(nodes).toContain(w2.url)
+    expect(nodes).not.toContain(TEST_KEY)
+  })
+
   test('the main node lists its remote instances after a restart, and reads their state back from the node', async () => {
     const h = await main({ w2: { address: w2.url } })
     await h.json('POST', '/api/v1/instances/kept?wait=ready', { ...model, nodes: ['w2'] })
