@@ -485,6 +485,7 @@ export function coerce(s: Setting, raw: unknown, where: string): unknown {
           throw new ConfigError(`${at}: address ${JSON.stringify(address)} is not an http:// or https:// URL (empty for this llamactl)`)
         }
         if (typeof apiKey !== 'string') throw new ConfigError(`${at}: api_key is not a string`)
+        if (address && /^https?:\/\/[^/]*@/.test(address)) throw new ConfigError(`${at}: address has a user or password in it; give the node's key as api_key, which is sent only in a header`)
         const caFile = n.ca_file ?? ''
         if (typeof caFile !== 'string') throw new ConfigError(`${at}: ca_file is not a string`)
         out[name] = { address, api_key: apiKey, ...(caFile && { ca_file: caFile }) }

@@ -117,12 +117,9 @@ export class NodeClient {
         redirect: 'manual',
         tls: this.tls,
       } as RequestInit)
-      const length = Number(res.headers.get('content-length') ?? 0)
-      if (length > MAX_ANSWER) {
-        await res.body?.cancel()
-        throw new BadGateway(`${this.label} answered ${method} ${path} with ${length} bytes, more than llamactl reads`)
-      }
-      return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() }
+      const text = await readBounded(res, MAX_ANSWER)
+      if (text === null) throw new Garbled(`${this.label} answered ${method} ${path} with more than ${MAX_ANSWER} bytes, more than llamactl reads`)
+      return { status: res.status, type: res.headers.get('content-type') ?? '', text }
     } catch (e) {
       if (e instanceof AppError) throw e
       if (o.signal?.aborted) throw new BadGateway(`${this.label}: the request was abandoned`)
@@ -201,6 +198,25 @@ export class NodeUnreachable extends BadGateway {
 
 /** The node answered, but not what llamactl's API promises. */
 export class Garbled extends BadGateway {}
+
+/** The body as text, or null past `max` bytes (the rest is not read). */
+async function readBounded(res: Response, max: number): Promise<string | null> {
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.length
+    if (size > max) {
+      await reader.cancel()
+      return null
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
 
 function describeBody(a: Answer): string {
   const type = a.type.split(';')[0]!.trim() || 'no content type'

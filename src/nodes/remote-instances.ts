@@ -6,16 +6,18 @@
  * is down answers for nothing: its instances are `unknown`, operations on them a 503 naming it.
  */
 import type { Config } from '../config/load'
-import { BadRequest, Conflict, NotFound, StartFailed, Unavailable } from '../errors'
+import { BadRequest, NotFound, StartFailed, Unavailable } from '../errors'
 import type { Instance } from '../instances/instance'
 import type { Wait } from '../instances/lifecycle'
-import { checkName, parseOptions, type InstanceOptions, type InstanceOptionsInput, type InstanceView } from '../instances/options'
+import { checkName, parseOptions, type InstanceOptionsInput, type InstanceView } from '../instances/options'
 import type { Metrics } from '../metrics/llamactl'
 import type { Store } from '../store/db'
-import { Garbled, NodeUnreachable, NodeViewSchema, type NodeView } from './client'
-import { type Holder, refuseTaken } from './names'
+import { Garbled, NodeUnreachable, NodeViewSchema } from './client'
+import { createOn, type Creating } from './create'
 import { NodeForwarder } from './forward'
+import { type Holder, refuseTaken } from './names'
 import { checkNodes, place } from './placement'
+import { aliasesOf, type RemoteRecord, viewOf } from './records'
 import { NodeRegistry, type NodeState } from './registry'
 
 /** What the main node's own instances offer this module: the manager. */
@@ -25,28 +27,16 @@ export interface LocalSide {
   create(name: string, body: unknown, wait: Wait): Promise<InstanceView>
 }
 
-export interface RemoteRecord {
-  id: number
-  name: string
-  node: string
-  input: InstanceOptionsInput
-  created: number
-  /** What the node last answered for it; null: nothing yet since start-up. */
-  last: NodeView | null
-  /** The node answered, and does not have it. */
-  missing: boolean
-}
-
 const enc = encodeURIComponent
-const STATE_OF: Record<string, InstanceView['state']> = { restarting: 'starting', shutting_down: 'stopping' }
 
 export class RemoteInstances {
   readonly registry: NodeRegistry
   /** /v1, the proxy and logs followed, passed through to the node. */
   readonly forwarder: NodeForwarder
   private records = new Map<string, RemoteRecord>()
-  /** Names being created on a node: taken, though not recorded yet. */
-  private pending = new Set<string>()
+  /** Names being created on a node, with their aliases: taken, though not recorded yet. */
+  private pending = new Map<string, readonly string[]>()
+  private readonly creating: Creating
 
   constructor(
     readonly config: Config,
@@ -56,6 +46,7 @@ export class RemoteInstances {
   ) {
     this.registry = new NodeRegistry(config, (node) => this.readBack(node))
     this.forwarder = new NodeForwarder(this, metrics)
+    this.creating = { store, records: this.records, timeout: (node, wait) => this.timeout(node, wait) }
   }
 
   /** Loads the recorded instances and starts watching the nodes. */
@@ -102,7 +93,7 @@ export class RemoteInstances {
   }
 
   private holders(except?: string): Holder[] {
-    const out: Holder[] = [...this.pending].map((n) => ({ name: n, aliases: [], where: '(being created on another node)' }))
+    const out: Holder[] = [...this.pending].map(([n, aliases]) => ({ name: n, aliases, where: '(being created on a node)' }))
     for (const r of this.records.values()) if (r.name !== except) out.push({ name: r.name, aliases: aliasesOf(r), where: `on node ${JSON.stringify(r.node)}` })
     return out
   }
@@ -114,36 +105,7 @@ export class RemoteInstances {
   }
 
   view(r: RemoteRecord): InstanceView {
-    const node = this.registry.get(r.node)
-    const why = this.unknownWhy(r, node)
-    const last = r.last
-    const options = { ...((last?.options ?? r.input) as Partial<InstanceOptions>), nodes: [r.node] } as InstanceOptions
-    return {
-      id: r.id,
-      name: r.name,
-      status: why ? 'unknown' : (last?.status ?? 'stopped'),
-      state: why ? 'unknown' : (last?.state ?? STATE_OF[last?.status ?? ''] ?? (last?.status as InstanceView['state']) ?? 'stopped'),
-      node: r.node,
-      created: r.created,
-      options,
-      port: last?.port ?? null,
-      restarts: last?.restarts ?? 0,
-      error: why ?? last?.error ?? null,
-      // The node's own numbers: its process, its requests (those through this llamactl and any other).
-      pid: why ? null : (last?.pid ?? null),
-      uptime: why ? null : (last?.uptime ?? null),
-      last_request: last?.last_request ?? null,
-      requests: why || !last?.requests ? { in_flight: 0, queued: 0, max_concurrent: 0 } : last.requests,
-    }
-  }
-
-  private unknownWhy(r: RemoteRecord, node: NodeState | undefined): string | null {
-    const label = `node ${JSON.stringify(r.node)}`
-    if (!node) return `${label} is not configured any more (nodes in the configuration)`
-    if (node.up === false) return `${label} is not answering: ${node.error}`
-    if (node.up === null || !r.last) return `${label} has not answered yet`
-    if (r.missing) return `${label} does not have this instance any more`
-    return null
+    return viewOf(r, this.registry.get(r.node))
   }
 
   /** After each health check: the node's real state of every instance recorded on it. */
@@ -196,71 +158,12 @@ export class RemoteInstances {
     if (chosen === this.config.local_node) return this.local.create(name, { ...input, nodes: [chosen] }, wait)
     const node = this.registry.get(chosen)!
     this.refuseTakenAnywhere(name, input.aliases ?? [], true)
-    this.pending.add(name)
+    this.pending.set(name, input.aliases ?? [])
     try {
-      return await this.noted(node, this.createOn(node, name, input, wait))
+      return this.view(await this.noted(node, createOn(this.creating, node, name, input, wait)))
     } finally {
       this.pending.delete(name)
     }
-  }
-
-  private async createOn(node: NodeState, name: string, input: InstanceOptionsInput, wait: Wait): Promise<InstanceView> {
-    const c = node.client
-    const path = `/api/v1/instances/${enc(name)}`
-    // The name must be free there too; this is also the check that the node can be reached.
-    const before = await c.call('GET', path)
-    if (before.status === 200) {
-      c.expect(before, [200], NodeViewSchema, `GET ${path}`)
-      throw new Conflict(`instance ${JSON.stringify(name)} already exists on node ${JSON.stringify(node.name)} (made there, not through this llamactl)`)
-    }
-    if (before.status !== 404) throw c.refusal(before, `GET ${path}`)
-    const { nodes: _, ...sent } = input
-    let answer
-    try {
-      answer = await c.call('POST', path + (wait === 'ready' ? '?wait=ready' : ''), { body: sent, timeoutMs: this.timeout(node, wait) })
-    } catch (e) {
-      // It may have been made there (a timeout): take it away again, in the background.
-      if (e instanceof NodeUnreachable && e.maybeReceived) this.cleanUp(node, name)
-      throw e
-    }
-    let view: NodeView
-    let failed: StartFailed | null = null
-    try {
-      if (answer.status === 500) {
-        // Made, but its start failed: it exists there, so it is recorded here, as a local one would be.
-        failed = c.refusal(answer, `POST ${path}`) as StartFailed
-        view = c.expect(await c.call('GET', path), [200], NodeViewSchema, `GET ${path}`)
-      } else {
-        view = c.expect(answer, [201], NodeViewSchema, `POST ${path}`)
-      }
-      if (view.name !== name) throw new Garbled(`${c.label} answered POST ${path} with instance ${JSON.stringify(view.name.slice(0, 64))}`)
-    } catch (e) {
-      if (e instanceof Garbled || (e instanceof NodeUnreachable && e.maybeReceived)) this.cleanUp(node, name)
-      throw e
-    }
-    const stored = { ...input, nodes: [node.name] }
-    const created = Math.floor(Date.now() / 1000)
-    let id: number
-    try {
-      id = this.store.insertInstance({ name, options: JSON.stringify(stored), created, desired: 'running', node: node.name })
-    } catch (e) {
-      this.cleanUp(node, name)
-      throw e
-    }
-    const r: RemoteRecord = { id, name, node: node.name, input: stored, created, last: view, missing: false }
-    this.records.set(name, r)
-    if (failed) throw failed
-    return this.view(r)
-  }
-
-  /** Deletes what a failed create may have made on the node; a failure is said, never thrown. */
-  private cleanUp(node: NodeState, name: string) {
-    node.client.call('DELETE', `/api/v1/instances/${enc(name)}`).then(
-      (a) => {
-        if (a.status !== 204 && a.status !== 404) console.error(`llamactl: instance ${name} may be left on node ${node.name} after a failed create (its delete answered ${a.status})`)
-      },
-      (e: Error) => console.error(`llamactl: instance ${name} may be left on node ${node.name} after a failed create: ${e.message}`),
-    )
   }
 
   async get(name: string): Promise<InstanceView> {
@@ -365,8 +268,4 @@ export class RemoteInstances {
     for (const r of this.records.values()) if (r.node === node) n++
     return n
   }
-}
-
-function aliasesOf(r: RemoteRecord): string[] {
-  return (r.last?.options.aliases as string[] | undefined) ?? r.input.aliases ?? []
 }
