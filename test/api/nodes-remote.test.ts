@@ -287,7 +287,7 @@ test('a node that cannot be reached at create is a 502, and nothing is left on e
 /** A stand-in node: a valid empty node, except for what `mode` changes. */
 function stubNode(tls?: { cert: string; key: string }) {
   const seen: string[] = []
-  const state = { mode: 'ok' as 'ok' | 'html' | 'shape' | 'hang', made: null as Record<string, unknown> | null }
+  const state = { mode: 'ok' as 'ok' | 'html' | 'shape' | 'hang' | 'deny-v1', made: null as Record<string, unknown> | null }
   const hang = new Set<() => void>()
   const server = Bun.serve({
     hostname: '127.0.0.1',
@@ -296,6 +296,7 @@ function stubNode(tls?: { cert: string; key: string }) {
     async fetch(req) {
       const { pathname } = new URL(req.url)
       seen.push(`${req.method} ${pathname}`)
+      if (state.mode === 'deny-v1' && pathname.startsWith('/v1/')) return Response.json({ error: 'invalid or expired API key' }, { status: 401 })
       if (state.mode === 'hang' || pathname.startsWith('/v1/')) {
         await new Promise<void>((resolve) => hang.add(resolve))
         return new Response(null, { status: 504 })
@@ -375,6 +376,16 @@ describe('a node that answers what the API does not promise', () => {
     expect(h.store.countInstances()).toBe(0)
   })
 
+  test('a node that refuses the key on /v1 is a 502 naming the node, not its 401', async () => {
+    stub = stubNode()
+    const h = await main({ odd: { address: stub.address } })
+    expect((await h.json('POST', '/api/v1/instances/s2', { ...model, nodes: ['odd'] })).status).toBe(201)
+    stub.state.mode = 'deny-v1'
+    const res = await h.request('POST', '/v1/chat/completions', { model: 's2', messages: [] })
+    expect(res.status).toBe(502)
+    expect((await res.json()).error).toContain('node "odd" refused llamactl\'s key (401) for instance "s2"')
+  })
+
   test('a node that stops answering: its instances go unknown, its requests end 502, the list and local instances do not wait', async () => {
     stub = stubNode()
     const h = await main({ odd: { address: stub.address } }, { LLAMACTL_NODE_REQUEST_TIMEOUT: '1' })
@@ -411,12 +422,33 @@ test('a node killed and started again: unknown meanwhile, 503 for its instances,
   const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') })
   const port = probe.port
   probe.stop(true)
-  let w3 = await startLlamactl(dir, { env: { LLAMACTL_LOCAL_NODE: 'w3' }, args: ['--port', String(port)] })
+  let w3 = await startLlamactl(dir, { env: { LLAMACTL_LOCAL_NODE: 'w3', FAKE_TOKEN_DELAY_MS: '20' }, args: ['--port', String(port)] })
   procs.push(w3)
   const h = await main({ w3: { address: w3.url } })
   expect((await h.json('POST', '/api/v1/instances/r1?wait=ready', { ...model, nodes: ['w3'] })).status).toBe(201)
   expect((await h.json('POST', '/api/v1/instances/l1?wait=ready', model)).status).toBe(201)
+  // Killed mid-stream: the client's stream is cut, and the main node counts it as a 502.
+  const streaming = await fetch(`${h.listen()}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'r1', stream: true, max_tokens: 1000, messages: [{ role: 'user', content: 'go on' }] }),
+  })
+  const reader = streaming.body!.getReader()
+  expect(new TextDecoder().decode((await reader.read()).value)).toContain('data: ')
   await w3.stop('SIGKILL')
+  let cut = false
+  let rest = ''
+  try {
+    for (let i = 0; i < 2000; i++) {
+      const { done, value } = await reader.read()
+      if (done) break
+      rest += new TextDecoder().decode(value)
+    }
+  } catch {
+    cut = true
+  }
+  expect(cut || !rest.includes('[DONE]')).toBe(true)
+  await waitFor(async () => /llamactl_requests_total\{instance="r1",route="chat_completions",status="502"\} 1/.test(await (await h.request('GET', '/metrics')).text()))
   await waitFor(async () => (await h.json('GET', '/api/v1/instances/r1')).body.status === 'unknown')
   const list = (await h.json('GET', '/api/v1/instances')).body
   expect(list.map((i: any) => [i.name, i.node, i.status])).toEqual([['l1', 'main', 'running'], ['r1', 'w3', 'unknown']])
