@@ -36,7 +36,9 @@ describe('the original llamactl\'s instance fields', () => {
 
   test('what cannot be taken is a 400 naming the field', async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ nodes: ['gpu-box'] }, 'nodes: "gpu-box" is not a node of this llamactl; remote nodes are not supported yet, so the only node is "main"'],
+      [{ nodes: ['gpu-box'] }, 'nodes: "gpu-box" is not a configured node; the nodes are "main"'],
+      [{ nodes: [] }, 'nodes'],
+      [{ nodes: ['main', 'main'] }, 'nodes: a node is given twice'],
       [{ nodes: 'main' }, 'nodes'],
       [{ nodes: ['no spaces'] }, 'nodes'],
       [{ group: '' }, 'group'],
