@@ -66,7 +66,7 @@ export function instanceRoutes(manager: InstanceManager) {
         tag: 'Instances',
         body: InstanceOptionsSchema,
         ok: [200, InstanceViewSchema],
-        errors: [400, 404, 409, 413, 500, 507],
+        errors: [400, 404, 409, 413, 500, 502, 503, 507],
         query: WAIT_QUERY,
       }),
     })
@@ -74,15 +74,15 @@ export function instanceRoutes(manager: InstanceManager) {
       unlimited(request)
       await on(params.name).remove(params.name)
       return new Response(null, { status: 204 })
-    }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404, 500, 507] }) })
+    }, { detail: doc({ summary: 'Stop and delete an instance', tag: 'Instances', ok: [204, null], errors: [400, 404, 500, 502, 503, 507] }) })
     .post('/api/v1/instances/:name/start', async ({ params, request }) => (unlimited(request), json(await on(params.name).start(params.name, waitOf(request)))), {
-      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
+      detail: doc({ summary: 'Start an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 502, 503, 507], query: WAIT_QUERY }),
     })
     .post('/api/v1/instances/:name/stop', async ({ params, request }) => (unlimited(request), json(await on(params.name).stop(params.name))), {
-      detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 500, 507] }),
+      detail: doc({ summary: 'Stop an instance (in-flight requests may finish first)', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 500, 502, 503, 507] }),
     })
     .post('/api/v1/instances/:name/restart', async ({ params, request }) => (unlimited(request), json(await on(params.name).restart(params.name, waitOf(request)))), {
-      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 507], query: WAIT_QUERY }),
+      detail: doc({ summary: 'Restart an instance', tag: 'Instance operations', ok: [200, InstanceViewSchema], errors: [400, 404, 409, 500, 502, 503, 507], query: WAIT_QUERY }),
     })
     .get('/api/v1/instances/:name/logs', ({ params, query, request }) => {
       const follow = query.follow === 'true' || query.follow === '1'
@@ -110,7 +110,7 @@ export function instanceRoutes(manager: InstanceManager) {
         summary: 'The last lines of an instance\'s log',
         tag: 'Instance operations',
         ok: [200, 'text'],
-        errors: [400, 404],
+        errors: [400, 404, 502, 503],
         query: {
           lines: 'how many lines (default and -1: all kept in memory; with follow, default 100)',
           follow: 'true: stream the lines, then every new line, as server-sent events until the client leaves',

@@ -78,11 +78,8 @@ export class NodeRegistry {
     this.timers.set(name, t)
   }
 
-  /** The interval, doubled for each failed check in a row, at most 16 intervals and 60 s (never below the interval). */
   private nextDelay(name: string): number {
-    const f = this.failures.get(name) ?? 0
-    const cap = Math.max(this.intervalMs, Math.min(60_000, this.intervalMs * 16))
-    return Math.min(cap, this.intervalMs * 2 ** f)
+    return backoff(this.intervalMs, this.failures.get(name) ?? 0)
   }
 
   /** Asks the node now (joining a check under way); resolves when it has answered or failed. */
@@ -150,4 +147,10 @@ export class NodeRegistry {
     set.add(ctrl)
     return () => set.delete(ctrl)
   }
+}
+
+/** The wait before the next check: the interval, doubled for each failed check in a row, at most 16 intervals and 60 s (never below the interval). */
+export function backoff(intervalMs: number, failures: number): number {
+  const cap = Math.max(intervalMs, Math.min(60_000, intervalMs * 16))
+  return Math.min(cap, intervalMs * 2 ** Math.min(failures, 30))
 }
