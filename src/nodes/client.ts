@@ -76,22 +76,23 @@ export class NodeClient {
     const url = new URL(cfg.address)
     this.origin = url.origin
     this.prefix = url.pathname.replace(/\/+$/, '')
-    this.key = cfg.api_key
+    this.#key = cfg.api_key
     const caFile = cfg.ca_file || defaultCa
     if (caFile) {
       try {
         this.tls = { ca: readFileSync(caFile, 'utf8') }
       } catch (e) {
-        throw new ConfigError(`nodes.${name}.ca_file: cannot read ${caFile}: ${(e as Error).message}`)
+        throw new ConfigError(`${cfg.ca_file ? `nodes.${name}.ca_file` : 'nodes_ca_file'}: cannot read ${caFile}: ${(e as Error).message}`)
       }
     }
   }
 
-  private readonly key: string
+  /** A true private field: never in a JSON.stringify or a log of the client or the node's state. */
+  readonly #key: string
 
   /** The Authorization header for this node; empty when it has no key configured. */
   authorization(): string | null {
-    return this.key ? `Bearer ${this.key}` : null
+    return this.#key ? `Bearer ${this.#key}` : null
   }
 
   /** `node "w1"`, for messages. */
