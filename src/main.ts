@@ -88,6 +88,7 @@ async function main() {
     ...(dotenv ? [`  .env: ${dotenv.file}`] : []),
     ...(orphansEnded ? [`  ended ${orphansEnded} backend(s) left by an earlier run`] : []),
     ...presenceLines(backends),
+    ...(manager.remote.registry.nodes.size ? [`  nodes: ${[...manager.remote.registry.nodes.values()].map((n) => `${n.name} (${n.address})`).join(', ')}`] : []),
     `  management key: ${keys.generatedKeyFile ? `in ${keys.generatedKeyFile}` : config.auth.require_management_auth ? 'from the config' : 'not required (auth.require_management_auth is off)'}`,
     `  listening on http://${config.server.host}:${server.port}`,
   ]

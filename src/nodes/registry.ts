@@ -111,6 +111,7 @@ export class NodeRegistry {
       node.instances = node.client.expect(list, [200], NodeListSchema, 'GET /api/v1/instances')
       if (node.up !== true || n % REREAD_EVERY === 0 || !node.limits) await this.readDetails(node, timeoutMs)
       node.lastSeen = Date.now()
+      if (node.up === false) console.error(`llamactl: ${node.client.label} answers again`)
       node.up = true
       node.downSince = null
       node.error = null
@@ -136,6 +137,7 @@ export class NodeRegistry {
     if (node.up === false) return
     node.up = false
     node.downSince = Date.now()
+    console.error(`llamactl: ${node.client.label} is down: ${why}`)
     // Requests under way to it end now, with a 502 naming it, rather than whenever TCP notices.
     for (const c of this.inflight.get(node.name) ?? []) c.abort(new Error(`${node.client.label} stopped answering: ${why}`))
   }

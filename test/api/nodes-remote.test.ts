@@ -466,3 +466,16 @@ test('a node killed and started again: unknown meanwhile, 503 for its instances,
   await waitFor(async () => (await h.json('GET', '/api/v1/instances/r1')).body.status === 'running', 20000)
   expect((await post('r1')).status).toBe(200)
 })
+
+test('llamactl as a main node names its nodes at start-up, never their keys', async () => {
+  const dir = tempDir()
+  const file = join(dir, 'main.yaml')
+  writeFileSync(file, 'nodes:\n  far:\n    address: "http://127.0.0.1:9"\n    api_key: "far-key-0123456789"\n')
+  const m = await startLlamactl(dir, { env: { LLAMACTL_CONFIG_PATH: file } })
+  procs.push(m)
+  expect(m.output()).toContain('nodes: far (http://127.0.0.1:9)')
+  expect(m.output()).not.toContain('far-key-0123456789')
+  const nodes = await m.api('GET', '/api/v1/nodes')
+  expect(Object.keys(nodes.body)).toEqual(['main', 'far'])
+  expect(JSON.stringify(nodes.body)).not.toContain('far-key-0123456789')
+})
