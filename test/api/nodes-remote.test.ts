@@ -4,7 +4,7 @@
  * that answer what llamactl never would (HTML, the wrong shape, nothing at all).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { InstanceManager } from '../../src/instances/manager'
@@ -13,6 +13,7 @@ import { type Running, startLlamactl, TEST_KEY } from '../system/process'
 
 const procs: Running[] = []
 const mains: Harness[] = []
+const dirs: string[] = []
 
 async function node(name: string, env: Record<string, string> = {}, args: string[] = []): Promise<Running> {
   const r = await startLlamactl(tempDir(), { env: { LLAMACTL_LOCAL_NODE: name, FAKE_TOKEN_DELAY_MS: '20', ...env }, args })
@@ -23,6 +24,7 @@ async function node(name: string, env: Record<string, string> = {}, args: string
 /** A main node whose config file lists `nodes` (name → address, key). */
 async function main(nodes: Record<string, { address: string; api_key?: string; ca_file?: string }>, env: Record<string, string> = {}): Promise<Harness> {
   const dir = tempDir()
+  dirs.push(dir)
   const file = join(dir, 'main.yaml')
   const lines = ['nodes:', ...Object.entries(nodes).flatMap(([n, v]) => [`  ${n}:`, `    address: "${v.address}"`, `    api_key: "${v.api_key ?? TEST_KEY}"`, ...(v.ca_file ? [`    ca_file: "${v.ca_file}"`] : [])])]
   writeFileSync(file, `${lines.join('\n')}\n`)
@@ -36,6 +38,7 @@ const names = (list: { name: string }[]) => list.map((i) => i.name).sort()
 
 afterEach(async () => {
   for (const h of mains.splice(0)) await h.close()
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 afterAll(async () => {
   for (const p of procs.splice(0)) if (p.proc.exitCode === null) await p.stop('SIGTERM')
