@@ -107,6 +107,13 @@ export class Executor implements ForAcquire {
     return started
   }
 
+  /** The instance proxy's lease: only a running instance, never started for it. */
+  hold(inst: Instance, use: Use): Lease {
+    const ask = this.decide({ type: 'proxy', name: inst.name })[0]
+    if (ask?.do !== 'grant') throw refusal(ask)
+    return this.lease(inst, use)
+  }
+
   /** A granted request's hold: counted in flight now, released exactly once. */
   lease(inst: Instance, use: Use): Lease {
     inst.inflight++

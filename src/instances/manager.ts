@@ -15,7 +15,7 @@ import { Executor } from './executor'
 import { makeHost } from './host'
 import { Names } from './names'
 import { Instance, newSlot, type InstanceHost, type InstanceView } from './instance'
-import { acquire, refusal, throwIfRefused, type Lease, type Use } from './lease'
+import { acquire, throwIfRefused, type Lease, type Use } from './lease'
 import { checkName, prepareOptions, withDefaults, type InstanceOptionsInput } from './options'
 import { readBack, removeLogs } from './resume'
 import { settle, type Wait } from './lifecycle'
@@ -26,8 +26,8 @@ export class InstanceManager {
   private host: InstanceHost
   private listeners = new Set<(i: Instance) => void>()
   private exec: Executor
-  /** Which instance a model name reaches (names and aliases). */
-  readonly names = new Names(this.instances)
+  /** Which instance a model name reaches (names and aliases), unique across nodes. */
+  readonly names = new Names(this.instances, (name, aliases, creating) => this.remote.refuseTaken(name, aliases, creating))
   /** Instances on remote nodes (src/nodes/): names are unique across both. */
   readonly remote: RemoteInstances
 
@@ -87,10 +87,7 @@ export class InstanceManager {
   }
 
   /** Names and numbers of the instances, for keys given by either. */
-  readonly index = {
-    nameOf: (id: number) => this.list().find((i) => i.id === id)?.name ?? this.remote.list().find((r) => r.id === id)?.name,
-    exists: (name: string) => this.instances.has(name) || this.remote.has(name),
-  }
+  readonly index = { nameOf: (id: number) => [...this.list(), ...this.remote.list()].find((i) => i.id === id)?.name, exists: (name: string) => this.instances.has(name) || this.remote.has(name) }
 
   /**
    * Validates, stores and starts a new instance; the instance exists even if the start fails.
@@ -104,7 +101,6 @@ export class InstanceManager {
     const max = this.config.instances.max_instances
     if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
     this.names.check(name, options.aliases ?? [], true)
-    this.remote.refuseTaken(name, options.aliases ?? [], true)
     const effects = decide(this.exec.world(newSlot(name, options)), { type: 'start', name })
     throwIfRefused(effects)
     const created = Math.floor(Date.now() / 1000)
@@ -119,7 +115,6 @@ export class InstanceManager {
     const inst = this.get(checkName(name))
     const { input, options } = await prepareOptions(body, this.config)
     this.names.check(name, options.aliases ?? [], false)
-    this.remote.refuseTaken(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
     inst.gaveUp = false
@@ -191,10 +186,7 @@ export class InstanceManager {
 
   /** The instance proxy's lease: only a running instance, never started for it. */
   hold(name: string, use: Use): Lease {
-    const inst = this.get(name)
-    const ask = this.exec.decide({ type: 'proxy', name })[0]
-    if (ask?.do !== 'grant') throw refusal(ask)
-    return this.exec.lease(inst, use)
+    return this.exec.hold(this.get(name), use)
   }
 
   /** Stops every backend (llamactl is exiting); what the user asked for stays stored, so they resume. */

@@ -10,7 +10,11 @@ export class Names {
   /** alias → the instance that has it */
   private owner = new Map<string, string>()
 
-  constructor(private instances: { has(name: string): boolean }) {}
+  constructor(
+    private instances: { has(name: string): boolean },
+    /** Names held elsewhere (remote nodes' instances): refuses one taken there too. */
+    private elsewhere: (name: string, aliases: readonly string[], creating: boolean) => void = () => {},
+  ) {}
 
   /**
    * The instance a request's model names: an instance name, else the instance with that alias.
@@ -33,6 +37,7 @@ export class Names {
       if (other !== undefined && other !== name) throw new Conflict(`aliases: ${q(a)} is already an alias of instance ${q(other)}`)
     }
     if (creating && aliases.includes(name)) throw new Conflict(`aliases: ${q(name)} is the instance's own name`)
+    this.elsewhere(name, aliases, creating)
   }
 
   /** The instance's aliases are now these (and no others). */
