@@ -183,6 +183,13 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     return `http://${host}:${config.server.port || 8080}`
   }
 
+  /** What an instance serves, in a word: the model file's name, else the Hugging Face repo or model id. */
+  const modelWord = (o: Record<string, unknown>): string | null => {
+    const m = [o.model, o.hf_repo, o.model_url].find((v): v is string => typeof v === 'string' && v !== '')
+    if (!m) return null
+    return o.model === m && /[\\/]/.test(m) && /\.(gguf|bin|safetensors)$/i.test(m) ? m.split(/[\\/]/).pop()! : m
+  }
+
   const remote = manager.remote
   const items = (): InstanceItem[] =>
     [...manager.list().map((i) => ({
@@ -191,6 +198,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
         remote: false,
         status: i.status as string,
         backend: i.options.backend_type,
+        model: modelWord(i.options.backend_options),
         group: i.options.group ?? null,
         aliases: i.options.aliases ?? [],
         port: i.port,
@@ -212,6 +220,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     remote: true,
     status: v.state,
     backend: v.options.backend_type,
+    model: modelWord(v.options.backend_options),
     group: v.options.group ?? null,
     aliases: v.options.aliases ?? [],
     port: v.port,

@@ -164,6 +164,13 @@ describe('instances', () => {
     expect(frag).toContain('llama_cpp')
     expect(frag).toContain(`<td data-label="Port">${h.manager.get('one').port}</td>`)
     expect(frag).toContain('<td data-label="Last request">never</td>')
+    expect(frag).toContain('<td data-label="Model" class="model"><span title="x">x</span></td>')
+    // A model file shows by its name, a repo as it is.
+    await api('POST', '/api/v1/instances/two?wait=ready', { backend_options: { model: '/models/deep/qwen-7b.gguf' } })
+    await api('POST', '/api/v1/instances/three', { backend_options: { hf_repo: 'org/model-GGUF:Q4_K_M' }, on_demand_start: true })
+    const both = await (await get(s, '/ui', true)).text()
+    expect(both).toContain('<span title="qwen-7b.gguf">qwen-7b.gguf</span>')
+    expect(both).toContain('<span title="org/model-GGUF:Q4_K_M">org/model-GGUF:Q4_K_M</span>')
   })
 
   test('the last request shows after a /v1 request', async () => {

@@ -138,11 +138,11 @@ describe('activity', () => {
 })
 
 describe('views', () => {
-  test('the list shows status, queued requests, backend, group, port, uptime, last request, and why a failed instance failed', () => {
+  test('the list shows status, queued requests, model, backend, group, port, uptime, last request, and why a failed instance failed; every row has the same buttons', () => {
     const now = 10_000_000
     const out = instanceList(
       [
-        { name: 'a', status: 'running', backend: 'llama_cpp', group: 'large', queued: 3, port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [], activity: '3 requests · 0 errors · 42 tokens' },
+        { name: 'a', status: 'running', backend: 'llama_cpp', model: 'qwen2.5-7b-instruct-q4_k_m.gguf', group: 'large', queued: 3, port: 8001, readySince: now - 125_000, lastRequest: now - 3000, restarts: 0, error: null, lastLines: [], activity: '3 requests · 0 errors · 42 tokens' },
         { name: 'b', status: 'failed', backend: 'vllm', port: null, readySince: null, lastRequest: null, restarts: 3, error: 'exited while loading (exit code 1)', lastLines: ['error: bad tensor'], activity: '0 requests · 0 errors · 0 tokens' },
       ],
       now,
@@ -151,15 +151,21 @@ describe('views', () => {
     expect(out).toContain('2 min 5 s')
     expect(out).toContain('3 s ago')
     expect(out).toContain('3 requests · 0 errors · 42 tokens')
-    expect(out).toContain('group large')
+    expect(out).toContain('<td data-label="Group">large</td>')
+    expect(out).toContain('<td data-label="Model" class="model"><span title="qwen2.5-7b-instruct-q4_k_m.gguf">qwen2.5-7b-instruct-q4_k_m.gguf</span></td>')
     expect(out).toContain('3 queued')
-    expect(out.match(/group /g)).toHaveLength(1) // b has none
+    expect(out).toContain('<td data-label="Group">—</td>') // b has none
+    // With no group anywhere, no group column.
+    expect(instanceList([{ name: 'c', status: 'stopped', backend: 'llama_cpp', port: null, readySince: null, lastRequest: null, restarts: 0, error: null, lastLines: [], activity: '' }], now).value).not.toContain('Group')
     expect(out).toContain('never')
     expect(out).toContain('exited while loading (exit code 1)')
     expect(out).toContain('error: bad tensor')
-    expect(out).toContain('id="stop-a"')
-    expect(out).toContain('id="start-b"')
-    expect(out).not.toContain('id="stop-b"')
+    // The same three buttons in every row, those that do not apply disabled: nothing moves as a status changes.
+    for (const n of ['a', 'b']) for (const op of ['start', 'stop', 'restart']) expect(out).toContain(`id="${op}-${n}"`)
+    expect(out).toMatch(/id="stop-a"[^>]*hx-sync="#instances:replace">/)
+    expect(out).toMatch(/id="start-a"[^>]*disabled>/)
+    expect(out).toMatch(/id="start-b"[^>]*hx-sync="#instances:replace">/)
+    expect(out).toMatch(/id="stop-b"[^>]*disabled>/)
     expect(out).toContain('hx-confirm="Delete the instance b?')
   })
 
