@@ -5,6 +5,7 @@
  */
 import htmx from 'htmx.org/dist/htmx.min.js' with { type: 'text' }
 import script from './assets/page.js' with { type: 'text' }
+import theme from './assets/theme.js' with { type: 'text' }
 import style from './assets/style.css' with { type: 'text' }
 import icon from './assets/favicon.svg' with { type: 'text' }
 
@@ -22,6 +23,7 @@ function asset(body: string, type: string): Asset {
 export const ASSETS: Record<string, Asset> = {
   'htmx.min.js': asset(htmx, 'text/javascript; charset=utf-8'),
   'page.js': asset(script, 'text/javascript; charset=utf-8'),
+  'theme.js': asset(theme, 'text/javascript; charset=utf-8'),
   'style.css': asset(style, 'text/css; charset=utf-8'),
   'favicon.svg': asset(icon, 'image/svg+xml'),
 }

@@ -31,6 +31,7 @@ ${csrf ? html`<meta name="csrf-token" content="${csrf}">` : ''}
 <title>${title} · llamactl</title>
 <link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${assetUrl('style.css')}">
+<script src="${assetUrl('theme.js')}"></script>
 <script src="${assetUrl('htmx.min.js')}" defer></script>
 <script src="${assetUrl('page.js')}" defer></script>`
 }
@@ -57,6 +58,7 @@ ${head(page.title, ctx.csrf)}
   <nav aria-label="Main">
     ${NAV.map(([key, href, label]) => html`<a href="${href}"${key === page.section ? html` aria-current="page"` : ''}>${label}</a>`)}
   </nav>
+  <button type="button" class="link theme" data-theme-toggle title="light, dark, or as the system is">Theme: auto</button>
   ${ctx.canSignOut
     ? html`<form class="signout" method="post" action="/ui/logout"><button type="submit" class="link">Sign out</button></form>`
     : ''}

@@ -112,7 +112,7 @@ describe('assets', () => {
     h = await harness(on)
     const page = await (await get(await signIn(), '/ui')).text()
     const urls = [...page.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!)
-    expect(urls).toHaveLength(4)
+    expect(urls).toHaveLength(5) // htmx, page.js, theme.js, the stylesheet, the icon
     for (const url of urls) {
       const res = await get(null, url.replaceAll('&amp;', '&'))
       expect([url, res.status]).toEqual([url, 200])

@@ -322,7 +322,43 @@ describe('the page in Chromium', () => {
     await page.goto(`${base}/ui/instances/new`)
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
     await shot('instance-form-phone')
+    // every other view at phone size, light and dark: nothing wider than the screen
+    for (const path of ['/ui/activity', '/ui/models', '/ui/nodes', '/ui/keys', '/ui/system']) {
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme })
+        await page.goto(`${base}${path}`)
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+        await shot(`${path.split('/').filter(Boolean).slice(1).join('-') || 'instances'}-phone${scheme === 'dark' ? '-dark' : ''}`)
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' })
     await page.setViewportSize({ width: 1280, height: 800 })
+  })
+
+  test('the theme toggle: auto, light, dark, kept across pages; auto follows the system again', async () => {
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    await page.emulateMedia({ colorScheme: 'light' })
+    await page.goto(`${base}/ui`)
+    const light = await bg()
+    const toggle = page.locator('[data-theme-toggle]')
+    await expectText(toggle, 'Theme: auto')
+    await toggle.click()
+    await expectText(toggle, 'Theme: light')
+    await toggle.click()
+    await expectText(toggle, 'Theme: dark')
+    const dark = await bg()
+    expect(dark).not.toBe(light)
+    // kept: another page opens dark, though the system is light
+    await page.goto(`${base}/ui/keys`)
+    expect(await bg()).toBe(dark)
+    await expectText(page.locator('[data-theme-toggle]'), 'Theme: dark')
+    await shot('keys-dark-chosen')
+    await page.locator('[data-theme-toggle]').click()
+    await expectText(page.locator('[data-theme-toggle]'), 'Theme: auto')
+    expect(await bg()).toBe(light)
+    await page.emulateMedia({ colorScheme: 'dark' })
+    expect(await bg()).toBe(dark)
+    await page.emulateMedia({ colorScheme: 'light' })
   })
 
   test('sign out', async () => {

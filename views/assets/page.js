@@ -5,6 +5,7 @@
 //                          with [data-log-search] (show only matching lines) and [data-log-pause]
 //   data-copy="ID"         on a button: copy the value of the element with that id
 //   data-remove-row        on a button: remove its .kv-row (a form row)
+//   data-theme-toggle      on a button: the theme, auto (the OS's) → light → dark (theme.js applies it at load)
 //   data-origin-template="URL"  on an element: URL in its text becomes the address the page was loaded from
 //   data-model-events="URL" on the Models view: move each download's progress bar from a
 //                          server-sent event stream (no polling); a job the page does not show
@@ -141,7 +142,33 @@ document.addEventListener('click', (event) => {
   }
 })
 
+const THEMES = ['auto', 'light', 'dark']
+
+function showTheme(button) {
+  button.textContent = `Theme: ${document.documentElement.dataset.theme ?? 'auto'}`
+}
+
+function nextTheme(button) {
+  const now = document.documentElement.dataset.theme ?? 'auto'
+  const next = THEMES[(THEMES.indexOf(now) + 1) % THEMES.length]
+  if (next === 'auto') delete document.documentElement.dataset.theme
+  else document.documentElement.dataset.theme = next
+  try {
+    if (next === 'auto') localStorage.removeItem('llamactl-theme')
+    else localStorage.setItem('llamactl-theme', next)
+  } catch {
+    // storage refused: this page only
+  }
+  showTheme(button)
+}
+
+document.addEventListener('click', (event) => {
+  const toggle = event.target instanceof Element ? event.target.closest('[data-theme-toggle]') : null
+  if (toggle) nextTheme(toggle)
+})
+
 document.addEventListener('DOMContentLoaded', () => {
+  for (const b of document.querySelectorAll('[data-theme-toggle]')) showTheme(b)
   for (const el of document.querySelectorAll('[data-origin-template]')) el.textContent = el.textContent.replaceAll(el.dataset.originTemplate, location.origin)
   for (const pre of document.querySelectorAll('pre[data-log-stream]')) followLog(pre)
   for (const el of document.querySelectorAll('[data-model-events]')) followDownloads(el)
