@@ -16,3 +16,7 @@ declare module 'htmx.org/dist/htmx.min.js' {
   const text: string
   export default text
 }
+declare module '*/assets/theme.js' {
+  const text: string
+  export default text
+}

@@ -63,7 +63,7 @@ test('the README has the blocks this test runs: the walk-through, the Node snipp
 })
 
 test("'A first instance' as written: create, status, logs, an inference key, a chat, the OpenAI client, stop, delete", () => {
-  const [walk, js, run] = blocks as [{ code: string }, { code: string }, { code: string }]
+  const [walk, js, run] = blocks as unknown as [{ code: string }, { code: string }, { code: string }]
   const [before, after] = asTheReaderWould(walk.code).split('# stop, delete')
   // The Node snippet lives where the reader would save it: beside an installed openai (this checkout's).
   const dir = join(ROOT, 'test-results', 'readme')
