@@ -54,9 +54,12 @@ export function proxyRoutes(manager: InstanceManager) {
       .all('/api/v1/instances/:name/proxy', handler, { detail: PROXY_DOC })
       .all('/api/v1/instances/:name/proxy/*', handler, { detail: PROXY_DOC })
       // Relative links of the UI resolve under the prefix only with its trailing slash.
-      .all('/llama-cpp/:name', ({ params, request }) => {
+      .all('/llama-cpp/:name', (ctx) => {
+        // The router matches /llama-cpp/{name}/ here too: that one is the UI's own page.
+        const { path, query } = splitUrl(ctx.request.url)
+        if (path.endsWith('/')) return webui(ctx)
+        const { params } = ctx
         manager.get(params.name)
-        const { query } = splitUrl(request.url)
         return new Response(null, { status: 308, headers: { location: `/llama-cpp/${encodeURIComponent(params.name)}/${query}` } })
       }, { detail: WEBUI_DOC })
       .all('/llama-cpp/:name/*', webui, { detail: WEBUI_DOC }),
