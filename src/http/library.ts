@@ -84,6 +84,8 @@ const ESTIMATE_QUERY = {
   kv_unified: 'true or false (default: true only when parallel is not given, as llama-server)',
   cache_type_k: 'KV cache type of K: f32, f16 (default), bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1',
   cache_type_v: 'the same for V',
+  ubatch_size: 'micro-batch, tokens (default 512)',
+  flash_attn: 'on, off or auto (default auto: on where the device has it, as on CPUs and CUDA)',
 }
 
 function intParam(q: Record<string, string | undefined>, key: string, min: number): number | undefined {
@@ -107,7 +109,11 @@ function estimateParams(q: Record<string, string | undefined>): EstimateParams {
   }
   const u = q.kv_unified
   if (u !== undefined && u !== '' && u !== 'true' && u !== 'false') throw new BadRequest(`kv_unified must be true or false, got ${JSON.stringify(u.slice(0, 20))}`)
+  const fa = q.flash_attn
+  if (fa !== undefined && fa !== '' && !['on', 'off', 'auto'].includes(fa)) throw new BadRequest(`flash_attn must be on, off or auto, got ${JSON.stringify(fa.slice(0, 20))}`)
   return {
+    ubatch_size: intParam(q, 'ubatch_size', 1),
+    flash_attn: fa || undefined,
     ctx_size: intParam(q, 'ctx_size', 0),
     gpu_layers: intParam(q, 'gpu_layers', 0),
     parallel: intParam(q, 'parallel', 1),

@@ -10,10 +10,16 @@
  *            model's context length) rounded up to 256; without a unified cache every one of the
  *            `parallel` slots gets ctx/parallel rounded up to 256, so cells = that × parallel.
  *            `parallel` unset (-1) is llama-server's auto: 4 slots sharing one unified cache.
- *   compute  4 bytes × n_ubatch × (n_vocab + n_embd + n_head × cells per slot), n_ubatch =
- *            min(512, cells): the logits, one activation row and the attention scores of one
- *            micro-batch, which is what the largest buffers of the graph are. An approximation;
- *            on the GPU when any layer is offloaded.
+ *   compute  the largest buffers of one micro-batch's graph (n_ubatch = min(ubatch_size 512,
+ *            ctx_size rounded up to 256) tokens), fitted on the real server (estimate.real.ts):
+ *              mask + max(4 B × n_ubatch × (n_embd + 4 × n_ff),        feed-forward
+ *                         4 B × n_ubatch × 7 × n_embd + scores,        attention
+ *                         4 B × n_ubatch × (n_vocab + n_embd))         logits
+ *            mask: the attention mask, n_ubatch × cells per slot, 2 B each (f16) with flash
+ *            attention (llama-server's auto turns it on on CPUs and CUDA), 4 B with it off;
+ *            scores: with flash attention off only, 4 B × n_ubatch × cells per slot × n_head.
+ *            n_ff: feed_forward_length, for a mixture of experts expert_used_count × the expert's.
+ *            On the GPU when any layer is offloaded.
  *   output   n_vocab × 4 bytes × slots (the logits kept for each sequence).
  */
 import type { GgufInfo } from './gguf'
@@ -26,6 +32,8 @@ export interface EstimateParams {
   cache_type_k?: string
   cache_type_v?: string
   ubatch_size?: number
+  /** on, off or auto (llama-server's default, which turns it on where the device has it). */
+  flash_attn?: string
 }
 
 export interface Estimate {
@@ -95,8 +103,15 @@ export function estimate(info: GgufInfo, p: EstimateParams = {}): Estimate {
     kv[onGpu(l, '') ? 'gpu' : 'cpu'] += cells * perCell
   }
 
-  const ubatch = Math.min(p.ubatch_size && p.ubatch_size > 0 ? p.ubatch_size : 512, cells)
-  const computeBytes = 4 * ubatch * (info.vocab_size + info.embedding_length + info.head_count * perSlot)
+  const ubatch = Math.min(p.ubatch_size && p.ubatch_size > 0 ? p.ubatch_size : 512, pad256(Math.max(1, ctx)))
+  const ff = info.expert_count > 0 ? info.expert_used_count * (info.expert_feed_forward_length || info.feed_forward_length) : info.feed_forward_length
+  const fa = p.flash_attn !== 'off'
+  const mask = (fa ? 2 : 4) * ubatch * perSlot
+  const scores = fa ? 0 : 4 * ubatch * perSlot * info.head_count
+  const feedForward = 4 * ubatch * (info.embedding_length + 4 * ff)
+  const attention = 4 * ubatch * 7 * info.embedding_length + scores
+  const logits = 4 * ubatch * (info.vocab_size + info.embedding_length)
+  const computeBytes = mask + Math.max(feedForward, attention, logits)
   const compute = gpuLayers > 0 ? { cpu: 0, gpu: computeBytes } : { cpu: computeBytes, gpu: 0 }
   const output = info.vocab_size * 4 * parallel
   const cpu = Math.round(weights.cpu + kv.cpu + compute.cpu + output)
@@ -142,5 +157,13 @@ export function paramsFromOptions(o: Record<string, unknown>): EstimateParams {
     cache_type_k: str('cache_type_k', 'ctk'),
     cache_type_v: str('cache_type_v', 'ctv'),
     ubatch_size: int('ubatch_size', 'ub'),
+    flash_attn: flashAttn(o.flash_attn ?? o.fa),
   }
+}
+
+/** The flash_attn option as given (a word, or a switch), as on, off or auto. */
+function flashAttn(v: unknown): string | undefined {
+  if (v === true || v === 'on' || v === 'true') return 'on'
+  if (v === false || v === 'off' || v === 'false') return 'off'
+  return v === 'auto' ? 'auto' : undefined
 }

@@ -33,7 +33,12 @@ export interface GgufInfo {
   key_length: number
   value_length: number
   sliding_window: number
+  /** The largest of the layers' feed-forward sizes. */
+  feed_forward_length: number
   expert_count: number
+  expert_used_count: number
+  /** One expert's feed-forward size (0: the same as feed_forward_length). */
+  expert_feed_forward_length: number
   vocab_size: number
   chat_template: boolean
   /** The files of the model in order (one unless split), and their bytes together. */
@@ -43,6 +48,12 @@ export interface GgufInfo {
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : null)
+
+/** A number, or the largest of a per-layer list; 0 when absent. */
+function maxOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((m: number, x) => Math.max(m, num(x) ?? 0), 0)
+  return num(v) ?? 0
+}
 
 /** `blk.12.attn_q.weight` → 12. */
 function layerOf(tensor: string): number | null {
@@ -119,7 +130,10 @@ export async function readGguf(path: string): Promise<GgufInfo> {
     key_length: num(a('attention.key_length')) ?? headDim,
     value_length: num(a('attention.value_length')) ?? headDim,
     sliding_window: num(a('attention.sliding_window')) ?? 0,
+    feed_forward_length: maxOf(a('feed_forward_length')),
     expert_count: num(a('expert_count')) ?? 0,
+    expert_used_count: num(a('expert_used_count')) ?? 0,
+    expert_feed_forward_length: maxOf(a('expert_feed_forward_length')),
     vocab_size: num(a('vocab_size')) ?? (Array.isArray(tokens) ? tokens.length : 0),
     chat_template: typeof meta['tokenizer.chat_template'] === 'string' && (meta['tokenizer.chat_template'] as string).length > 0,
     files,

@@ -80,7 +80,10 @@ describe('the estimate', () => {
     const all = estimate(info, { ctx_size: 1024, parallel: 1 })
     expect(all.weights).toEqual({ cpu: info.parameters * 4, gpu: 0 })
     expect(all.kv_cache).toEqual({ cpu: 1024 * kvPerCell, gpu: 0 })
-    expect(all.compute.cpu).toBe(4 * 512 * (32 + 64 + 2 * 1024))
+    // mask (f16, 512 tokens × 1024 cells) + the largest of feed-forward, attention and logits
+    expect(all.compute.cpu).toBe(2 * 512 * 1024 + 4 * 512 * Math.max(64 + 4 * 96, 7 * 64, 32 + 64))
+    // flash attention off: an f32 mask and the scores of both heads
+    expect(estimate(info, { ctx_size: 1024, parallel: 1, flash_attn: 'off' }).compute.cpu).toBe(4 * 512 * 1024 + 4 * 512 * (7 * 64) + 4 * 512 * 1024 * 2)
     expect(all.total).toBe(all.cpu + all.gpu)
     expect(all.kv_unified).toBe(false)
 
@@ -111,7 +114,10 @@ describe('the estimate', () => {
       cache_type_k: 'q8_0',
       cache_type_v: undefined,
       ubatch_size: undefined,
+      flash_attn: undefined,
     })
+    expect(paramsFromOptions({ flash_attn: 'off' }).flash_attn).toBe('off')
+    expect(paramsFromOptions({ fa: true }).flash_attn).toBe('on')
   })
 })
 
