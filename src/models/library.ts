@@ -110,8 +110,16 @@ export class ModelLibrary {
   }
 
   async list(): Promise<LibraryModel[]> {
-    const out: LibraryModel[] = []
-    for (const f of this.files()) out.push(await this.describe(f.path, f.root, f.stat))
+    return (await this.entries()).map((e) => e.model)
+  }
+
+  /** Every model with its tensors (null when unreadable), in one walk of the folders. */
+  async entries(): Promise<{ model: LibraryModel; info: GgufInfo | null }[]> {
+    const out: { model: LibraryModel; info: GgufInfo | null }[] = []
+    for (const f of this.files()) {
+      const info = await this.header(f.path, f.stat)
+      out.push({ model: await this.describe(f.path, f.root, f.stat), info: info instanceof Error ? null : info })
+    }
     return out
   }
 

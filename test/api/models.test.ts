@@ -266,3 +266,29 @@ describe('llama-server\'s web UI at /llama-cpp/{name}/', () => {
     expect((await h.request('GET', '/api/v1/models/library')).status).toBe(401)
   })
 })
+
+describe('the Models page', () => {
+  test('lists the library; a bad setting is said, not a crash; the create form is filled from its address, escaped', async () => {
+    h = await harness(env)
+    const res = await h.request('GET', '/ui/models?ctx_size=2048&parallel=2')
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(text).toContain('id="library"')
+    expect(text).toContain('plain.gguf')
+    expect(text).toContain(`/ui/instances/new?model=${encodeURIComponent(plain)}&amp;name=plain&amp;ctx_size=2048&amp;parallel=2`)
+    expect(text).toContain('not a readable GGUF file') // broken.gguf, in its row
+    const bad = await h.request('GET', '/ui/models?ctx_size=lots')
+    expect(bad.status).toBe(400)
+    expect(await bad.text()).toContain('ctx_size must be a whole number')
+    const form = await (await h.request('GET', `/ui/instances/new?name=x&model=${encodeURIComponent('"><script>alert(1)</script>')}&ctx_size=1024&parallel=2&command=rm`)).text()
+    expect(form).toContain('value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"')
+    expect(form).not.toContain('<script>alert(1)')
+    expect(form).toContain('value="1024"')
+  })
+
+  test('needs the page session', async () => {
+    h = await harness({ ...env, LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: 'mgmt-key-123456' })
+    const res = await h.request('GET', '/ui/models')
+    expect([res.status, res.headers.get('location')]).toEqual([303, '/ui/login'])
+  })
+})
