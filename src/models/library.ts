@@ -2,13 +2,9 @@
  * The model library: every GGUF model under the download cache and the configured
  * `models_dirs`, with what its header says. Headers are read once per file and kept until the
  * file changes (its size or modification time).
- *
- * TO MERGE: `cacheDir` reads the same settings as the downloads' src/models/cache.ts (one of the
- * two should call the other once both are in main).
  */
 import { createHash } from 'node:crypto'
 import { readdirSync, statSync, type Stats } from 'node:fs'
-import { homedir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parseGgufShardFilename } from '@huggingface/gguf'
 import type { Config } from '../config/load'
@@ -16,16 +12,11 @@ import { NotFound } from '../errors'
 import { readGguf, type GgufInfo } from './gguf'
 
 /**
- * Where downloaded models are: backends.llama-cpp.cache_dir (LLAMACTL_LLAMACPP_CACHE_DIR,
- * LLAMA_CACHE), else llama.cpp's own default as the original documents it: on Linux
- * $XDG_CACHE_HOME/llama.cpp, else ~/.cache/llama.cpp; ~/Library/Caches/llama.cpp on macOS.
+ * Where downloaded models are: backends.llama-cpp.cache_dir, which the config loader fills with
+ * llama.cpp's default when it is not set (src/config/load.ts), as the downloads use it.
  */
-export function cacheDir(config: Config, env: Record<string, string | undefined> = process.env): string {
-  const set = config.backends['llama-cpp'].cache_dir
-  if (set) return resolve(set)
-  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'llama.cpp')
-  if (process.platform === 'win32') return join(env.LOCALAPPDATA ?? homedir(), 'llama.cpp')
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'llama.cpp')
+export function cacheDir(config: Config): string {
+  return resolve(config.backends['llama-cpp'].cache_dir)
 }
 
 /** One model of the library: its header fields (no tensor list), or why it could not be read. */
