@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { modelId } from '../../src/models/library'
-import { type Harness, harness } from '../helpers'
+import { type Harness, harness, waitFor } from '../helpers'
 import { realEnv, realLlama } from './real'
 
 // The memory estimate against what the real llama-server reports in its log for the same
@@ -69,7 +69,10 @@ describe('the estimate against the real llama-server', () => {
     const backend_options = { model: c.model, ctx_size: c.ctx_size, threads: 1, verbosity: 4, ...(c.parallel !== undefined && { parallel: c.parallel }), ...(c.kv_unified !== undefined && { kv_unified: c.kv_unified }), ...(c.flash_attn && { flash_attn: c.flash_attn }), ...(c.ubatch_size && { ubatch_size: c.ubatch_size }), ...(c.cache_type && { cache_type_k: c.cache_type, cache_type_v: c.cache_type }) }
     const made = await h.json('POST', `/api/v1/instances/${name}?wait=ready`, { backend_options })
     expect([made.status, made.body.status]).toEqual([201, 'running'])
-    const log = h.manager.get(name).log.tail()
+    // llama-server may answer /health before llamactl has read the last of what it printed.
+    const inst = h.manager.get(name)
+    await waitFor(() => inst.log.tail().some((l) => /llama_kv_cache: size =/.test(l)) && inst.log.tail().some((l) => /compute buffer size =/.test(l)), 20000, 20)
+    const log = inst.log.tail()
     const real = {
       weights: reported(log, /model buffer size =\s+([\d.]+) MiB/),
       kv: reported(log, /llama_kv_cache: size =\s+([\d.]+) MiB/),
