@@ -7,9 +7,9 @@ import { rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { presetPath } from '../models/router'
 import type { Config } from '../config/load'
-import { BadRequest, Conflict, NotFound, StartFailed } from '../errors'
+import { Conflict, NotFound, StartFailed } from '../errors'
 import { ModelLibrary } from '../models/library'
-import { checkMemory, SYSTEM_READERS, type MemoryReaders } from '../models/memory'
+import { checkMemory, SYSTEM_READERS, takeForce, withWarnings, type MemoryReaders } from '../models/memory'
 import { Metrics } from '../metrics/llamactl'
 import { RemoteInstances } from '../nodes/remote-instances'
 import { decide } from '../scheduler/decide'
@@ -25,17 +25,6 @@ import { readBack, removeLogs } from './resume'
 import { settle, type Wait } from './lifecycle'
 
 export type { Wait }
-
-/**
- * `force` in a create or update body: not an option of the instance (never stored) but of the
- * request: create it even when its memory estimate is over what it can have.
- */
-function takeForce(body: unknown): { body: unknown; force: boolean } {
-  if (!body || typeof body !== 'object' || Array.isArray(body) || !('force' in body)) return { body, force: false }
-  const { force, ...rest } = body as Record<string, unknown>
-  if (typeof force !== 'boolean') throw new BadRequest(`force must be true or false, got ${JSON.stringify(force)?.slice(0, 40)}`)
-  return { body: rest, force }
-}
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
@@ -225,6 +214,3 @@ export class InstanceManager {
   }
 }
 
-function withWarnings(view: InstanceView, warnings: string[]): InstanceView & { warnings?: string[] } {
-  return warnings.length ? { ...view, warnings } : view
-}

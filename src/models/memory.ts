@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import type { Config } from '../config/load'
 import { BadRequest } from '../errors'
+import type { InstanceView } from '../instances/instance'
 import type { InstanceOptions } from '../instances/options'
 import { estimate, paramsFromOptions, type Estimate } from './estimate'
 import type { ModelLibrary } from './library'
@@ -122,4 +123,20 @@ export async function checkMemory(
   const text = `memory: ${why} (ctx_size ${e.ctx_size}, parallel ${e.parallel}, gpu_layers ${e.gpu_layers}; GET /api/v1/models/library shows the estimate)`
   if (!force) throw new BadRequest(`${text}; lower ctx_size, parallel or gpu_layers, or send "force": true to create it anyway`)
   return [text]
+}
+
+/**
+ * `force` in a create or update body: not an option of the instance (never stored) but of the
+ * request: create it even when its memory estimate is over what it can have.
+ */
+export function takeForce(body: unknown): { body: unknown; force: boolean } {
+  if (!body || typeof body !== 'object' || Array.isArray(body) || !('force' in body)) return { body, force: false }
+  const { force, ...rest } = body as Record<string, unknown>
+  if (typeof force !== 'boolean') throw new BadRequest(`force must be true or false, got ${JSON.stringify(force)?.slice(0, 40)}`)
+  return { body: rest, force }
+}
+
+/** The answer of a create or update: the instance, and what the memory check warned of (with force). */
+export function withWarnings(view: InstanceView, warnings: string[]): InstanceView & { warnings?: string[] } {
+  return warnings.length ? { ...view, warnings } : view
 }
