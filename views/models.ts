@@ -89,7 +89,8 @@ export function modelList(v: Pick<ModelsView, 'models' | 'csrf' | 'cacheDir' | '
 </section>`
 }
 
-export function modelsPage(ctx: PageContext, v: ModelsView): Html {
+/** `library`: the model library's section (views/library.ts), after the cache. */
+export function modelsPage(ctx: PageContext, v: ModelsView, library: Html | null = null): Html {
   return layout(ctx, {
     title: 'Models',
     section: 'models',
@@ -110,6 +111,7 @@ export function modelsPage(ctx: PageContext, v: ModelsView): Html {
 </form>
 <div id="model-events" data-model-events="/ui/models/events"></div>
 ${jobList(v)}
-${modelList(v)}`,
+${modelList(v)}
+${library ?? ''}`,
   })
 }

@@ -130,6 +130,7 @@ const ROWS = [
   { key: 'backends.llama-cpp.download_timeout', kind: 'duration', default: 3600, env: 'LLAMACTL_LLAMACPP_DOWNLOAD_TIMEOUT', min: 1, doc: 'longest a model download job may take, seconds; past it the job fails (what it fetched is kept and resumed by the next download)' },
   { key: 'backends.llama-cpp.hf_endpoint', kind: 'string', default: 'https://huggingface.co', env: 'LLAMACTL_HF_ENDPOINT', doc: 'the Hugging Face hub (or a mirror) models are downloaded from; also `HF_ENDPOINT`' },
   { key: 'backends.llama-cpp.hf_token', kind: 'string', default: '', env: 'LLAMACTL_HF_TOKEN', secret: true, doc: 'Hugging Face access token (`hf_…`) for private and gated repos, sent to the hub only (not to the file host it redirects to, not to backends); also `HF_TOKEN`' },
+  { key: 'models_dirs', kind: 'list', default: [], env: 'LLAMACTL_MODELS_DIRS', doc: 'more folders whose GGUF files (searched 8 folders deep) the model library lists, besides the download cache' },
   ...backendSettings('mlx'),
   ...backendSettings('vllm'),
 
@@ -153,7 +154,8 @@ const ROWS = [
   { key: 'instances.health_check_interval', kind: 'duration', default: 5, env: 'LLAMACTL_HEALTH_CHECK_INTERVAL', min: 0, max: 3600, doc: 'how often a running backend\'s health endpoint is probed, seconds (0: never). A backend that fails 3 probes in a row (no answer within the interval, or a 5xx) while none of its requests is receiving bytes is taken as crashed: it is killed and its restart policy applies. Probes are not activity' },
   { key: 'instances.timeout_check_interval', kind: 'int', default: 0, env: 'LLAMACTL_TIMEOUT_CHECK_INTERVAL', min: 0, use: 'inert', why: 'idle stops are scheduled to the second, with no polling', doc: 'accepted for compatibility and unused: idle stops are scheduled to the second' },
   { key: 'instances.logs_dir', kind: 'path', default: 'logs', env: 'LLAMACTL_LOGS_DIR', under: 'data_dir', doc: 'instance log files, relative to data_dir unless absolute' },
-  { key: 'instances.instances_dir', kind: 'path', default: 'instances', env: 'LLAMACTL_INSTANCES_DIR', under: 'data_dir', use: 'later', why: 'per-instance working folders (preset.ini) are not built yet', doc: 'per-instance working folders (preset.ini), relative to data_dir unless absolute' },
+  { key: 'instances.instances_dir', kind: 'path', default: 'instances', env: 'LLAMACTL_INSTANCES_DIR', under: 'data_dir', doc: 'per-instance working folders (a router instance\'s preset.ini, mode 0600), relative to data_dir unless absolute' },
+  { key: 'instances.memory_limit', kind: 'int', default: 0, env: 'LLAMACTL_INSTANCE_MEMORY_LIMIT', min: 0, doc: 'most memory, MiB, the estimate of one llama_cpp instance may come to (RAM and GPU together) before its create or update is refused; 0: no cap of its own (the available RAM and GPU memory are checked either way)' },
   { key: 'instances.log_rotation_enabled', kind: 'bool', default: true, env: 'LLAMACTL_LOG_ROTATION_ENABLED', doc: 'rotate instance log files by size' },
   { key: 'instances.log_rotation_max_size', kind: 'int', default: 100, env: 'LLAMACTL_LOG_ROTATION_MAX_SIZE', min: 1, doc: 'size of an instance log file before rotation, MB' },
   { key: 'instances.log_rotation_max_files', kind: 'int', default: 3, env: 'LLAMACTL_LOG_ROTATION_MAX_FILES', min: 1, doc: 'rotated log files kept per instance' },

@@ -20,6 +20,7 @@ import { instanceRoutes } from './instances'
 import { keyRoutes } from './keys'
 import { modelRoutes } from './models'
 import { ModelDownloads } from '../models/jobs'
+import { libraryRoutes } from './library'
 import { nodeRoutes } from './nodes'
 import { activityRoutes } from './activity'
 import { openaiRoutes } from './openai'
@@ -60,6 +61,7 @@ export function createRoutes({ manager, keys, sessions, serverInfoTimeoutMs, dow
     .use(nodeRoutes(manager))
     .use(activityRoutes(manager))
     .use(proxyRoutes(manager))
+    .use(libraryRoutes(manager))
     .use(openaiRoutes(manager))
     .use(keyRoutes(keys, manager))
     .use(modelRoutes(manager, downloads))

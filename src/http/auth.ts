@@ -38,6 +38,8 @@ export type RouteClass = 'management' | 'inference' | 'metrics' | 'public' | 'pa
 export function classify(path: string): RouteClass {
   if (path.startsWith('/api/v1/') || path === '/api/v1') return 'management'
   if (path.startsWith('/v1/') || path === '/v1') return 'inference'
+  // llama-server's web UI passed through (proxy.ts): authorised as the instance proxy is.
+  if (path.startsWith('/llama-cpp/') || path === '/llama-cpp') return 'management'
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
   if (p === '/metrics') return 'metrics'
   if (PUBLIC_EXACT.has(p) || PUBLIC_PREFIXES.some((x) => path.startsWith(x))) return 'public'

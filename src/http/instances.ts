@@ -18,6 +18,19 @@ function waitOf(request: Request): Wait {
   throw new BadRequest(`wait must be "ready" (hold the answer until the backend is ready), got ${JSON.stringify(raw.slice(0, 20))}`)
 }
 
+/** A create or update body: the options, and `force`, which is of the request and never stored. */
+const WriteBodySchema = T.Object(
+  {
+    ...InstanceOptionsSchema.properties,
+    force: T.Optional(T.Boolean({ description: 'make it even when its memory estimate is over what it can have (docs/models.md); the answer then has warnings. Not stored' })),
+  },
+  { additionalProperties: false },
+)
+const WrittenSchema = T.Composite([
+  InstanceViewSchema,
+  T.Object({ warnings: T.Optional(T.Array(T.String(), { description: 'with force: what the memory check found (absent otherwise)' })) }),
+])
+
 const WAIT_QUERY = { wait: 'ready: answer once the backend is ready (else after at most instances.start_wait seconds, with the status it has then)' }
 
 export function instanceRoutes(manager: InstanceManager) {
@@ -48,11 +61,11 @@ export function instanceRoutes(manager: InstanceManager) {
       detail: doc({
         summary: 'Create and start an instance',
         tag: 'Instances',
-        body: InstanceOptionsSchema,
-        ok: [201, InstanceViewSchema],
+        body: WriteBodySchema,
+        ok: [201, WrittenSchema],
         errors: [400, 409, 413, 500, 502, 507],
         query: WAIT_QUERY,
-        description: 'Answers once the backend is ready, or after `instances.start_wait` seconds with the status it has then (the start goes on), whichever is first. The instance is kept even when its start fails (500); it is then `failed`. With `nodes`, it is made on the listed node with the most free room (`node` in the answer says which), by that node\'s llamactl; a node that cannot be reached or answers what the API does not promise is a 502 naming it, and nothing is left behind.',
+        description: 'Answers once the backend is ready, or after `instances.start_wait` seconds with the status it has then (the start goes on), whichever is first. The instance is kept even when its start fails (500); it is then `failed`. With `nodes`, it is made on the listed node with the most free room (`node` in the answer says which), by that node\'s llamactl; a node that cannot be reached or answers what the API does not promise is a 502 naming it, and nothing is left behind. A llama_cpp instance made here whose GGUF model\'s memory estimate is over the available memory is 400 unless `force` is true (docs/models.md).',
       }),
     })
     .put('/api/v1/instances/:name', async ({ params, request }) => {
@@ -64,8 +77,8 @@ export function instanceRoutes(manager: InstanceManager) {
       detail: doc({
         summary: 'Replace an instance\'s options (a running instance restarts)',
         tag: 'Instances',
-        body: InstanceOptionsSchema,
-        ok: [200, InstanceViewSchema],
+        body: WriteBodySchema,
+        ok: [200, WrittenSchema],
         errors: [400, 404, 409, 413, 500, 502, 503, 507],
         query: WAIT_QUERY,
       }),

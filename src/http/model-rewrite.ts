@@ -79,20 +79,44 @@ export function replyRewrite(asked: string): (headers: Headers) => ReplyRewrite 
   }
 }
 
-/** A whole JSON body: the top-level model value, if any, becomes `value`. */
-class JsonRewrite implements ReplyRewrite {
+/**
+ * A JSON body: the top-level model value, if any, becomes `value`. One read whole is rewritten
+ * at once; one that comes as a stream of unknown length (llama-server's router passes its
+ * model servers' answers on chunked) is held until it ends, up to JSON_HOLD bytes; past that it
+ * passes as it is, as its model may come after megabytes.
+ */
+export class JsonRewrite implements ReplyRewrite {
+  private held: Uint8Array[] = []
+  private heldBytes = 0
+  private passing = false
   constructor(private value: Uint8Array) {}
   whole(bytes: Uint8Array): Uint8Array {
     return rewriteObject(bytes, this.value)
   }
-  // A JSON body too large to read whole passes as it is: its model may come after megabytes.
   chunk(bytes: Uint8Array): Uint8Array {
-    return bytes
-  }
-  end(): Uint8Array {
+    if (this.passing) return bytes
+    if (this.heldBytes + bytes.length > JSON_HOLD) {
+      this.passing = true
+      const out = this.heldBytes ? concat([...this.held, bytes]) : bytes
+      this.held = []
+      this.heldBytes = 0
+      return out
+    }
+    this.held.push(bytes)
+    this.heldBytes += bytes.length
     return EMPTY
   }
+  end(): Uint8Array {
+    if (!this.heldBytes) return EMPTY
+    const all = concat(this.held)
+    this.held = []
+    this.heldBytes = 0
+    return rewriteObject(all, this.value)
+  }
 }
+
+/** The most of a JSON reply of unknown length held back to rewrite its model. */
+export const JSON_HOLD = 1024 * 1024
 
 const EMPTY = new Uint8Array(0)
 const LF = 0x0a

@@ -19,9 +19,11 @@ import { BodyBudget, holdBody, requireJsonType } from './body'
 import { forwardLeased } from './leased'
 import { findModel } from './json-model'
 import { backendRequest, replyRewrite } from './model-rewrite'
+import { isRouter, routerModels } from '../models/router'
+import type { Instance } from '../instances/instance'
 
 const ModelSchema = T.Object({
-  id: T.String({ description: 'the instance name' }),
+  id: T.String({ description: 'the instance name; for a model of a running router-mode llama_cpp instance, instance/model' }),
   object: T.Literal('model'),
   created: T.Integer(),
   owned_by: T.Literal('llamactl'),
@@ -45,6 +47,33 @@ export function openaiRoutes(manager: InstanceManager) {
     owned_by: 'llamactl',
     ...(i.options.aliases?.length && { aliases: [...i.options.aliases] }),
   })
+
+  /**
+   * A running router instance's models as `instance/model` entries, from llama-server's GET
+   * /models (2 s at most; none when it does not answer). A stopped one is listed by its name only.
+   */
+  async function routerEntries(inst: Instance) {
+    let lease
+    try {
+      lease = manager.hold(inst.name, { route: 'proxy', activity: false, startedAt: performance.now() })
+    } catch {
+      return []
+    }
+    let status = 502
+    try {
+      const r = await fetch(`${lease.upstream}/models`, {
+        headers: lease.backendKey ? { authorization: `Bearer ${lease.backendKey}` } : {},
+        signal: AbortSignal.timeout(2000),
+      })
+      status = r.status
+      if (!r.ok) return []
+      return routerModels(await r.json()).map((m) => ({ id: `${inst.name}/${m.id}`, object: 'model', created: inst.created, owned_by: 'llamactl' }))
+    } catch {
+      return []
+    } finally {
+      lease.release(status, performance.now(), null)
+    }
+  }
 
   async function toInstance(request: Request, bytes: Uint8Array): Promise<Response> {
     let field
@@ -105,13 +134,14 @@ export function openaiRoutes(manager: InstanceManager) {
 
   return new Elysia({ name: 'openai' }).guard({ parse: 'none' }, (app) => {
     app
-      .get('/v1/models', ({ request }) =>
-        Response.json({
-          object: 'list',
-          data: [...manager.list(), ...manager.remote.list().map((r) => ({ name: r.name, created: r.created, options: manager.remote.view(r).options }))]
-            .filter((i) => mayUse(request, i.name))
-            .map(model),
-        }),
+      .get('/v1/models', async ({ request }) => {
+        const local = manager.list().filter((i) => mayUse(request, i.name))
+        const remote = manager.remote.list().map((r) => ({ name: r.name, created: r.created, options: manager.remote.view(r).options })).filter((i) => mayUse(request, i.name))
+        // A running router instance here is followed by its models, as instance/model.
+        const routers = local.filter((i) => isRouter(i.options) && i.status === 'running')
+        const inner = new Map(await Promise.all(routers.map(async (i) => [i.name, await routerEntries(i)] as const)))
+        return Response.json({ object: 'list', data: [...local.flatMap((i) => [model(i), ...(inner.get(i.name) ?? [])]), ...remote.map(model)] })
+      },
         { detail: doc({ summary: 'List instances as OpenAI models', tag: 'OpenAI-compatible', auth: 'inference', ok: [200, ModelListSchema] }) },
       )
       .get('/v1/models/:id', ({ params, request }) => {

@@ -23,6 +23,9 @@ import { html, type Html } from '../../views/html'
 import { blankRow, emptyForm, type FormErrors, type FormState, instanceForm, instanceFormPage } from '../../views/instance-form'
 import { flashBox, type Flash, type InstanceItem, instanceList, instancesPage } from '../../views/instances'
 import { keyForm, keyList, keysPage, type KeysView } from '../../views/keys'
+import { type LibraryRow, type LibraryView, librarySection, size } from '../../views/library'
+import { estimate } from '../models/estimate'
+import { available, overLimit } from '../models/memory'
 import { errorPage, loginPage, type PageContext } from '../../views/layout'
 import { activityChart, activitySummary } from '../../views/activity'
 import { logsPage, logStatus } from '../../views/logs'
@@ -328,6 +331,49 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     ...extra,
   })
 
+  /**
+   * The model library's section of the Models page (views/library.ts): every GGUF file with its
+   * memory estimate for the settings in the address (?ctx_size, parallel, gpu_layers). A setting
+   * that is not a whole number is said, and the estimate uses llama-server's defaults.
+   */
+  const libraryView = async (c: Ctx): Promise<{ view: LibraryView; error: string | null }> => {
+    const q = new URL(c.request.url).searchParams
+    const settings = { ctx_size: q.get('ctx_size') ?? '4096', parallel: q.get('parallel') ?? '1', gpu_layers: q.get('gpu_layers') ?? '' }
+    const bad = Object.entries(settings).find(([, v]) => v !== '' && !/^\d{1,9}$/.test(v))
+    const a = available(config, manager.memoryReaders)
+    const num = (v: string) => (v === '' ? undefined : Number(v))
+    const params = bad ? {} : { ctx_size: num(settings.ctx_size), parallel: num(settings.parallel), gpu_layers: num(settings.gpu_layers) }
+    const rows: LibraryRow[] = []
+    for (const { model: m, info } of await manager.library.entries()) {
+      const e = info && !m.mmproj ? estimate(info, { ...params, gpu_layers: params.gpu_layers ?? (a.gpus > 0 ? info.layers + 1 : 0) }) : null
+      rows.push({
+        id: m.id,
+        path: m.path,
+        file: m.file,
+        root: m.root,
+        mmproj: m.mmproj,
+        parts: m.split ? m.split.files.length : null,
+        header: m.header,
+        error: m.error,
+        estimate: e,
+        over: e ? overLimit(e, a) : null,
+      })
+    }
+    const words = [
+      a.ram !== null ? `RAM ${size(a.ram)} available` : 'RAM unknown',
+      a.gpus ? `GPU ${size(a.gpu ?? 0)} free on ${a.gpus}` : 'no GPU',
+      ...(a.limit !== null ? [`instances.memory_limit ${size(a.limit)}`] : []),
+    ].join(', ')
+    const error = bad ? `${bad[0]} must be a whole number; the estimate uses llama-server's defaults.` : null
+    return { view: { roots: manager.library.roots(), rows, settings, available: `${words}.` }, error }
+  }
+
+  /** The whole Models page: the downloads' sections, then the library's. */
+  const modelsAnswer = async (c: Ctx, extra: Partial<ModelsView> = {}, status = 200) => {
+    const lib = await libraryView(c)
+    return page(modelsPage(c.page, modelsView(c, extra), librarySection(lib.view, lib.error)), lib.error ? 400 : status)
+  }
+
   return new Elysia({ name: 'page' }).guard({ parse: 'none' }, (app) =>
     app
       .get('/', () => goTo('/ui', false))
@@ -360,8 +406,9 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
       )
       .get(
         '/ui/instances/new',
-        guard((c) => formAnswer(c, 'create', emptyForm())),
+        guard((c) => formAnswer(c, 'create', prefilled(new URL(c.request.url).searchParams))),
       )
+
       .post(
         '/ui/instances',
         guard(
@@ -488,7 +535,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
       )
 
       // models: downloads (src/models)
-      .get('/ui/models', guard((c) => page(modelsPage(c.page, modelsView(c)))))
+      .get('/ui/models', guard((c) => modelsAnswer(c)))
       .get('/ui/models/jobs', guard((c) => page(jobList(modelsView(c)))))
       .get('/ui/models/list', guard((c) => page(modelList(modelsView(c)))))
       .get('/ui/models/events', guard(({ request }) => modelEvents(request)))
@@ -506,7 +553,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
               if (!(e instanceof AppError)) throw e
               error = e.message
             }
-            if (!c.hx) return error ? page(modelsPage(c.page, modelsView(c, { error })), 422) : goTo('/ui/models', false)
+            if (!c.hx) return error ? modelsAnswer(c, { error }, 422) : goTo('/ui/models', false)
             return page(jobList(modelsView(c, { error })))
           },
           { mutates: true },
@@ -818,7 +865,7 @@ const PAGE_ROUTES: Record<string, string> = {
   'GET /ui/login': 'The sign-in form',
   'GET /ui/assets/:file': 'The page\'s own files (htmx, script, style, icon), built into the binary',
   'GET /ui': 'The instance list (htmx: the list fragment)',
-  'GET /ui/instances/new': 'The form for a new instance',
+  'GET /ui/instances/new': 'The form for a new instance (?name=, model=, ctx_size=, gpu_layers=, parallel= fill it in)',
   'POST /ui/instances': 'Create an instance from the form',
   'GET /ui/instances/:name/edit': 'The form for an instance',
   'POST /ui/instances/:name/edit': 'Save the form',
@@ -834,7 +881,7 @@ const PAGE_ROUTES: Record<string, string> = {
   'GET /ui/instances/:name/logs/download': 'An instance\'s whole log file (or the lines kept in memory when it has none), as an attachment',
   'GET /ui/instances/:name/logs/stream': 'An instance\'s new log lines, as server-sent events',
   'GET /ui/instances/:name/activity': 'An instance\'s last ten minutes: requests, errors and tokens/s as a chart',
-  'GET /ui/models': 'Models: download from Hugging Face, the downloads, the cache',
+  'GET /ui/models': 'Models: download from Hugging Face, the downloads, the cache, and the library with the memory estimate for ?ctx_size=, parallel=, gpu_layers=',
   'GET /ui/models/jobs': 'The downloads (fragment)',
   'GET /ui/models/list': 'The models in the cache (fragment)',
   'GET /ui/models/events': 'Download progress, as server-sent events',
@@ -863,6 +910,23 @@ export function pageRouteDoc(method: string, path: string) {
     ok: [200, path.endsWith('/stream') || path.endsWith('/events') ? 'stream' : 'html'],
     description: publicRoute ? undefined : 'Needs the page session (else 303 to /ui/login); a POST also needs its CSRF token (else 403).',
   })
+}
+
+/**
+ * The create form filled from its address (the Models page's "New instance"): the name, the
+ * model path and the settings its estimate was made for; anything else in it is ignored.
+ */
+function prefilled(q: URLSearchParams): FormState {
+  const state = emptyForm()
+  const name = q.get('name')
+  if (name) state.name = name.slice(0, 64)
+  for (const k of ['model', 'ctx_size', 'gpu_layers'] as const) {
+    const v = q.get(k)
+    if (v) state.common[k] = v.slice(0, 4096)
+  }
+  const parallel = q.get('parallel')
+  if (parallel && /^\d{1,6}$/.test(parallel)) state.advanced.push(['parallel', parallel])
+  return state
 }
 
 /** Options the form has no field for: an edit through the page keeps them as they were. */

@@ -3,9 +3,13 @@
  * the scheduler's (src/scheduler/decide.ts), applied by the Executor (executor.ts).
  * HTTP handlers call this. Errors are AppError kinds, never strings.
  */
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { presetPath } from '../models/router'
 import type { Config } from '../config/load'
 import { Conflict, NotFound, StartFailed } from '../errors'
+import { ModelLibrary } from '../models/library'
+import { checkMemory, SYSTEM_READERS, takeForce, withWarnings, type MemoryReaders } from '../models/memory'
 import { Metrics } from '../metrics/llamactl'
 import { RemoteInstances } from '../nodes/remote-instances'
 import { decide } from '../scheduler/decide'
@@ -20,6 +24,8 @@ import { checkName, prepareOptions, withDefaults, type InstanceOptionsInput } fr
 import { readBack, removeLogs } from './resume'
 import { settle, type Wait } from './lifecycle'
 
+export type { Wait }
+
 export class InstanceManager {
   private instances = new Map<string, Instance>()
   readonly metrics: Metrics = new Metrics(() => this.list())
@@ -30,10 +36,15 @@ export class InstanceManager {
   readonly names = new Names(this.instances, (name, aliases, creating) => this.remote.refuseTaken(name, aliases, creating))
   /** Instances on remote nodes (src/nodes/): names are unique across both. */
   readonly remote: RemoteInstances
+  /** The GGUF models llamactl can see (the library's routes and the memory check). */
+  readonly library: ModelLibrary
+  /** Where the memory check reads what is available (tests give their own). */
+  memoryReaders: MemoryReaders = SYSTEM_READERS
 
   constructor(readonly config: Config, private store: Store) {
     this.remote = new RemoteInstances(config, store, this.metrics, this)
     this.exec = new Executor(config, store, this.metrics, this.instances)
+    this.library = new ModelLibrary(config)
     this.host = makeHost(config, store, this.metrics, (inst) => {
       for (const l of this.listeners) l(inst)
       this.exec.wake(inst)
@@ -93,9 +104,11 @@ export class InstanceManager {
    * Validates, stores and starts a new instance; the instance exists even if the start fails.
    * Create means create and start: when there is no room for it to start, nothing is made.
    */
-  async create(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
+  async create(name: string, raw: unknown, wait: Wait = 'bounded'): Promise<InstanceView & { warnings?: string[] }> {
     checkName(name)
+    const { body, force } = takeForce(raw)
     const { input, options } = await prepareOptions(body, this.config)
+    const warnings = await checkMemory(options, this.library, this.config, force, this.memoryReaders)
     const existing = this.instances.get(name)
     if (existing) throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
     const max = this.config.instances.max_instances
@@ -107,13 +120,15 @@ export class InstanceManager {
     const id = this.store.insertInstance({ name, options: JSON.stringify(input), created, desired: 'running' })
     this.add(id, name, input, created)
     await settle(this.config, this.exec.apply(effects) ?? Promise.resolve(), wait)
-    return this.get(name).view()
+    return withWarnings(this.get(name).view(), warnings)
   }
 
   /** Replaces the options; a running instance restarts with them, a failed one starts with them. */
-  async update(name: string, body: unknown, wait: Wait = 'bounded'): Promise<InstanceView> {
+  async update(name: string, raw: unknown, wait: Wait = 'bounded'): Promise<InstanceView & { warnings?: string[] }> {
     const inst = this.get(checkName(name))
+    const { body, force } = takeForce(raw)
     const { input, options } = await prepareOptions(body, this.config)
+    const warnings = await checkMemory(options, this.library, this.config, force, this.memoryReaders)
     this.names.check(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
@@ -123,7 +138,7 @@ export class InstanceManager {
     this.names.take(name, options.aliases)
     if (inst.active || inst.status === 'failed') await this.relaunch(inst, wait, () => (inst.options = options))
     else inst.options = options
-    return inst.view()
+    return withWarnings(inst.view(), warnings)
   }
 
   /**
@@ -142,6 +157,7 @@ export class InstanceManager {
     this.names.drop(name)
     this.metrics.forgetInstance(name)
     removeLogs(join(this.config.instances.logs_dir, `${name}.log`), this.config.instances.log_rotation_max_files, name)
+    rmSync(dirname(presetPath(this.config, name)), { recursive: true, force: true })
   }
 
   async start(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {
@@ -197,3 +213,4 @@ export class InstanceManager {
     for (const i of this.list()) i.log.close()
   }
 }
+

@@ -77,7 +77,7 @@ export const InstanceOptionsSchema = T.Object(
     ),
     group: T.Optional(T.String({ pattern: NODE_NAME, maxLength: 64, description: 'the instance group: instances.group_limits bounds how many of a group run at once (a group not named there has no limit)' })),
     preset_ini: T.Optional(
-      T.String({ maxLength: 262144, description: 'llama-server models preset, INI text (kept for router mode, which is still to come)' }),
+      T.String({ maxLength: 262144, description: 'llama-server models presets, INI text: written to <instances_dir>/<name>/preset.ini (0600) and given as --models-preset, unless backend_options.models_preset names a file (router mode, docs/models.md)' }),
     ),
     aliases: T.Optional(
       T.Array(T.String({ pattern: NAME_PATTERN.source, maxLength: 64 }), {

@@ -8,6 +8,7 @@ import { backendKey } from '../http/upstream'
 import { BackendProcess } from '../supervisor/backend-process'
 import { removeStaleContainer, stopContainer } from '../supervisor/container'
 import type { Instance } from './instance'
+import { presetArgs } from '../models/router'
 import { launchPlan } from './launch'
 import type { InstanceOptions } from './options'
 
@@ -27,6 +28,8 @@ export async function spawnBackend(inst: Instance): Promise<Spawned> {
   try {
     if (!options.docker_enabled) await backend.learnFlags(options.command_override ?? bc.command, bc.args)
     const { argv, env, container } = launchPlan(inst.name, options, bc, { host: bindHost(options), port }, process.env)
+    // A router instance's presets, as a file llama-server reads (see models/router.ts).
+    argv.push(...presetArgs(host.config, inst.name, options))
     let onStop: ((graceMs: number) => Promise<void>) | undefined
     if (container) {
       await removeStaleContainer(container, env)

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { tinyLlama, writeGguf, writeSplit } from '../fixtures/gguf-writer'
 import { type Harness, harness, tempDir, waitFor } from '../helpers'
 
 const CHROMIUM = process.env.LLAMACTL_CHROMIUM ?? '/usr/bin/chromium'
@@ -17,6 +18,10 @@ const SHOTS = resolve(import.meta.dir, '../../test-results/screenshots')
 
 let h: Harness
 let base: string
+// The model library the Models view lists: a folder with two models, one split in two files.
+const modelsDir = tempDir('llamactl-browser-models-')
+writeGguf(join(modelsDir, 'tiny-chat-Q8_0.gguf'), tinyLlama({ name: 'tiny chat', chatTemplate: true, fileType: 7, context: 8192 }))
+writeSplit(modelsDir, 'big-model', tinyLlama({ name: 'big', layers: 6 }), 2)
 let profile: string
 let context: BrowserContext | undefined
 let page: Page
@@ -36,7 +41,7 @@ beforeAll(async () => {
     throw new Error(`Chromium is not at ${CHROMIUM}: install it with "apt-get install chromium" (.ci/run does), or point LLAMACTL_CHROMIUM at one`)
   }
   mkdirSync(SHOTS, { recursive: true })
-  h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: KEY })
+  h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: KEY, LLAMACTL_MODELS_DIRS: modelsDir, LLAMACTL_LLAMACPP_CACHE_DIR: join(modelsDir, 'no-cache') })
   base = h.listen()
   profile = tempDir('llamactl-chromium-')
   context = await chromium.launchPersistentContext(profile, {
@@ -58,6 +63,7 @@ afterAll(async () => {
   await context?.close()
   await h?.close()
   if (profile) rmSync(profile, { recursive: true, force: true })
+  rmSync(modelsDir, { recursive: true, force: true })
 })
 
 describe('the page in Chromium', () => {
@@ -151,6 +157,64 @@ describe('the page in Chromium', () => {
       await context!.unroute(hostile)
     }
     expect(h.manager.get('demo').status).toBe('running')
+  }, 30000)
+
+  test("llama-server's web UI at /llama-cpp/{name}/: served sandboxed, its script cannot act with the session", async () => {
+    expect(await context!.cookies(`${base}/llama-cpp/demo/`)).toEqual([])
+    const hostile = `${base}/llama-cpp/demo/hostile.html`
+    await context!.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
+    const tab = await context!.newPage()
+    try {
+      const res = await tab.goto(hostile)
+      expect(res!.status()).toBe(200)
+      expect(res!.headers()['content-security-policy']).toContain('sandbox')
+      const out = tab.locator('#out')
+      await out.filter({ hasText: 'done' }).waitFor({ timeout: 15000 })
+      const report = (await out.textContent()) ?? ''
+      expect(report).toContain('script ran at origin null')
+      expect(report).toContain('document.cookie: threw SecurityError')
+      expect(report).not.toContain('with the token')
+      expect(report).not.toMatch(/: 20\d/)
+      expect(await tab.locator('#cookie').textContent()).toBe('backend got cookie: none')
+      await shot('llama-cpp-webui-sandboxed')
+    } finally {
+      await tab.close()
+      await context!.unroute(hostile)
+    }
+    expect(h.manager.get('demo').status).toBe('running')
+    expect(h.manager.find('evil')).toBeUndefined()
+  }, 30000)
+
+  test('models: the library with header fields and the estimate; "New instance" is one click to a filled form', async () => {
+    await page.getByRole('link', { name: 'Models' }).click()
+    await page.waitForURL(`${base}/ui/models`)
+    const chat = page.locator('tr.model', { hasText: 'tiny-chat-Q8_0.gguf' })
+    await expectText(chat.locator('td[data-label=Quantization]'), 'Q8_0')
+    await expectText(chat.locator('td[data-label=Context]'), '8192')
+    await expectText(chat.locator('td[data-label="Chat template"]'), 'yes')
+    await expectText(chat.locator('td[data-label=Estimate]'), 'RAM')
+    await expectText(page.locator('tr.model', { hasText: 'big-model-00001-of-00002.gguf' }), 'llama · 2 files')
+    await shot('models-library')
+    // Another context size: the estimate follows.
+    const before = await chat.locator('td[data-label=Estimate]').textContent()
+    await page.locator('#est-ctx').fill('65536')
+    await page.getByRole('button', { name: 'Estimate' }).click()
+    await page.waitForURL(/ctx_size=65536/)
+    expect(await page.locator('tr.model', { hasText: 'tiny-chat-Q8_0.gguf' }).locator('td[data-label=Estimate]').textContent()).not.toBe(before)
+    await page.locator('#est-ctx').fill('1024')
+    await page.getByRole('button', { name: 'Estimate' }).click()
+    await page.waitForURL(/ctx_size=1024/)
+    await page.locator('tr.model', { hasText: 'tiny-chat-Q8_0.gguf' }).getByRole('link', { name: /New instance/ }).click()
+    await page.waitForURL(/\/ui\/instances\/new\?/)
+    expect(await page.locator('#f-model').inputValue()).toBe(join(modelsDir, 'tiny-chat-Q8_0.gguf'))
+    expect(await page.locator('#f-ctx_size').inputValue()).toBe('1024')
+    expect(await page.locator('#f-name').inputValue()).toBe('tiny-chat-Q8_0')
+    await shot('models-library-new-instance-form')
+    await page.getByRole('button', { name: 'Create and start' }).click()
+    await page.waitForURL(`${base}/ui`)
+    await expectText(badge('tiny-chat-Q8_0'), 'running', 10000)
+    expect(h.manager.get('tiny-chat-Q8_0').input.backend_options).toEqual({ model: join(modelsDir, 'tiny-chat-Q8_0.gguf'), ctx_size: 1024, parallel: 1 })
+    await h.manager.remove('tiny-chat-Q8_0')
   }, 30000)
 
   test("invalid input shows the server's message next to the field and keeps what was typed", async () => {
@@ -312,6 +376,8 @@ describe('the page in Chromium', () => {
     await shot('instance-form-dark')
     await page.goto(`${base}/ui/keys`)
     await shot('keys-dark')
+    await page.goto(`${base}/ui/models`)
+    await shot('models-library-dark')
     await page.setViewportSize({ width: 390, height: 844 })
     await page.goto(`${base}/ui`)
     await shot('instances-phone-dark')
@@ -319,6 +385,9 @@ describe('the page in Chromium', () => {
     await shot('instances-phone')
     // nothing wider than the phone's screen
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await page.goto(`${base}/ui/models`)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await shot('models-library-phone')
     await page.goto(`${base}/ui/instances/new`)
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
     await shot('instance-form-phone')

@@ -219,14 +219,10 @@ nodes:
     address: http://10.0.0.2:8080
 `)
     const about = (key: string) => r.notes.filter((n) => n.startsWith(`${key} `))
-    for (const key of ['instances.instances_dir']) {
-      expect(about(key)).toHaveLength(1)
-      expect(about(key)[0]).toContain('is read and checked but not used yet')
-    }
-    // Groups, model downloads and remote nodes are built: their keys are used, so nothing is said about them.
-    expect(about('instances.group_limits')).toEqual([])
-    expect(about('backends.llama-cpp.cache_dir')).toEqual([])
-    expect(about('nodes')).toEqual([])
+    // Groups, model downloads, remote nodes, the model library (the cache) and router presets
+    // (instances_dir) are built: their keys are used, so nothing is said about them.
+    for (const key of ['instances.group_limits', 'backends.llama-cpp.cache_dir', 'nodes', 'instances.instances_dir']) expect(about(key)).toEqual([])
+    expect(r.notes.filter((n) => n.includes('is read and checked but not used yet'))).toEqual([])
     for (const key of ['database.max_open_connections', 'database.max_idle_connections', 'database.connection_max_lifetime', 'instances.timeout_check_interval']) {
       expect(about(key)).toHaveLength(1)
       expect(about(key)[0]).toContain('has no effect')

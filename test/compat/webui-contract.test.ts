@@ -176,6 +176,26 @@ async function statusUntil(name: string, until: (s: string) => boolean): Promise
   return last
 }
 
+// api.ts Model: what ModelsDialog and InstanceCard read of a router's model.
+const ROUTER_MODEL: Spec = {
+  id: ['string'],
+  object: ['string'],
+  owned_by: ['string'],
+  created: ['number'],
+  status: { object: { value: { oneOf: ['loaded', 'loading', 'unloaded'] }, args: ['array'] } },
+}
+const ROUTER = 'ui-router'
+
+/** A router-mode instance as the UI makes one: no model in its backend options, presets in preset_ini (its Preset tab). */
+function routerInstance() {
+  return ensureInstance(ROUTER, { backend_type: 'llama_cpp', backend_options: {}, preset_ini: '[alpha]\nctx-size = 256\n\n[beta]\nctx-size = 512\n' })
+}
+
+async function routerStatus(model: string): Promise<string> {
+  const list = (await apiCall(`/llama-cpp/${enc(ROUTER)}/models`)).value as { data: { id: string; status: { value: string } }[] }
+  return list.data.find((m) => m.id === model)!.status.value
+}
+
 /** The form the UI posts for a new llama.cpp instance: InstanceDialog's defaults from GET /config, cleaned by handleSave. */
 const NEW_FORM = {
   auto_restart: true,
@@ -219,7 +239,6 @@ interface Case {
 }
 
 const OPTION_FIELDS = 'instance option fields (nodes, group, preset_ini, extra_args as a map, the original\'s option names), done beside this in src/instances/options.ts'
-const MODELS_LATER = 'llama-server\'s model router (router mode): issue 18\'s library and router part'
 
 const CASES: Case[] = [
   // AuthContext.tsx validateApiKey: its own fetch, not apiCall.
@@ -644,12 +663,42 @@ const CASES: Case[] = [
       expect(left.some((m) => m.repo === UI_REPO && m.tag === 'Q8_0')).toBe(false)
     },
   },
-  // llamaCppApi: llama-server's router mode
-  ...[
-    ['llamaCppApi.getModels', 'GET /llama-cpp/{name}/models'],
-    ['llamaCppApi.loadModel', 'POST /llama-cpp/{name}/models/{model}/load'],
-    ['llamaCppApi.unloadModel', 'POST /llama-cpp/{name}/models/{model}/unload'],
-  ].map(([call, request]) => ({ call: call!, request: request!, state: 'pending' as const, reason: MODELS_LATER })),
+  // llamaCppApi: a router-mode instance's models (ModelsDialog, InstanceCard's loaded/total badge)
+  {
+    call: 'llamaCppApi.getModels',
+    request: 'GET /llama-cpp/{name}/models',
+    state: 'covered',
+    run: async () => {
+      await routerInstance()
+      const list = (await apiCall(`/llama-cpp/${enc(ROUTER)}/models`)).value as { object: string; data: unknown[] }
+      expect(list.object).toBe('list')
+      expect(list.data.length).toBe(2)
+      for (const m of list.data) expectShape(m, ROUTER_MODEL)
+    },
+  },
+  {
+    call: 'llamaCppApi.loadModel',
+    request: 'POST /llama-cpp/{name}/models/{model}/load',
+    state: 'covered',
+    run: async () => {
+      await routerInstance()
+      const a = await apiCall(`/llama-cpp/${enc(ROUTER)}/models/${enc('alpha')}/load`, { method: 'POST', body: { model: 'alpha' } })
+      expect(a.value).toEqual({ success: true })
+      expect(await routerStatus('alpha')).toBe('loaded')
+    },
+  },
+  {
+    call: 'llamaCppApi.unloadModel',
+    request: 'POST /llama-cpp/{name}/models/{model}/unload',
+    state: 'covered',
+    run: async () => {
+      await routerInstance()
+      await apiCall(`/llama-cpp/${enc(ROUTER)}/models/${enc('beta')}/load`, { method: 'POST', body: { model: 'beta' } })
+      const a = await apiCall(`/llama-cpp/${enc(ROUTER)}/models/${enc('beta')}/unload`, { method: 'POST', body: { model: 'beta' } })
+      expect(a.value).toEqual({ success: true })
+      expect(await routerStatus('beta')).toBe('unloaded')
+    },
+  },
 ]
 
 /** Every function of webui/src/lib/api.ts (33) and AuthContext's own call: what the cases must cover. */

@@ -2,13 +2,15 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
-export function realLlama(): { server: string; model: string } {
+export function realLlama(): { server: string; model: string; moe: string } {
   const dir = process.env.LLAMA_SERVER_DIR
   if (!dir) throw new Error('LLAMA_SERVER_DIR is not set: run this suite with `npm run test:real`, which builds llama-server')
   const server = join(dir, 'bin', 'llama-server')
   const model = join(dir, 'models', 'tiny-llama.gguf')
-  for (const p of [server, model]) if (!existsSync(p)) throw new Error(`${p} is missing: run scripts/build-llama-server.sh`)
-  return { server, model }
+  // A second model, with mixture-of-experts layers (router and estimate tests).
+  const moe = join(dir, 'models', 'tiny-llama-moe.gguf')
+  for (const p of [server, model, moe]) if (!existsSync(p)) throw new Error(`${p} is missing: run scripts/build-llama-server.sh`)
+  return { server, model, moe }
 }
 
 /** Settings for llamactl that run the real llama-server. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { findModel } from '../../src/http/json-model'
-import { EventStreamRewrite, backendRequest, replyRewrite, rewriteObject, servedModel } from '../../src/http/model-rewrite'
+import { EventStreamRewrite, JSON_HOLD, JsonRewrite, backendRequest, replyRewrite, rewriteObject, servedModel } from '../../src/http/model-rewrite'
 import type { InstanceOptions } from '../../src/instances/options'
 
 const enc = (s: string) => new TextEncoder().encode(s)
@@ -74,6 +74,32 @@ describe('a JSON reply', () => {
     expect(pick(new Headers({ 'content-type': 'application/json', 'content-encoding': 'gzip' }))).toBeNull()
     expect(pick(new Headers({ 'content-type': 'text/html' }))).toBeNull()
     expect(pick(new Headers())).toBeNull()
+  })
+})
+
+describe('a JSON reply of unknown length (chunked, as llama-server\'s router passes them on)', () => {
+  test('held until it ends, then rewritten, wherever it was cut', () => {
+    const text = '{"choices":[],"model":"tiny-llama","object":"text_completion"}'
+    for (const cut of [1, 12, 24, text.length - 1]) {
+      const r = new JsonRewrite(name('r/tiny-llama'))
+      const b = enc(text)
+      expect(r.chunk(b.subarray(0, cut)).length).toBe(0)
+      expect(r.chunk(b.subarray(cut)).length).toBe(0)
+      expect(dec(r.end())).toBe(text.replace('"tiny-llama"', '"r/tiny-llama"'))
+    }
+  })
+
+  test('past JSON_HOLD bytes it passes as it came, held bytes first', () => {
+    const r = new JsonRewrite(name('chat'))
+    const big = enc(`{"data":"${'x'.repeat(JSON_HOLD)}`)
+    const head = big.subarray(0, 10)
+    expect(r.chunk(head).length).toBe(0)
+    const out = r.chunk(big.subarray(10))
+    expect(out.length).toBe(big.length)
+    expect(dec(out.subarray(0, 10))).toBe('{"data":"x')
+    const tail = enc('","model":"m"}')
+    expect(r.chunk(tail)).toBe(tail)
+    expect(r.end().length).toBe(0)
   })
 })
 
