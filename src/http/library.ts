@@ -124,7 +124,7 @@ function estimateParams(q: Record<string, string | undefined>): EstimateParams {
 }
 
 export function libraryRoutes(manager: InstanceManager) {
-  const library = manager.library
+  const library = manager.models.library
   const json = (data: unknown) => Response.json(data)
 
   /** A router instance's request: started on demand, forwarded to llama-server's own route. */
@@ -168,7 +168,7 @@ export function libraryRoutes(manager: InstanceManager) {
       .get('/api/v1/models/library/:id', async ({ params, query }) => {
         const p = estimateParams(query)
         const { model, info } = await library.get(params.id)
-        const a = available(manager.config, manager.memoryReaders)
+        const a = available(manager.config, manager.models.readers)
         if (p.gpu_layers === undefined) p.gpu_layers = a.gpus > 0 && info ? info.layers + 1 : 0
         const e = info ? estimate(info, p) : null
         const over = e ? overLimit(e, a) : null

@@ -340,11 +340,11 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     const q = new URL(c.request.url).searchParams
     const settings = { ctx_size: q.get('ctx_size') ?? '4096', parallel: q.get('parallel') ?? '1', gpu_layers: q.get('gpu_layers') ?? '' }
     const bad = Object.entries(settings).find(([, v]) => v !== '' && !/^\d{1,9}$/.test(v))
-    const a = available(config, manager.memoryReaders)
+    const a = available(config, manager.models.readers)
     const num = (v: string) => (v === '' ? undefined : Number(v))
     const params = bad ? {} : { ctx_size: num(settings.ctx_size), parallel: num(settings.parallel), gpu_layers: num(settings.gpu_layers) }
     const rows: LibraryRow[] = []
-    for (const { model: m, info } of await manager.library.entries()) {
+    for (const { model: m, info } of await manager.models.library.entries()) {
       const e = info && !m.mmproj ? estimate(info, { ...params, gpu_layers: params.gpu_layers ?? (a.gpus > 0 ? info.layers + 1 : 0) }) : null
       rows.push({
         id: m.id,
@@ -365,7 +365,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
       ...(a.limit !== null ? [`instances.memory_limit ${size(a.limit)}`] : []),
     ].join(', ')
     const error = bad ? `${bad[0]} must be a whole number; the estimate uses llama-server's defaults.` : null
-    return { view: { roots: manager.library.roots(), rows, settings, available: `${words}.` }, error }
+    return { view: { roots: manager.models.library.roots(), rows, settings, available: `${words}.` }, error }
   }
 
   /** The whole Models page: the downloads' sections, then the library's. */

@@ -196,6 +196,13 @@ export class Executor implements ForAcquire {
     for (const w of all) w()
   }
 
+  /** An instance's status changed: whoever waits on it, or for room, decides again; a ready one may be idle. */
+  statusChanged(inst: Instance) {
+    this.wake(inst)
+    this.wakeAny()
+    if (inst.status === 'running') this.decide({ type: 'ready', name: inst.name })
+  }
+
   /** The instance's status changed (or it is being deleted): requests waiting on it decide again. */
   wake(inst: Instance) {
     // Its queue was for a running backend: once it is not, each queued request decides again.

@@ -3,13 +3,10 @@
  * the scheduler's (src/scheduler/decide.ts), applied by the Executor (executor.ts).
  * HTTP handlers call this. Errors are AppError kinds, never strings.
  */
-import { rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { presetPath } from '../models/router'
+import { join } from 'node:path'
 import type { Config } from '../config/load'
 import { Conflict, NotFound, StartFailed } from '../errors'
-import { ModelLibrary } from '../models/library'
-import { checkMemory, SYSTEM_READERS, takeForce, withWarnings, type MemoryReaders } from '../models/memory'
+import { ModelChecks, withWarnings } from '../models/memory'
 import { Metrics } from '../metrics/llamactl'
 import { RemoteInstances } from '../nodes/remote-instances'
 import { decide } from '../scheduler/decide'
@@ -17,14 +14,12 @@ import type { Store } from '../store/db'
 import { watchLiveness } from '../supervisor/liveness'
 import { Executor } from './executor'
 import { makeHost } from './host'
-import { Names } from './names'
+import { Names, refuseNew } from './names'
 import { Instance, newSlot, type InstanceHost, type InstanceView } from './instance'
 import { acquire, throwIfRefused, type Lease, type Use } from './lease'
-import { checkName, prepareOptions, withDefaults, type InstanceOptionsInput } from './options'
-import { readBack, removeLogs } from './resume'
+import { checkName, withDefaults, type InstanceOptionsInput } from './options'
+import { readBack, removeFiles } from './resume'
 import { settle, type Wait } from './lifecycle'
-
-export type { Wait }
 
 export class InstanceManager {
   private instances = new Map<string, Instance>()
@@ -36,20 +31,16 @@ export class InstanceManager {
   readonly names = new Names(this.instances, (name, aliases, creating) => this.remote.refuseTaken(name, aliases, creating))
   /** Instances on remote nodes (src/nodes/): names are unique across both. */
   readonly remote: RemoteInstances
-  /** The GGUF models llamactl can see (the library's routes and the memory check). */
-  readonly library: ModelLibrary
-  /** Where the memory check reads what is available (tests give their own). */
-  memoryReaders: MemoryReaders = SYSTEM_READERS
+  /** The GGUF library and the memory check of creates and updates. */
+  readonly models: ModelChecks
 
   constructor(readonly config: Config, private store: Store) {
     this.remote = new RemoteInstances(config, store, this.metrics, this)
     this.exec = new Executor(config, store, this.metrics, this.instances)
-    this.library = new ModelLibrary(config)
+    this.models = new ModelChecks(config)
     this.host = makeHost(config, store, this.metrics, (inst) => {
       for (const l of this.listeners) l(inst)
-      this.exec.wake(inst)
-      this.exec.wakeAny()
-      if (inst.status === 'running') this.exec.decide({ type: 'ready', name: inst.name })
+      this.exec.statusChanged(inst)
     })
     // Running backends are probed; one that stops answering is restarted as crashed.
     watchLiveness(this)
@@ -106,13 +97,8 @@ export class InstanceManager {
    */
   async create(name: string, raw: unknown, wait: Wait = 'bounded'): Promise<InstanceView & { warnings?: string[] }> {
     checkName(name)
-    const { body, force } = takeForce(raw)
-    const { input, options } = await prepareOptions(body, this.config)
-    const warnings = await checkMemory(options, this.library, this.config, force, this.memoryReaders)
-    const existing = this.instances.get(name)
-    if (existing) throw new Conflict(`instance ${JSON.stringify(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
-    const max = this.config.instances.max_instances
-    if (max >= 0 && this.instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
+    const { input, options, warnings } = await this.models.prepare(raw)
+    refuseNew(this.instances, name, this.config.instances.max_instances)
     this.names.check(name, options.aliases ?? [], true)
     const effects = decide(this.exec.world(newSlot(name, options)), { type: 'start', name })
     throwIfRefused(effects)
@@ -126,9 +112,7 @@ export class InstanceManager {
   /** Replaces the options; a running instance restarts with them, a failed one starts with them. */
   async update(name: string, raw: unknown, wait: Wait = 'bounded'): Promise<InstanceView & { warnings?: string[] }> {
     const inst = this.get(checkName(name))
-    const { body, force } = takeForce(raw)
-    const { input, options } = await prepareOptions(body, this.config)
-    const warnings = await checkMemory(options, this.library, this.config, force, this.memoryReaders)
+    const { input, options, warnings } = await this.models.prepare(raw)
     this.names.check(name, options.aliases ?? [], false)
     this.store.updateOptions(name, JSON.stringify(input))
     inst.input = input
@@ -156,8 +140,7 @@ export class InstanceManager {
     this.instances.delete(name)
     this.names.drop(name)
     this.metrics.forgetInstance(name)
-    removeLogs(join(this.config.instances.logs_dir, `${name}.log`), this.config.instances.log_rotation_max_files, name)
-    rmSync(dirname(presetPath(this.config, name)), { recursive: true, force: true })
+    removeFiles(this.config, name)
   }
 
   async start(name: string, wait: Wait = 'bounded'): Promise<InstanceView> {

@@ -51,3 +51,10 @@ export class Names {
     for (const [a, n] of this.owner) if (n === name) this.owner.delete(a)
   }
 }
+
+/** A create's name: not one an instance has (or had, while it is being deleted), and room under max_instances (-1: no limit). */
+export function refuseNew(instances: ReadonlyMap<string, { disposed: boolean }>, name: string, max: number) {
+  const existing = instances.get(name)
+  if (existing) throw new Conflict(`instance ${q(name)} ${existing.disposed ? 'is being deleted; try again when it is gone' : 'already exists'}`)
+  if (max >= 0 && instances.size >= max) throw new Conflict(`max_instances (${max}) reached; delete an instance or raise the limit`)
+}

@@ -6,6 +6,8 @@ import { BACKEND_TYPES, backendFor } from '../backends'
 import type { Config } from '../config/load'
 import type { Store } from '../store/db'
 import { rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { presetPath } from '../models/router'
 import { rotatedNames } from '../supervisor/log-sink'
 import { endOrphan } from '../supervisor/os-process'
 import { parseOptions, type InstanceOptionsInput } from './options'
@@ -49,12 +51,17 @@ export async function readBack(config: Config, store: Store): Promise<{ orphansE
   return { orphansEnded, stored }
 }
 
-/** A deleted instance's log files, rotated ones included; a failure is said, never thrown (the instance is gone). */
-export function removeLogs(file: string, maxFiles: number, name: string) {
+/**
+ * A deleted instance's files: its logs, rotated ones included, and its folder under
+ * instances_dir (a router preset); a failure is said, never thrown (the instance is gone).
+ */
+export function removeFiles(config: Config, name: string) {
+  const file = join(config.instances.logs_dir, `${name}.log`)
   try {
     rmSync(file, { force: true })
-    for (let i = 1; i <= maxFiles; i++) for (const n of rotatedNames(file, i)) rmSync(n, { force: true })
+    for (let i = 1; i <= config.instances.log_rotation_max_files; i++) for (const n of rotatedNames(file, i)) rmSync(n, { force: true })
+    rmSync(dirname(presetPath(config, name)), { recursive: true, force: true })
   } catch (e) {
-    console.error(`llamactl: instance ${name} is deleted, but not its log files: ${(e as Error).message}`)
+    console.error(`llamactl: instance ${name} is deleted, but not all its files: ${(e as Error).message}`)
   }
 }

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs'
 import type { Config } from '../config/load'
 import { BadRequest } from '../errors'
 import type { InstanceView } from '../instances/instance'
-import type { InstanceOptions } from '../instances/options'
+import { prepareOptions, type InstanceOptions, type InstanceOptionsInput } from '../instances/options'
 import { estimate, paramsFromOptions, type Estimate } from './estimate'
-import type { ModelLibrary } from './library'
+import { ModelLibrary } from './library'
 
 export interface Gpu {
   total: number
@@ -139,4 +139,24 @@ export function takeForce(body: unknown): { body: unknown; force: boolean } {
 /** The answer of a create or update: the instance, and what the memory check warned of (with force). */
 export function withWarnings(view: InstanceView, warnings: string[]): InstanceView & { warnings?: string[] } {
   return warnings.length ? { ...view, warnings } : view
+}
+
+/**
+ * What creates and updates check of models: the library that reads their GGUF headers, and
+ * where the memory available is read (tests give their own readers).
+ */
+export class ModelChecks {
+  readonly library: ModelLibrary
+  readers: MemoryReaders = SYSTEM_READERS
+
+  constructor(private config: Config) {
+    this.library = new ModelLibrary(config)
+  }
+
+  /** A create's or update's body: validated, defaults filled, and its memory checked (warnings with `force`). */
+  async prepare(raw: unknown): Promise<{ input: InstanceOptionsInput; options: InstanceOptions; warnings: string[] }> {
+    const { body, force } = takeForce(raw)
+    const { input, options } = await prepareOptions(body, this.config)
+    return { input, options, warnings: await checkMemory(options, this.library, this.config, force, this.readers) }
+  }
 }

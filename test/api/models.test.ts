@@ -56,7 +56,7 @@ describe('the model library', () => {
 
   test('one model with its estimate for ctx_size, gpu_layers and parallel', async () => {
     h = await harness(env)
-    h.manager.memoryReaders = { meminfo: () => 'MemAvailable: 1048576 kB\n', nvidiaSmi: () => '8192, 1024\n' }
+    h.manager.models.readers = { meminfo: () => 'MemAvailable: 1048576 kB\n', nvidiaSmi: () => '8192, 1024\n' }
     const id = modelId(plain)
     const res = await h.json('GET', `/api/v1/models/library/${id}?ctx_size=1024&parallel=2`)
     expect(res.status).toBe(200)
@@ -125,7 +125,7 @@ describe('create refuses what does not fit', () => {
 
   test('over the available RAM (MemAvailable); a small context fits', async () => {
     h = await harness(env)
-    h.manager.memoryReaders = { meminfo: () => 'MemTotal: 9000 kB\nMemAvailable:     2048 kB\n', nvidiaSmi: () => null }
+    h.manager.models.readers = { meminfo: () => 'MemTotal: 9000 kB\nMemAvailable:     2048 kB\n', nvidiaSmi: () => null }
     const res = await h.json('POST', '/api/v1/instances/a', { backend_options: { model: plain, ctx_size: 8192, parallel: 1 } })
     expect(res.status).toBe(400)
     expect(res.body.error).toMatch(/the estimate's RAM part \(\d+\.\d MiB\) exceeds the available RAM \(MemAvailable 2\.0 MiB\)/)
@@ -136,7 +136,7 @@ describe('create refuses what does not fit', () => {
 
   test('GPU layers count against the GPU\'s free memory, the rest against RAM', async () => {
     h = await harness(env)
-    h.manager.memoryReaders = { meminfo: () => 'MemAvailable: 1048576 kB\n', nvidiaSmi: () => '100, 99\n' }
+    h.manager.models.readers = { meminfo: () => 'MemAvailable: 1048576 kB\n', nvidiaSmi: () => '100, 99\n' }
     const res = await h.json('POST', '/api/v1/instances/g', { backend_options: { model: plain, ctx_size: 8192, gpu_layers: 99 } })
     expect(res.status).toBe(400)
     expect(res.body.error).toContain('exceeds the free GPU memory (1.0 MiB)')
