@@ -13,6 +13,15 @@ import { Store } from '../src/store/db'
 export const FAKE_SERVER = resolve(import.meta.dir, 'fixtures/fake-llama-server.ts')
 export const BUN = process.execPath
 
+/**
+ * A model file the fast suite's instances can name: llamactl checks a .gguf path is a file
+ * before it starts llama-server; the fake backend is given the path and never reads it.
+ * m, m2, fake, q, demo and qwen-7b are there (test/fixtures/models).
+ */
+export function fixtureModel(name: 'm' | 'm2' | 'fake' | 'q' | 'demo' | 'qwen-7b'): string {
+  return join(import.meta.dir, 'fixtures', 'models', `${name}.gguf`)
+}
+
 export function tempDir(prefix = 'llamactl-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }

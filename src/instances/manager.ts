@@ -196,4 +196,3 @@ export class InstanceManager {
     for (const i of this.list()) i.log.close()
   }
 }
-

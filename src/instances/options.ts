@@ -5,6 +5,8 @@
 import { type Static, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../config/load'
+import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { BadRequest } from '../errors'
 import { backendFor, BACKEND_TYPES, type BackendType } from '../backends'
 
@@ -235,6 +237,29 @@ export async function prepareOptions(body: unknown, config: Config): Promise<{ i
   return { input, options }
 }
 
+/**
+ * A llama.cpp model file that is not there is a 400 naming the path, before anything is made
+ * (llama-server would only fail to load it, and the failed instance would keep the name). Only
+ * a `.gguf` path, run here: a Docker instance's paths are the container's, and other models
+ * (repos, ids) are the backend's to find.
+ */
+function checkModelFile(options: InstanceOptions) {
+  if (options.backend_type !== 'llama_cpp') return
+  for (const key of ['model'] as const) {
+    const path = options.backend_options[key]
+    if (typeof path !== 'string' || !/\.gguf$/i.test(path)) continue
+    // As llama-server will open it: relative to the working folder llamactl and its backends share.
+    const full = resolve(path)
+    let ok = false
+    try {
+      ok = statSync(full).isFile()
+    } catch {
+      // not there, or not readable: said below
+    }
+    if (!ok) throw new BadRequest(`backend_options.${key}: ${JSON.stringify(path)} is not a file llamactl can see${full !== path ? ` (${full})` : ''}; give the path of a .gguf file on this machine`)
+  }
+}
+
 export async function checkAgainstConfig(options: InstanceOptions, config: Config) {
   // Placement (src/nodes/) has chosen this llamactl by now: any other node here is a mistake.
   const other = options.nodes?.find((n) => n !== config.local_node)
@@ -246,6 +271,7 @@ export async function checkAgainstConfig(options: InstanceOptions, config: Confi
     throw new BadRequest(`docker_enabled: backends.${key}.docker.image is not set in the configuration, so there is no image to run`)
   }
   if (!options.docker_enabled) {
+    checkModelFile(options)
     const argv0 = options.command_override ?? bc.command
     await backend.learnFlags(argv0, bc.args)
     const understood = backend.flagsOf(argv0, bc.args)

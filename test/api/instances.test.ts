@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { processStartTime } from '../../src/supervisor/os-process'
-import { type Harness, harness } from '../helpers'
+import { type Harness, harness, tempDir } from '../helpers'
 
 let h: Harness
 /** The pid llamactl recorded for an instance's backend. */
@@ -339,6 +339,21 @@ describe('errors', () => {
     const again = await h.json('PUT', '/api/v1/instances/nomodel?wait=ready', { backend_options: { model: 'crash-on-load' } })
     expect(again.status).toBe(500)
     expect(again.body.error).toContain('exited while loading (exit code 1): error: failed to load model: fake corruption in tensor 7')
+  })
+
+  test('a llama.cpp model file that is not there (or is a folder) is a 400 naming it, and nothing is made; a name that is not a .gguf path is the backend\'s to find', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'folder.gguf'))
+    for (const model of ['/nonexistent/model.gguf', 'relative/missing.gguf', join(dir, 'folder.gguf')]) {
+      const res = await h.json('POST', '/api/v1/instances/nofile', { backend_options: { model } })
+      expect(res.status).toBe(400)
+      expect(res.body.error).toContain(`backend_options.model: ${JSON.stringify(model)} is not a file llamactl can see`)
+      expect((await h.json('GET', '/api/v1/instances/nofile')).status).toBe(404)
+    }
+    // An update is checked the same way, and changes nothing.
+    expect((await h.json('POST', '/api/v1/instances/has?wait=ready', { backend_options: { model: 'x' } })).status).toBe(201)
+    expect((await h.json('PUT', '/api/v1/instances/has', { backend_options: { model: '/nonexistent/model.gguf' } })).status).toBe(400)
+    expect((await h.json('GET', '/api/v1/instances/has')).body.options.backend_options.model).toBe('x')
   })
 
   test('a missing executable is 500 naming it', async () => {

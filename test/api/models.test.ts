@@ -146,7 +146,10 @@ describe('create refuses what does not fit', () => {
 
   test('no check for a model llamactl cannot read, or in Docker; force must be a boolean', async () => {
     h = await harness({ ...env, LLAMACTL_INSTANCE_MEMORY_LIMIT: '1' })
-    expect((await h.json('POST', '/api/v1/instances/x', { backend_options: { model: 'not-here.gguf' } })).status).toBe(201)
+    // A .gguf path that is not there is refused before any memory check, naming it (nothing is made).
+    const missing = await h.json('POST', '/api/v1/instances/x', { backend_options: { model: 'not-here.gguf' } })
+    expect([missing.status, missing.body.error]).toEqual([400, expect.stringContaining('backend_options.model: "not-here.gguf" is not a file llamactl can see')])
+    expect((await h.json('GET', '/api/v1/instances/x')).status).toBe(404)
     expect((await h.json('POST', '/api/v1/instances/b', { backend_options: { model: join(models, 'broken.gguf') } })).status).toBe(201)
     const bad = await h.json('POST', '/api/v1/instances/y', { backend_options: { model: plain }, force: 'yes' })
     expect(bad.status).toBe(400)

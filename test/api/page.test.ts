@@ -2,7 +2,12 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { resolve } from 'node:path'
-import { type Harness, harness, waitFor } from '../helpers'
+import { type Harness, harness, waitFor, fixtureModel } from '../helpers'
+
+const FAKE_MODEL = fixtureModel('fake')
+const M_MODEL = fixtureModel('m')
+const M2_MODEL = fixtureModel('m2')
+const QWEN_MODEL = fixtureModel('qwen-7b')
 
 // The page's routes through app.handle: sessions, CSRF, forms, fragments, the log stream.
 const KEY = 'page-test-management-key-0123456789'
@@ -55,7 +60,7 @@ const createFields = (name: string, more: Record<string, string | string[]> = {}
   _mode: 'create',
   name,
   backend_type: 'llama_cpp',
-  model: 'fake.gguf',
+  model: FAKE_MODEL,
   ctx_size: '',
   gpu_layers: '',
   port: '',
@@ -166,7 +171,7 @@ describe('instances', () => {
     expect(frag).toContain('<td data-label="Last request">never</td>')
     expect(frag).toContain('<td data-label="Model" class="model"><span title="x">x</span></td>')
     // A model file shows by its name, a repo as it is.
-    await api('POST', '/api/v1/instances/two?wait=ready', { backend_options: { model: '/models/deep/qwen-7b.gguf' } })
+    await api('POST', '/api/v1/instances/two?wait=ready', { backend_options: { model: QWEN_MODEL } })
     await api('POST', '/api/v1/instances/three', { backend_options: { hf_repo: 'org/model-GGUF:Q4_K_M' }, on_demand_start: true })
     const both = await (await get(s, '/ui', true)).text()
     expect(both).toContain('<span title="qwen-7b.gguf">qwen-7b.gguf</span>')
@@ -252,7 +257,7 @@ describe('instances', () => {
     expect([res.status, res.headers.get('hx-redirect')]).toEqual([200, '/ui'])
     expect(h.manager.get('made').input).toEqual({
       backend_type: 'llama_cpp',
-      backend_options: { model: 'fake.gguf', ctx_size: 4096, gpu_layers: 99, lora: ['/a.bin', '/b.bin'], embeddings: true, threads: 4, alias: 'x y' },
+      backend_options: { model: FAKE_MODEL, ctx_size: 4096, gpu_layers: 99, lora: ['/a.bin', '/b.bin'], embeddings: true, threads: 4, alias: 'x y' },
       environment: { FOO: '1', BAR: 'two words' },
       auto_restart: false,
       max_restarts: 2,
@@ -308,17 +313,17 @@ describe('instances', () => {
   test('edit shows the instance\'s own options and saves replacements (a running instance restarts)', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/ed?wait=ready', { backend_options: { model: 'm.gguf', ctx_size: 1024, flash_attn: 'on' }, environment: { A: 'b' }, on_demand_start: false })
+    await api('POST', '/api/v1/instances/ed?wait=ready', { backend_options: { model: M_MODEL, ctx_size: 1024, flash_attn: 'on' }, environment: { A: 'b' }, on_demand_start: false })
     const page = await (await get(s, '/ui/instances/ed/edit')).text()
     expect(page).toContain('name="ctx_size" value="1024"')
     expect(page).toMatch(/name="opt_key" value="flash_attn"[^>]*>\s*<input name="opt_value" value="on"/)
     expect(page).toMatch(/name="env_key" value="A"[^>]*>\s*<input name="env_value" value="b"/)
     expect(page).toMatch(/<option value="false" selected>No<\/option>/)
-    const res = await post(s, '/ui/instances/ed/edit', { _mode: 'edit', name: 'ignored', backend_type: 'llama_cpp', model: 'm2.gguf', ctx_size: '2048' })
+    const res = await post(s, '/ui/instances/ed/edit', { _mode: 'edit', name: 'ignored', backend_type: 'llama_cpp', model: M2_MODEL, ctx_size: '2048' })
     expect(res.headers.get('hx-redirect')).toBe('/ui')
     await waitFor(() => h.manager.get('ed').status === 'running')
-    expect(h.manager.get('ed').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: 'm2.gguf', ctx_size: 2048 } })
-    const bad = await (await post(s, '/ui/instances/ed/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', ctx_size: 'lots' })).text()
+    expect(h.manager.get('ed').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: M2_MODEL, ctx_size: 2048 } })
+    const bad = await (await post(s, '/ui/instances/ed/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M_MODEL, ctx_size: 'lots' })).text()
     expect(bad).toContain('id="err-ctx_size"')
     expect((await get(s, '/ui/instances/nope/edit')).status).toBe(404)
   })
@@ -326,35 +331,35 @@ describe('instances', () => {
   test('the form shows and edits the group, suggesting the names other instances have; an edit keeps the options it has no field for', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: 'm.gguf' }, group: 'small' })
-    await api('POST', '/api/v1/instances/kept?wait=ready', { backend_options: { model: 'm.gguf' }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
+    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: M_MODEL }, group: 'small' })
+    await api('POST', '/api/v1/instances/kept?wait=ready', { backend_options: { model: M_MODEL }, group: 'large', max_concurrent_requests: 2, queue_timeout: 5 })
     const page = await (await get(s, '/ui/instances/kept/edit')).text()
     expect(page).toContain('name="group" value="large"')
     expect(page).toMatch(/<datalist id="group-names"><option value="large"><\/option><option value="small"><\/option><\/datalist>/)
-    const res = await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm2.gguf', group: 'small' })
+    const res = await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M2_MODEL, group: 'small' })
     expect(res.headers.get('hx-redirect')).toBe('/ui')
     await waitFor(() => h.manager.get('kept').status === 'running')
-    expect(h.manager.get('kept').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: 'm2.gguf' }, group: 'small', max_concurrent_requests: 2, queue_timeout: 5 })
-    const bad = await (await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', group: 'no spaces' })).text()
+    expect(h.manager.get('kept').input).toEqual({ backend_type: 'llama_cpp', backend_options: { model: M2_MODEL }, group: 'small', max_concurrent_requests: 2, queue_timeout: 5 })
+    const bad = await (await post(s, '/ui/instances/kept/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M_MODEL, group: 'no spaces' })).text()
     expect(bad).toContain('id="err-group"')
   })
 
   test('the list and the form show an instance\'s aliases; the form edits and clears them, and shows a taken one next to the field', async () => {
     h = await harness(on)
     const s = await signIn()
-    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: 'm.gguf' }, aliases: ['taken'] })
-    await api('POST', '/api/v1/instances/al?wait=ready', { backend_options: { model: 'm.gguf' }, aliases: ['qwen', 'qwen-7b'] })
+    await api('POST', '/api/v1/instances/other?wait=ready', { backend_options: { model: M_MODEL }, aliases: ['taken'] })
+    await api('POST', '/api/v1/instances/al?wait=ready', { backend_options: { model: M_MODEL }, aliases: ['qwen', 'qwen-7b'] })
     expect(await (await get(s, '/ui')).text()).toContain('also qwen, qwen-7b')
     expect(await (await get(s, '/ui/instances/al/edit')).text()).toContain('name="aliases" value="qwen, qwen-7b"')
-    const res = await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: 'fast,  small qwen' })
+    const res = await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M_MODEL, aliases: 'fast,  small qwen' })
     expect(res.headers.get('hx-redirect')).toBe('/ui')
     await waitFor(() => h.manager.get('al').status === 'running')
     expect(h.manager.get('al').input.aliases).toEqual(['fast', 'small', 'qwen'])
-    const bad = await (await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: 'taken' })).text()
+    const bad = await (await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M_MODEL, aliases: 'taken' })).text()
     expect(bad).toContain('id="err-aliases"')
     expect(bad).toContain('already an alias of instance')
     expect(h.manager.get('al').input.aliases).toEqual(['fast', 'small', 'qwen'])
-    await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: 'm.gguf', aliases: '' })
+    await post(s, '/ui/instances/al/edit', { _mode: 'edit', backend_type: 'llama_cpp', model: M_MODEL, aliases: '' })
     await waitFor(() => h.manager.get('al').status === 'running')
     expect(h.manager.get('al').input.aliases).toBeUndefined()
   })

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { processStartTime } from '../../src/supervisor/os-process'
-import { type Harness, harness, waitFor } from '../helpers'
+import { type Harness, harness, waitFor, fixtureModel } from '../helpers'
+
+const Q_MODEL = fixtureModel('q')
 
 let h: Harness
 afterEach(async () => {
@@ -78,21 +80,21 @@ describe('OpenAI-compatible routes', () => {
 
   test('the backend is sent the name it serves its model under: its alias, else its model path', async () => {
     h = await harness()
-    await create('plain', { backend_options: { model: '/models/q.gguf' } })
-    await create('named', { backend_options: { model: '/models/q.gguf', alias: 'qwen-small' } })
+    await create('plain', { backend_options: { model: Q_MODEL } })
+    await create('named', { backend_options: { model: Q_MODEL, alias: 'qwen-small' } })
     const base = h.listen()
     const sent = async (model: string) => {
       const res = await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"model":${JSON.stringify(model)},"x":[{"model":"nested"}]}` })
       return JSON.parse((await res.json()).body)
     }
-    expect(await sent('plain')).toEqual({ model: '/models/q.gguf', x: [{ model: 'nested' }] })
+    expect(await sent('plain')).toEqual({ model: Q_MODEL, x: [{ model: 'nested' }] })
     expect(await sent('named')).toEqual({ model: 'qwen-small', x: [{ model: 'nested' }] })
     expect(await sent('named/inner')).toEqual({ model: 'inner', x: [{ model: 'nested' }] })
   })
 
   test('a streamed reply says the asked name in every event, and nothing else of it changes', async () => {
     h = await harness()
-    await create('s', { backend_options: { model: '/models/q.gguf', alias: 'qwen-small' } })
+    await create('s', { backend_options: { model: Q_MODEL, alias: 'qwen-small' } })
     const base = h.listen()
     for (const asked of ['s', 's/inner']) {
       const res = await chat(base, asked, { stream: true, max_tokens: 4, stream_options: { include_usage: true } })

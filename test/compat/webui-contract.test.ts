@@ -15,8 +15,11 @@
  * The table is printed at the end with the count of calls covered.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { type Harness, harness, waitFor } from '../helpers'
+import { type Harness, harness, waitFor, fixtureModel } from '../helpers'
 import { type FakeHub, fakeHub, tinyGguf } from '../fixtures/fake-hub'
+
+const DEMO_MODEL = fixtureModel('demo')
+const M_MODEL = fixtureModel('m')
 
 const MGMT = 'ui-management-key-0123456789'
 
@@ -205,7 +208,7 @@ const NEW_FORM = {
   idle_timeout: 0,
   backend_type: 'llama_cpp',
   docker_enabled: false,
-  backend_options: { model: '/models/demo.gguf', ctx_size: 2048 },
+  backend_options: { model: DEMO_MODEL, ctx_size: 2048 },
 }
 
 /** InstanceDialog.handleSave: drops undefined, null, empty strings and empty arrays (inside backend_options too). */
@@ -277,7 +280,7 @@ const CASES: Case[] = [
   },
   // backendsApi
   ...([
-    ['llamaCpp', 'llama-cpp', 'llama-server -m /models/demo.gguf -c 2048 --port 8081', 'llama_cpp'],
+    ['llamaCpp', 'llama-cpp', `llama-server -m ${DEMO_MODEL} -c 2048 --port 8081`, 'llama_cpp'],
     ['mlx', 'mlx', 'mlx_lm.server --model /models/demo --port 8081', 'mlx_lm'],
     ['vllm', 'vllm', 'vllm serve /models/demo --port 8081', 'vllm'],
   ] as const).map(([fn, route, command, type]) => ({
@@ -298,7 +301,7 @@ const CASES: Case[] = [
     reason: 'parse-command answering one options object, done beside this in src/backends',
     blockedBy: /HTTP 400: .*differ/,
     run: async () => {
-      const parsed = (await apiCall('/backends/llama-cpp/parse-command', { method: 'POST', body: { command: 'llama-server -m /models/demo.gguf -c 2048' } })).value as Record<string, unknown>
+      const parsed = (await apiCall('/backends/llama-cpp/parse-command', { method: 'POST', body: { command: `llama-server -m ${DEMO_MODEL} -c 2048` } })).value as Record<string, unknown>
       const form: Record<string, unknown> = { ...NEW_FORM, ...parsed }
       form.backend_options = { ...(form.backend_options as object), ctx_size: 4096 }
       const made = await apiCall('/instances/ui-parsed', { method: 'POST', body: cleaned(form) })
@@ -385,7 +388,7 @@ const CASES: Case[] = [
     reason: OPTION_FIELDS,
     blockedBy: /HTTP 400: .*extra_args/,
     run: async () => {
-      const a = await apiCall('/instances/ui-extra', { method: 'POST', body: cleaned({ ...NEW_FORM, backend_options: { model: '/m.gguf', extra_args: { 'new-flag': '1', 'bare-flag': '' } } }) })
+      const a = await apiCall('/instances/ui-extra', { method: 'POST', body: cleaned({ ...NEW_FORM, backend_options: { model: M_MODEL, extra_args: { 'new-flag': '1', 'bare-flag': '' } } }) })
       expectShape(a.value, INSTANCE)
     },
   },
@@ -421,7 +424,7 @@ const CASES: Case[] = [
     reason: OPTION_FIELDS,
     blockedBy: /HTTP 400: .*no_mmap/,
     run: async () => {
-      const a = await apiCall('/instances/ui-names', { method: 'POST', body: cleaned({ ...NEW_FORM, backend_options: { model: '/m.gguf', no_mmap: true } }) })
+      const a = await apiCall('/instances/ui-names', { method: 'POST', body: cleaned({ ...NEW_FORM, backend_options: { model: M_MODEL, no_mmap: true } }) })
       expectShape(a.value, INSTANCE)
     },
   },

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { processStartTime } from '../../src/supervisor/os-process'
-import { type Harness, harness, waitFor } from '../helpers'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Harness, harness, tempDir, waitFor } from '../helpers'
 import { realEnv, realLlama } from './real'
 
 let h: Harness
@@ -22,9 +24,10 @@ describe('lifecycle against a real llama-server', () => {
     expect(res.body.status).toBe('running')
     const health = await fetch(`http://127.0.0.1:${res.body.port}/health`)
     expect(health.status).toBe(200)
-    const logs = await (await h.request('GET', '/api/v1/instances/tiny/logs')).text()
-    expect(logs).toContain('--ctx-size 256')
-    expect(logs).toMatch(/listening on http|model loaded/i)
+    const logs = async () => (await h.request('GET', '/api/v1/instances/tiny/logs')).text()
+    expect(await logs()).toContain('--ctx-size 256')
+    // Ready is seen from /health, which can answer before its own lines have come through the pipe.
+    await waitFor(async () => /listening on http|model loaded/i.test(await logs()), 5000)
   })
 
   test('stop, start and restart', async () => {
@@ -58,11 +61,21 @@ describe('lifecycle against a real llama-server', () => {
     expect((await fetch(`http://127.0.0.1:${inst.port}/health`)).status).toBe(200)
   })
 
-  test('a bad model path fails with 500, the reason from llama-server, and status failed', async () => {
+  test('a model path that is not there is a 400 naming it, and nothing is made', async () => {
     const res = await h.json('POST', '/api/v1/instances/bad?wait=ready', { backend_options: { model: '/nonexistent/model.gguf' } })
+    expect(res.status).toBe(400)
+    expect(res.body.error).toContain('backend_options.model: "/nonexistent/model.gguf" is not a file llamactl can see')
+    expect((await h.json('GET', '/api/v1/instances/bad')).status).toBe(404)
+  })
+
+  test('a file llama-server cannot load fails with 500 and the line where llama-server says why, and status failed', async () => {
+    const junk = join(tempDir(), 'not-a-model.gguf')
+    writeFileSync(junk, 'this is not a GGUF file\n'.repeat(100))
+    const res = await h.json('POST', '/api/v1/instances/bad?wait=ready', { backend_options: { model: junk } })
     expect(res.status).toBe(500)
     expect(res.body.error).toContain('exited while loading')
-    expect(res.body.error).toMatch(/failed to load model|No such file|failed to open|unable to load/i)
+    // The cause, found in its output, not just its last lines
+    expect(res.body.error.split('\n')[0]).toMatch(/failed to (load|read|open)|invalid magic|not a gguf|unable to load/i)
     expect((await h.json('GET', '/api/v1/instances/bad')).body.status).toBe('failed')
   })
 

@@ -185,7 +185,7 @@ describe('llamactl as a process', () => {
   test('a port in use: exit 1 with how to choose another, and no instance left running', async () => {
     const dir = tempDir()
     // An instance that was running, so the next start resumes it before it binds the port.
-    const model = `/models/port-in-use-${process.pid}-${Date.now()}.gguf`
+    const model = `/models/port-in-use-${process.pid}-${Date.now()}`
     const first = await startLlamactl(dir)
     expect((await first.api('POST', '/api/v1/instances/resumed?wait=ready', { backend_options: { model } })).status).toBe(201)
     await first.stop()
