@@ -12,8 +12,8 @@
  * one at a time, keep-alive) and reads the CPU time (the scheduler's ns account of all its threads, /proc/PID/task/TID/schedstat) the
  * front process spent. The two processes of each checkout give the noise.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { BUN, spawnUntil } from './lib'
 import { startLlamactl, type Running } from '../test/system/process'
 import { tempDir } from '../test/helpers'
@@ -38,7 +38,9 @@ const rounds = Number(process.argv[4] ?? 10)
 const KEY = { authorization: 'Bearer test-management-key-0123456789' }
 const servers: Running[] = []
 const children: { kill(): void }[] = []
-const MODEL = '/models/qwen2.5-0.5b-instruct-q4_k_m.gguf'
+// A file of that name: llamactl checks a .gguf model is there; the fake backend never reads it.
+const MODEL = join(tempDir(), 'qwen2.5-0.5b-instruct-q4_k_m.gguf')
+writeFileSync(MODEL, '')
 try {
   const run = async (checkout: string, logRequests: boolean) => {
     const r = await startLlamactl(tempDir(), { command: [BUN, resolve(checkout, 'src/main.ts')], env: { LLAMACTL_LOG_REQUESTS: String(logRequests) } })

@@ -18,7 +18,8 @@
  * Bun: its HTTP parser uses an SSE4.2 string instruction valgrind does not decode (SIGILL), and
  * this machine's perf has no hardware counters.
  */
-import { resolve } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { BUN, floorNoise, interleaved, summarize } from './lib'
 import { startLlamactl, type Running } from '../test/system/process'
 import { tempDir } from '../test/helpers'
@@ -55,13 +56,16 @@ if (process.argv[2] === 'micro') {
 const other = process.argv[2]
 if (!other) throw new Error('usage: bun bench/rewrite-cost.ts /path/to/other/checkout [rounds] | micro')
 const rounds = Number(process.argv[3] ?? 2000)
+// A file of the name llama-server would serve: llamactl checks a .gguf model is there; the fake never reads it.
+const MODEL_FILE = join(tempDir(), 'qwen2.5-0.5b-instruct-q4_k_m.gguf')
+writeFileSync(MODEL_FILE, '')
 const KEY = { authorization: 'Bearer test-management-key-0123456789' }
 const servers: Running[] = []
 try {
   const run = async (checkout: string) => {
     const r = await startLlamactl(tempDir(), { command: [BUN, resolve(checkout, 'src/main.ts')], env: { LLAMACTL_LOG_REQUESTS: 'false' } })
     servers.push(r)
-    const made = await r.api('POST', '/api/v1/instances/chat?wait=ready', { backend_options: { model: '/models/qwen2.5-0.5b-instruct-q4_k_m.gguf' }, environment: { FAKE_TOKEN_DELAY_MS: '0' } })
+    const made = await r.api('POST', '/api/v1/instances/chat?wait=ready', { backend_options: { model: MODEL_FILE }, environment: { FAKE_TOKEN_DELAY_MS: '0' } })
     if (made.status !== 201) throw new Error(`${checkout}: create answered ${made.status}`)
     return r.url
   }

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { classify } from '../../src/http/auth'
-import { type Harness, harness, waitFor } from '../helpers'
+import { fixtureModel, type Harness, harness, waitFor } from '../helpers'
 import { pool, rawRequest, sendRaw } from './raw'
 
 const MGMT = 'mgmt-key-for-security-tests-0123456789'
@@ -34,7 +34,7 @@ const stable = () => {
 beforeAll(async () => {
   h = await harness(AUTH_ON)
   port = Number(new URL(h.listen()).port)
-  const res = await h.request('POST', '/api/v1/instances/inst?wait=ready', { backend_options: { model: 'm.gguf' } }, { authorization: `Bearer ${MGMT}` })
+  const res = await h.request('POST', '/api/v1/instances/inst?wait=ready', { backend_options: { model: fixtureModel('m') } }, { authorization: `Bearer ${MGMT}` })
   expect(res.status).toBe(201)
   viewBefore = stable()
 })
@@ -233,7 +233,7 @@ describe('Host and cross-site requests, with auth off', () => {
 
   test('a page on another site cannot change anything: Origin, Sec-Fetch-Site and text/plain JSON are refused', async () => {
     const host = `Host: 127.0.0.1:${openPort}`
-    const body = JSON.stringify({ backend_options: { model: 'x.gguf' } })
+    const body = JSON.stringify({ backend_options: { model: fixtureModel('m') } })
     const textPlain = (extra: string[]) =>
       `POST /api/v1/instances/evil HTTP/1.1\r\n${[host, ...extra, 'Content-Type: text/plain', `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`
     const cases: [string, string][] = [
