@@ -166,13 +166,15 @@ export async function forward(o: ForwardOptions): Promise<Response> {
         headers.set('content-length', String(bytes.length))
       }
       o.observe?.body(bytes)
+      // The request's end (its lease released, its usage read, the scheduler told) is noted
+      // once the answer is on its way, not before it: off the answer's path.
+      setImmediate(finish)
       return new Response(bytes as Uint8Array<ArrayBuffer>, { status: upstream.status, statusText: upstream.statusText, headers })
     } catch (e) {
       o.observe?.broken(o.signal.aborted ? 499 : 502)
+      finish()
       if (o.signal.aborted) return new Response(null, { status: 499 })
       throw new BadGateway(`the instance closed the connection mid-response: ${(e as Error).message}`)
-    } finally {
-      finish()
     }
   }
   // A rewritten stream's length is no longer the backend's.
@@ -191,7 +193,8 @@ export async function forward(o: ForwardOptions): Promise<Response> {
             const rest = rewrite?.end()
             if (rest?.length) ctrl.enqueue(rest)
             ctrl.close()
-            finish()
+            // As above: the request's end is noted after its last bytes are on their way.
+            setImmediate(finish)
             return
           }
           const out = rewrite ? rewrite.chunk(value) : value
