@@ -52,7 +52,9 @@ export function fakeServerPids(): number[] {
     if (!/^\d+$/.test(entry)) continue
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      if (cmd.includes(FAKE_SERVER) && processStartTime(Number(entry)) !== null) pids.push(Number(entry))
+      // Probes (--help, --version, --list-devices) end on their own; they are no backend to record.
+      const probe = cmd.some((a) => a === '--help' || a === '--version' || a === '--list-devices')
+      if (cmd.includes(FAKE_SERVER) && !probe && processStartTime(Number(entry)) !== null) pids.push(Number(entry))
     } catch {
       // gone
     }

@@ -5,7 +5,7 @@
  * nothing. Then the loopback fallback and the stale sweep on their own.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import OpenAI from 'openai'
@@ -374,10 +374,17 @@ describe('without root', () => {
     if (netnsUnavailable() !== null) throw new Error(`this check starts as root, to drop it: ${netnsUnavailable()}`)
     const dir = mkdtempSync(join(tmpdir(), 'llamactl-nodes-nonroot-'))
     chmodSync(dir, 0o755)
+    // nobody may not reach this checkout (CI's clone is in a folder only root can enter): the
+    // harness, its relay and bun itself are copied where nobody can read and run them.
+    for (const f of ['netns.ts', 'relay.ts']) copyFileSync(resolve(import.meta.dir, f), join(dir, f))
+    const bun = join(dir, 'bun')
+    copyFileSync(BUN, bun)
+    chmodSync(bun, 0o755)
+    for (const f of ['netns.ts', 'relay.ts']) chmodSync(join(dir, f), 0o644)
     const script = join(dir, 'fallback.ts')
     writeFileSync(
       script,
-      `import { makeNet } from ${JSON.stringify(resolve(import.meta.dir, 'netns.ts'))}
+      `import { makeNet } from ${JSON.stringify(join(dir, 'netns.ts'))}
 const net = await makeNet(2, { log: (l) => console.log('log ' + l) })
 const [x] = net.hosts
 const srv = net.spawn(x, [process.execPath, '-e', "const s = Bun.serve({ hostname: '" + x.address + "', port: 0, fetch: () => new Response('up') }); console.log('port ' + s.port)"])
@@ -389,10 +396,11 @@ console.log('alive ' + net.alive().length)
 `,
       { mode: 0o644 },
     )
-    const p = Bun.spawn([runuser, '-u', 'nobody', '--', BUN, script], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, stdout: 'pipe', stderr: 'pipe' })
+    const p = Bun.spawn([runuser, '-u', 'nobody', '--', bun, script], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, stdout: 'pipe', stderr: 'pipe' })
     const killer = setTimeout(() => p.kill('SIGKILL'), 30000)
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
     clearTimeout(killer)
+    rmSync(dir, { recursive: true, force: true })
     expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' })
     expect(out).toMatch(/^log network namespaces unavailable \(not running as root.*\); falling back to loopback addresses 127\.0\.0\.2, 127\.0\.0\.3/m)
     expect(out).toContain('mode loopback 127.0.0.2,127.0.0.3')
