@@ -159,6 +159,16 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
   const instance = (name: string): Instance => manager.get(name)
 
   const startedAt = Date.now()
+  /** Memory for instances as the create check sees it: RAM available, GPU memory free (nvidia-smi), the cap. */
+  const memoryRows = (): [string, string][] => {
+    const a = available(config, manager.models.readers)
+    const mb = (b: number) => `${(b / 1048576).toFixed(0)} MiB`
+    return [
+      ['RAM available (/proc/meminfo)', a.ram === null ? 'cannot say' : mb(a.ram)],
+      ['GPU memory free (nvidia-smi)', a.gpu === null ? 'no GPU found (nvidia-smi is not here, or lists none)' : `${mb(a.gpu)} on ${a.gpus} GPU${a.gpus === 1 ? '' : 's'}`],
+      ['instances.memory_limit', a.limit === null ? 'no limit' : mb(a.limit)],
+    ]
+  }
   const limit = (n: number) => (n < 0 ? 'no limit' : String(n))
   const systemFacts = () => {
     const i = config.instances
@@ -175,6 +185,7 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
         ['instances.max_running_instances', limit(i.max_running_instances)],
         ['instances.enable_lru_eviction', String(i.enable_lru_eviction)],
         ['auth', `management keys ${config.auth.require_management_auth ? 'required' : 'not required'}, inference keys ${config.auth.require_inference_auth ? 'required' : 'not required'}`],
+        ...memoryRows(),
       ] as [string, string][],
     }
   }

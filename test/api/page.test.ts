@@ -605,6 +605,8 @@ describe('system', () => {
     expect(page).toMatch(/<p>Up \d+ s, using \d+ MB of memory\.<\/p>/)
     expect(page).toContain('<tr><td><code>instances.max_running_instances</code></td><td>no limit</td></tr>')
     expect(page).toContain(`<tr><td><code>data_dir</code></td><td>${h.manager.config.data_dir}</td></tr>`)
+    // memory as the create check sees it; no GPU on this machine
+    expect(page).toMatch(/<tr><td><code>RAM available \(\/proc\/meminfo\)<\/code><\/td><td>\d+ MiB<\/td><\/tr>/)
     // each backend's command, found or not (with how to set it)
     expect(page).toMatch(/<td>llama-server<\/td><td><code>[^<]*bun[^<]*<\/code><\/td><td><code>\/[^<]+<\/code><\/td>/)
     expect(page).toContain('<td>vllm serve</td><td><code>vllm</code></td><td><strong>not found</strong> on the PATH: set backends.vllm.command in the config or LLAMACTL_VLLM_COMMAND to its path</td>')
@@ -622,6 +624,13 @@ describe('system', () => {
       expect(failed).toContain(`<p class="error">GET /api/v1/server/${route} answered 500: cannot run /nonexistent/llama-server ${flag}: executable not found: /nonexistent/llama-server</p>`)
     }
     expect(failed).not.toContain('<pre class="out">')
+    // GPU memory where nvidia-smi lists GPUs (given here: this machine has none)
+    await h.close()
+    h = await harness(on)
+    h.manager.models.readers = { meminfo: () => 'MemAvailable: 2097152 kB\n', nvidiaSmi: () => '24576, 4096\n24576, 20480\n' }
+    const gpu = await (await get(await signIn(), '/ui/system')).text()
+    expect(gpu).toContain('<tr><td><code>GPU memory free (nvidia-smi)</code></td><td>24576 MiB on 2 GPUs</td></tr>')
+    expect(gpu).toContain('<td>2048 MiB</td>')
   })
 
   test('import from command line fills the form through parse-command; its message shows next to the command', async () => {
