@@ -42,7 +42,7 @@ import { readBody } from './body'
 import { sameOrigin } from './cors'
 import { checkForm, fieldOfError, formChoices, formFromOptions, formFromParams, knownOptions, optionsFromForm } from './page-form'
 import { unlimited } from './timeouts'
-import { FOLLOWER_QUEUE_LIMIT } from '../supervisor/log-sink'
+import { eventStream } from './events'
 import type { ModelDownloads } from '../models/jobs'
 
 export interface PageDeps {
@@ -157,6 +157,12 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     }
 
   const instance = (name: string): Instance => manager.get(name)
+
+  /** For a stream: whether the page session it was opened with still holds (always, with auth off). */
+  const sessionAlive = (request: Request) => {
+    const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
+    return () => !authOn || !!sessions.get(cookie)
+  }
 
   const startedAt = Date.now()
   /** Memory for instances as the create check sees it: RAM available, GPU memory free (nvidia-smi), the cap. */
@@ -734,55 +740,16 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
    * when the client goes away or its session does; a client that stops reading is dropped.
    */
   function modelEvents(request: Request): Response {
-    const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
-    unlimited(request)
-    const enc = new TextEncoder()
-    let stop: () => void = () => {}
-    const body = new ReadableStream<Uint8Array>({
-      start(ctrl) {
-        let closed = false
-        const send = (chunk: string) => {
-          if (closed) return
-          if ((ctrl.desiredSize ?? 0) < -FOLLOWER_QUEUE_LIMIT) return stop()
-          try {
-            ctrl.enqueue(enc.encode(chunk))
-          } catch {
-            stop()
-          }
-        }
-        const event = (j: import('../models/jobs').JobView) => {
-          const value = j.progress.total_bytes ? Math.floor((j.progress.bytes_downloaded / j.progress.total_bytes) * 1000) : 0
-          send(`event: job\ndata: ${JSON.stringify({ id: j.id, status: j.status, value, text: jobLine(j) })}\n\n`)
-        }
-        send('retry: 2000\n\n')
-        for (const j of downloads.list()) if (j.status === 'queued' || j.status === 'downloading') event(j)
-        const unsubscribe = downloads.subscribe(event)
-        const heartbeat = setInterval(() => {
-          if (authOn && !sessions.get(cookie)) stop()
-          else send(': keep-alive\n\n')
-        }, 15000)
-        const onAbort = () => stop()
-        stop = () => {
-          if (closed) return
-          closed = true
-          unsubscribe()
-          clearInterval(heartbeat)
-          request.signal.removeEventListener('abort', onAbort)
-          try {
-            ctrl.close()
-          } catch {
-            // already closed by the client
-          }
-        }
-        request.signal.addEventListener('abort', onAbort)
-        if (request.signal.aborted) stop()
+    const event = (send: (chunk: string) => void, j: import('../models/jobs').JobView) => {
+      const value = j.progress.total_bytes ? Math.floor((j.progress.bytes_downloaded / j.progress.total_bytes) * 1000) : 0
+      send(`event: job\ndata: ${JSON.stringify({ id: j.id, status: j.status, value, text: jobLine(j) })}\n\n`)
+    }
+    return eventStream(request, {
+      alive: sessionAlive(request),
+      open(send) {
+        for (const j of downloads.list()) if (j.status === 'queued' || j.status === 'downloading') event(send, j)
+        return downloads.subscribe((j) => event(send, j))
       },
-      cancel() {
-        stop()
-      },
-    }, { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 })
-    return new Response(body, {
-      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
     })
   }
 
@@ -795,31 +762,16 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
     const log = inst.log
     const last = request.headers.get('last-event-id') ?? new URL(request.url).searchParams.get('after') ?? '0'
     const after = /^\d{1,15}$/.test(last) ? Number(last) : 0
-    const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
-    unlimited(request)
-    const enc = new TextEncoder()
-    let stop: (dropped?: Error) => void = () => {}
-    const body = new ReadableStream<Uint8Array>({
-      start(ctrl) {
-        let closed = false
+    const session = sessionAlive(request)
+    return eventStream(request, {
+      // gone: the instance was deleted, or the session ended
+      alive: () => manager.find(inst.name) === inst && session(),
+      // Dropped, its EventSource reconnects with Last-Event-ID and is told how many lines it missed.
+      dropped: 'the client stopped reading the log stream',
+      open(send) {
         let pending: string[] = []
         let cursor = log.written
         let timer: ReturnType<typeof setTimeout> | null = null
-        const send = (chunk: string) => {
-          if (closed) return
-          // A client that stopped reading is dropped rather than queued for without bound: the
-          // queue is thrown away and the connection ends; its EventSource reconnects with
-          // Last-Event-ID when it reads again, and is told how many lines it missed.
-          if ((ctrl.desiredSize ?? 0) < -FOLLOWER_QUEUE_LIMIT) {
-            stop(new Error('the client stopped reading the log stream'))
-            return
-          }
-          try {
-            ctrl.enqueue(enc.encode(chunk))
-          } catch {
-            stop()
-          }
-        }
         const flush = () => {
           timer = null
           if (!pending.length) return
@@ -830,44 +782,20 @@ export function pageRoutes({ manager, keys, sessions, api, downloads }: PageDeps
         const { lines, missed } = log.since(after)
         if (missed > 0) pending.push(`… ${missed} earlier lines are only in the log file`)
         pending.push(...lines)
-        send('retry: 2000\n\n')
         flush()
         const unsubscribe = log.subscribe((line) => {
           pending.push(line)
           cursor = log.written
           timer ??= setTimeout(flush, 50)
         })
-        const heartbeat = setInterval(() => {
-          // gone: the instance was deleted, or the session ended
-          if (manager.find(inst.name) !== inst || (authOn && !sessions.get(cookie))) stop()
-          else send(': keep-alive\n\n')
-        }, 15000)
-        const onAbort = () => stop()
-        stop = (dropped?: Error) => {
-          if (closed) return
-          closed = true
+        return () => {
           unsubscribe()
-          clearInterval(heartbeat)
           if (timer) clearTimeout(timer)
-          request.signal.removeEventListener('abort', onAbort)
-          try {
-            if (dropped) ctrl.error(dropped)
-            else ctrl.close()
-          } catch {
-            // already closed by the client
-          }
         }
-        request.signal.addEventListener('abort', onAbort)
-        if (request.signal.aborted) stop()
       },
-      cancel() {
-        stop()
-      },
-    }, { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 })
-    return new Response(body, {
-      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
     })
   }
+
 }
 
 /** The page's routes in the OpenAPI document: HTML for browsers, listed so the document is whole. */
