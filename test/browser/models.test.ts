@@ -4,56 +4,37 @@
  * see it in the cache, delete it. Screenshots go to test-results/screenshots/models-*.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { type FakeHub, fakeHub, tinyGguf } from '../fixtures/fake-hub'
-import { type Harness, harness, tempDir } from '../helpers'
+import { type Harness, harness } from '../helpers'
+import { type Browser, openChromium } from './chromium'
 
-const CHROMIUM = process.env.LLAMACTL_CHROMIUM ?? '/usr/bin/chromium'
 const KEY = 'browser-models-management-key-0123456789'
-const SHOTS = resolve(import.meta.dir, '../../test-results/screenshots')
 const FILE = 'demo-Q4_K_M.gguf'
 const SIZE = 2 * 1024 * 1024
 
 let hub: FakeHub
 let h: Harness
 let base: string
-let profile: string
-let context: BrowserContext | undefined
+let browser: Browser | undefined
 let page: Page
-const requests: string[] = []
-const consoleErrors: string[] = []
-
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, caret: 'initial', animations: 'allow' })
+let requests: string[]
+let consoleErrors: string[]
+const shot = (name: string) => browser!.shot(name)
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: install it with "apt-get install chromium", or point LLAMACTL_CHROMIUM at one`)
-  mkdirSync(SHOTS, { recursive: true })
   hub = fakeHub([{ id: 'acme/demo-GGUF', files: [{ path: FILE, content: tinyGguf('demo', SIZE) }, { path: 'mmproj-F16.gguf', content: tinyGguf('proj', 4096) }] }])
   h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: KEY, LLAMACTL_HF_ENDPOINT: hub.url })
   base = h.listen()
-  profile = tempDir('llamactl-chromium-')
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1280, height: 800 },
-  })
-  context.on('request', (r) => requests.push(r.url()))
-  page = context.pages()[0] ?? (await context.newPage())
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`)
-  })
-  page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`))
+  browser = await openChromium(base)
+  ;({ page, requests, consoleErrors } = browser)
 }, 60000)
 
 afterAll(async () => {
   hub?.release()
-  await context?.close()
+  await browser?.close()
   await h?.close()
   hub?.close()
-  if (profile) rmSync(profile, { recursive: true, force: true })
 })
 
 describe('the Models view in Chromium', () => {

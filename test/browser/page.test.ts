@@ -6,15 +6,14 @@
  * test-results/screenshots/.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BrowserContext, Page } from 'playwright-core'
 import { tinyLlama, writeGguf, writeSplit } from '../fixtures/gguf-writer'
 import { type Harness, harness, tempDir, waitFor } from '../helpers'
+import { type Browser, openChromium } from './chromium'
 
-const CHROMIUM = process.env.LLAMACTL_CHROMIUM ?? '/usr/bin/chromium'
 const KEY = 'browser-test-management-key-0123456789'
-const SHOTS = resolve(import.meta.dir, '../../test-results/screenshots')
 
 let h: Harness
 let base: string
@@ -22,47 +21,26 @@ let base: string
 const modelsDir = tempDir('llamactl-browser-models-')
 writeGguf(join(modelsDir, 'tiny-chat-Q8_0.gguf'), tinyLlama({ name: 'tiny chat', chatTemplate: true, fileType: 7, context: 8192 }))
 writeSplit(modelsDir, 'big-model', tinyLlama({ name: 'big', layers: 6 }), 2)
-let profile: string
-let context: BrowserContext | undefined
+let browser: Browser | undefined
+let context: BrowserContext
 let page: Page
-const requests: string[] = []
-const consoleErrors: string[] = []
-
-async function shot(name: string) {
-  // caret 'initial': hiding it would inject a <style>, which the page's CSP refuses (and logs)
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, caret: 'initial', animations: 'allow' })
-}
+let requests: string[]
+let consoleErrors: string[]
+const shot = (name: string) => browser!.shot(name)
 
 /** The status badge in an instance's row. */
 const badge = (name: string) => page.locator(`#row-${name} .badge`)
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not at ${CHROMIUM}: install it with "apt-get install chromium" (.ci/run does), or point LLAMACTL_CHROMIUM at one`)
-  }
-  mkdirSync(SHOTS, { recursive: true })
   h = await harness({ LLAMACTL_REQUIRE_MANAGEMENT_AUTH: 'true', LLAMACTL_MANAGEMENT_KEYS: KEY, LLAMACTL_MODELS_DIRS: modelsDir, LLAMACTL_LLAMACPP_CACHE_DIR: join(modelsDir, 'no-cache') })
   base = h.listen()
-  profile = tempDir('llamactl-chromium-')
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1280, height: 800 },
-  })
-  context.on('request', (r) => requests.push(r.url()))
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
-  page = context.pages()[0] ?? (await context.newPage())
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`)
-  })
-  page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`))
+  browser = await openChromium(base, { clipboard: true })
+  ;({ context, page, requests, consoleErrors } = browser)
 }, 60000)
 
 afterAll(async () => {
-  await context?.close()
+  await browser?.close()
   await h?.close()
-  if (profile) rmSync(profile, { recursive: true, force: true })
   rmSync(modelsDir, { recursive: true, force: true })
 })
 
@@ -116,14 +94,14 @@ describe('the page in Chromium', () => {
 
   test("a page served by a backend through the proxy cannot act with the admin's session", async () => {
     // The session cookie is the page's only: it is not sent to the API or the proxy.
-    const cookies = await context!.cookies(`${base}/ui`)
+    const cookies = await context.cookies(`${base}/ui`)
     expect(cookies.map((c) => [c.name, c.path, c.httpOnly, c.sameSite])).toEqual([['llamactl_session', '/ui', true, 'Strict']])
-    expect(await context!.cookies(`${base}/api/v1/instances/demo/proxy/hostile.html`)).toEqual([])
+    expect(await context.cookies(`${base}/api/v1/instances/demo/proxy/hostile.html`)).toEqual([])
     // Suppose the admin does open a backend's page (here with the key added to that one request,
     // as a reverse proxy in front could): its script runs, but as an opaque origin.
     const hostile = `${base}/api/v1/instances/demo/proxy/hostile.html`
-    await context!.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
-    const tab = await context!.newPage()
+    await context.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
+    const tab = await context.newPage()
     try {
       const res = await tab.goto(hostile)
       expect(res!.status()).toBe(200)
@@ -154,16 +132,16 @@ describe('the page in Chromium', () => {
       expect(h.manager.find('evil')).toBeUndefined()
     } finally {
       await tab.close()
-      await context!.unroute(hostile)
+      await context.unroute(hostile)
     }
     expect(h.manager.get('demo').status).toBe('running')
   }, 30000)
 
   test("llama-server's web UI at /llama-cpp/{name}/: served sandboxed, its script cannot act with the session", async () => {
-    expect(await context!.cookies(`${base}/llama-cpp/demo/`)).toEqual([])
+    expect(await context.cookies(`${base}/llama-cpp/demo/`)).toEqual([])
     const hostile = `${base}/llama-cpp/demo/hostile.html`
-    await context!.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
-    const tab = await context!.newPage()
+    await context.route(hostile, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${KEY}` } }))
+    const tab = await context.newPage()
     try {
       const res = await tab.goto(hostile)
       expect(res!.status()).toBe(200)
@@ -179,7 +157,7 @@ describe('the page in Chromium', () => {
       await shot('llama-cpp-webui-sandboxed')
     } finally {
       await tab.close()
-      await context!.unroute(hostile)
+      await context.unroute(hostile)
     }
     expect(h.manager.get('demo').status).toBe('running')
     expect(h.manager.find('evil')).toBeUndefined()
