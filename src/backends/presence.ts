@@ -54,8 +54,9 @@ export function presenceLines(found: Presence[]): string[] {
   return lines
 }
 
-/** llama.cpp's own log lines (`0.00.000.626 I srv  llama_server: …`), which are not the answer. */
-const LOG_LINE = /^\d+\.\d+\.\d+\.\d+ [A-Z] /
+/** How llama.cpp's own log lines begin (`0.00.000.626 I srv  llama_server: …`): they are no answer to --version. */
+export const LLAMA_LOG_PREFIX = String.raw`\d+\.\d+\.\d+\.\d+ [A-Z] `
+const LOG_LINE = new RegExp(`^${LLAMA_LOG_PREFIX}`)
 
 /** What a found backend says of its version (`--version`), in a line; why not, if it cannot. */
 export async function backendVersion(p: Presence, config: Config, timeoutMs = 5000): Promise<string> {

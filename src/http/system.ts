@@ -10,6 +10,7 @@ import { doc } from './openapi'
 import type { Config } from '../config/load'
 import { CommandFailed } from '../errors'
 import { backendFor } from '../backends'
+import { LLAMA_LOG_PREFIX } from '../backends/presence'
 import { shownArgv } from '../backends/mask'
 import { dockerRun, inheritedEnv } from '../instances/launch'
 import { runToEnd } from '../supervisor/run'
@@ -17,7 +18,7 @@ import { runToEnd } from '../supervisor/run'
 export const SERVER_INFO_TIMEOUT_MS = 15_000
 
 /** llama.cpp's own log lines (`0.00.000.626 I srv  llama_server: …`), which are not the answer. */
-const LLAMA_LOG_LINE = /^\d+\.\d+\.\d+\.\d+ [A-Z] .*(\n|$)/gm
+const LLAMA_LOG_LINE = new RegExp(`^${LLAMA_LOG_PREFIX}.*(\\n|$)`, 'gm')
 
 export async function runLlamaServer(config: Config, flag: string, timeoutMs: number): Promise<string> {
   const bc = config.backends['llama-cpp']
